@@ -1,3 +1,30 @@
-"""UniTriM: one model that retrieves videos and images for a text query."""
+"""UniTriM: one model that retrieves videos and images for a text query.
+
+Importing the package registers `UniTriMConfig`, `UniTriMModel` (and `UniTriMProcessor`) with transformers'
+Auto classes. Nothing is downloaded at import.
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from .configuration_unitrim import UniTriMConfig
+from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
+from .modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
 
 __version__ = "0.1.0"
+
+AutoConfig.register(UniTriMConfig.model_type, UniTriMConfig, exist_ok=True)
+AutoModel.register(UniTriMConfig, UniTriMModel, exist_ok=True)
+# Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the
+# package is not installed.
+UniTriMConfig.register_for_auto_class()
+UniTriMModel.register_for_auto_class("AutoModel")
+
+__all__ = [
+    "UniTriMConfig",
+    "UniTriMModel",
+    "UniTriMOutput",
+    "UniTriMPreTrainedModel",
+    "UniTriMSimilarityOutput",
+    "UniTriMTextFeatures",
+    "UniTriMVisualFeatures",
+]

@@ -1,0 +1,49 @@
+"""Build a UniTriM configuration and weights from a CLIP checkpoint in transformers' `CLIPModel` format."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from transformers import CLIPConfig, CLIPModel
+
+from .configuration_unitrim import UniTriMConfig
+
+
+def load_clip_model(clip_model_or_name_or_path: CLIPModel | str | os.PathLike) -> CLIPModel:
+    """Return the given `CLIPModel`, or load one from a local folder or a Hub id (cached, when offline)."""
+    if isinstance(clip_model_or_name_or_path, CLIPModel):
+        return clip_model_or_name_or_path
+    if not isinstance(clip_model_or_name_or_path, (str, os.PathLike)):
+        raise TypeError(
+            "from_clip expects a transformers CLIPModel, a local folder or a Hub id, got "
+            f"{type(clip_model_or_name_or_path).__name__}."
+        )
+    try:
+        return CLIPModel.from_pretrained(clip_model_or_name_or_path)
+    except OSError as error:
+        raise OSError(
+            f"Could not load a CLIP checkpoint from {str(clip_model_or_name_or_path)!r}: {error}\n"
+            "Pass a local folder in transformers' CLIPModel format (config.json + model.safetensors), or a Hub id "
+            "such as 'openai/clip-vit-base-patch32' on a machine with network access (it is cached for offline use)."
+        ) from error
+
+
+def unitrim_config_from_clip(clip_config: CLIPConfig, preset: str = "unitrim", **overrides: Any) -> UniTriMConfig:
+    """The preset's switches with the tower sizes, projection size and logit scale of `clip_config`."""
+    tower_settings = {
+        "text_config": clip_config.text_config.to_dict(),
+        "vision_config": clip_config.vision_config.to_dict(),
+        "projection_dim": clip_config.projection_dim,
+        "logit_scale_init_value": clip_config.logit_scale_init_value,
+    }
+    for key in ("text_config", "vision_config"):
+        tower_settings[key].pop("model_type", None)
+        tower_settings[key].pop("transformers_version", None)
+    config = UniTriMConfig.from_preset(preset, **{**tower_settings, **overrides})
+    # Tower sizes must be CLIP's exactly (the preset's JSON only fills what the checkpoint lacks).
+    config.text_config = type(clip_config.text_config)(**tower_settings["text_config"])
+    config.vision_config = type(clip_config.vision_config)(**tower_settings["vision_config"])
+    if config.num_temporal_layers and config.projection_dim % config.temporal_num_attention_heads:
+        config.temporal_num_attention_heads = 1
+    return config
