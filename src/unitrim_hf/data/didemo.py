@@ -1,0 +1,145 @@
+"""DiDeMo (paragraph-to-video retrieval) as a ``datasets`` builder.
+
+Files in ``data_dir``: ``train_data.json``, ``val_data.json``, ``test_data.json`` (LocalizingMoments
+``data/``), optionally Collaborative Experts' ``train_list.txt``/``val_list.txt``/``test_list.txt``.
+Videos: every video file under ``video_dir`` if given, else ``data_dir/videos`` (or ``data_dir``
+when that folder is absent), walked recursively. Names are matched after removing all trailing
+video extensions, so an annotation ``x.mov`` finds ``x.mov``, ``x.mov.mp4`` (AWS mirror) or
+``x.mp4``; the file named exactly as the annotation wins, then ``.mp4``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import datasets
+
+from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig
+from .exceptions import BenchmarkFormatError
+from .msvd import read_id_list
+from .video_lookup import VideoIndex, existing_directories, strip_video_extensions
+
+logger = logging.getLogger(__name__)
+
+DIDEMO_SPLITS = {
+    "train": ("train_data.json", "train_list.txt"),
+    "validation": ("val_data.json", "val_list.txt"),
+    "test": ("test_data.json", "test_list.txt"),
+}
+_REQUIRED_FIELDS = ("annotation_id", "description", "video")
+
+
+def read_didemo_annotations(path: Path) -> dict[str, list[dict]]:
+    """``{video name: [moment record, ...]}`` with each video's records sorted by ``annotation_id``.
+
+    Videos keep the order of their first record in the file; ties in ``annotation_id`` keep file order.
+    """
+    try:
+        records = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise BenchmarkFormatError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(records, list):
+        raise BenchmarkFormatError(f"{path}: expected a list of moment records")
+    by_video: dict[str, list[dict]] = {}
+    for position, record in enumerate(records):
+        absent = [field for field in _REQUIRED_FIELDS if not isinstance(record, dict) or field not in record]
+        if absent:
+            raise BenchmarkFormatError(f"{path}: record {position} lacks field(s) {', '.join(absent)}")
+        by_video.setdefault(str(record["video"]), []).append(record)
+    for video_records in by_video.values():
+        video_records.sort(key=lambda record: int(record["annotation_id"]))
+    return by_video
+
+
+def _times(record: dict) -> list[list[int]]:
+    times = record.get("times", [])
+    if not isinstance(times, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in times):
+        raise BenchmarkFormatError(
+            f"annotation {record.get('annotation_id')}: 'times' must be a list of [start_chunk, end_chunk] pairs, got {times!r}"
+        )
+    return [[int(start), int(end)] for start, end in times]
+
+
+class DiDeMo(VideoBenchmarkBuilder):
+    """DiDeMo: one row per video; ``caption`` = its descriptions joined by a space in ``annotation_id`` order.
+
+    ``descriptions``, ``annotation_ids`` and ``times`` (per description, one ``[start_chunk, end_chunk]``
+    per annotator; chunks are 5 s) are kept in the same order.
+    """
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIGS = [VideoBenchmarkConfig(name="default", version=VERSION)]
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=datasets.Features(
+                {
+                    "video_id": datasets.Value("string"),
+                    "video_path": datasets.Value("string"),
+                    "video_index": datasets.Value("int32"),
+                    "caption_index": datasets.Value("int32"),
+                    "caption": datasets.Value("string"),
+                    "descriptions": datasets.List(datasets.Value("string")),
+                    "annotation_ids": datasets.List(datasets.Value("int64")),
+                    "times": datasets.List(datasets.List(datasets.List(datasets.Value("int32")))),
+                }
+            ),
+        )
+
+    def video_directories(self) -> list[Path]:
+        if self.config.video_dir:
+            return existing_directories([Path(self.config.video_dir).expanduser()])
+        return existing_directories([self.data_root / "videos"]) or [self.data_root]
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        generators = []
+        for split, (json_name, list_name) in DIDEMO_SPLITS.items():
+            list_path = self.data_root / list_name
+            generators.append(
+                datasets.SplitGenerator(
+                    name=split,
+                    gen_kwargs={
+                        "annotation_path": self.require_file(json_name),
+                        "list_path": list_path if list_path.is_file() else None,
+                        "split": split,
+                    },
+                )
+            )
+        return generators
+
+    def _generate_examples(self, annotation_path: Path, list_path: Path | None, split: str) -> Iterator[tuple[int, dict]]:
+        by_video = read_didemo_annotations(annotation_path)
+        extra_report = {}
+        if list_path is not None:
+            names_by_key = {strip_video_extensions(name): name for name in by_video}
+            listed = read_id_list(list_path)
+            without_annotation = [entry for entry in listed if strip_video_extensions(entry) not in names_by_key]
+            video_names = [names_by_key[strip_video_extensions(entry)] for entry in listed if strip_video_extensions(entry) in names_by_key]
+            extra_report["listed_without_annotation"] = {"count": len(without_annotation), "ids": without_annotation}
+            if without_annotation:
+                logger.warning(
+                    "%s/%s: %d ids of %s have no record in %s and are left out: %s",
+                    self.name, split, len(without_annotation), list_path.name, annotation_path.name,
+                    ", ".join(without_annotation[:20]),
+                )
+        else:
+            video_names = list(by_video)
+        index = VideoIndex(self.video_directories(), recursive=True)
+        resolved = self.resolve_videos(split, video_names, index, extra_report=extra_report)
+        for video_index, (video_name, path) in enumerate(resolved.paths.items()):
+            records = by_video[video_name]
+            descriptions = [str(record["description"]).strip() for record in records]
+            yield video_index, {
+                "video_id": video_name,
+                "video_path": str(path),
+                "video_index": video_index,
+                "caption_index": video_index,
+                "caption": " ".join(descriptions),
+                "descriptions": descriptions,
+                "annotation_ids": [int(record["annotation_id"]) for record in records],
+                "times": [_times(record) for record in records],
+            }

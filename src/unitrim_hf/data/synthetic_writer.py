@@ -1,0 +1,97 @@
+"""Write the SyntheticTriM benchmark to disk in the MSR-VTT layout (real mp4 files, JSON, CSVs)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..video_writer import write_video
+from .exceptions import BenchmarkFormatError
+from .synthetic import generate_clip_specs, render_clip
+
+MANIFEST_FILE_NAME = "synthetic_trim.json"
+
+
+def synthetic_settings(num_train: int, num_test: int, seed: int, num_frames: int, frame_size: int, fps: float) -> dict:
+    return {
+        "num_train": int(num_train),
+        "num_test": int(num_test),
+        "seed": int(seed),
+        "num_frames": int(num_frames),
+        "frame_size": int(frame_size),
+        "fps": float(fps),
+    }
+
+
+def write_synthetic_benchmark(
+    root: str | Path,
+    num_train: int = 200,
+    num_test: int = 50,
+    seed: int = 0,
+    num_frames: int = 16,
+    frame_size: int = 64,
+    fps: float = 8.0,
+) -> Path:
+    """Generate SyntheticTriM and write it under ``root`` exactly as MSR-VTT is laid out.
+
+    Writes ``videos/all/video{i}.mp4`` (``num_frames`` frames of ``frame_size`` x ``frame_size``),
+    ``MSRVTT_data.json`` (every caption, each sentence with an extra ``kind`` field: spatial /
+    temporal / combined), ``MSRVTT_train.9k.csv`` (videos ``0..num_train-1``) and
+    ``MSRVTT_JSFUSION_test.csv`` (the next ``num_test`` videos, one row each with the clip's
+    combined caption, which is unique in the benchmark), plus ``synthetic_trim.json`` (settings).
+
+    Returns ``root``. Raises :class:`BenchmarkFormatError` if ``root`` already holds a
+    different benchmark; rewriting the same settings is a no-op.
+    """
+    if num_train < 1 or num_test < 1:
+        raise ValueError(f"num_train and num_test must be >= 1, got {num_train} and {num_test}")
+    if frame_size % 2 or frame_size < 16:
+        raise ValueError(f"frame_size must be an even number >= 16 (yuv420 mp4), got {frame_size}")
+    if num_frames < 2:
+        raise ValueError(f"num_frames must be >= 2 (temporal captions need motion), got {num_frames}")
+    root = Path(root)
+    settings = synthetic_settings(num_train, num_test, seed, num_frames, frame_size, fps)
+    manifest = root / MANIFEST_FILE_NAME
+    if manifest.is_file():
+        existing = json.loads(manifest.read_text())
+        if existing != settings:
+            raise BenchmarkFormatError(
+                f"{manifest}: this folder holds SyntheticTriM with settings {existing}, not {settings}; use another folder"
+            )
+        return root
+    if (root / "MSRVTT_data.json").exists():
+        raise BenchmarkFormatError(f"{root} already holds an MSRVTT_data.json that is not SyntheticTriM's; refusing to overwrite it")
+
+    specs = generate_clip_specs(num_train + num_test, seed, num_frames)
+    video_folder = root / "videos" / "all"
+    video_folder.mkdir(parents=True, exist_ok=True)
+    videos, sentences, test_rows = [], [], []
+    duration = num_frames / fps
+    for clip_index, spec in enumerate(specs):
+        video_id = f"video{clip_index}"
+        split = "train" if clip_index < num_train else "test"
+        write_video(video_folder / f"{video_id}.mp4", render_clip(spec, frame_size), fps=fps)
+        videos.append(
+            {"category": 0, "url": "", "video_id": video_id, "start time": 0.0, "end time": duration, "split": split, "id": clip_index}
+        )
+        captions = spec.captions()
+        for caption in captions:
+            sentences.append({"caption": caption.text, "video_id": video_id, "sen_id": len(sentences), "kind": caption.kind})
+        if split == "test":
+            test_rows.append((f"ret{len(test_rows)}", f"msr{clip_index}", video_id, captions[-1].text))
+
+    (root / "MSRVTT_data.json").write_text(
+        json.dumps({"info": {"description": "SyntheticTriM", **settings}, "videos": videos, "sentences": sentences})
+    )
+    with open(root / "MSRVTT_train.9k.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video_id"])
+        writer.writerows([[f"video{index}"] for index in range(num_train)])
+    with open(root / "MSRVTT_JSFUSION_test.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["key", "vid_key", "video_id", "sentence"])
+        writer.writerows(test_rows)
+    # Written last: its presence means the folder is complete.
+    manifest.write_text(json.dumps(settings))
+    return root
