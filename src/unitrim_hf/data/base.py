@@ -168,6 +168,7 @@ class VideoBenchmarkBuilder(datasets.GeneratorBasedBuilder):
         index: VideoIndex,
         extra_report: dict,
     ) -> None:
+        split = str(split)
         report_path = self.missing_videos_report_path
         report = self.missing_videos_report()
         report[split] = {

@@ -96,43 +96,54 @@ class DiDeMo(VideoBenchmarkBuilder):
         return existing_directories([self.data_root / "videos"]) or [self.data_root]
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        # Annotation files are read and checked here, so their errors reach the caller unwrapped.
         generators = []
         for split, (json_name, list_name) in DIDEMO_SPLITS.items():
+            annotation_path = self.require_file(json_name)
+            by_video = read_didemo_annotations(annotation_path)
+            for records in by_video.values():
+                for record in records:
+                    record["times"] = _times(record)
             list_path = self.data_root / list_name
+            video_names, extra_report = self._listed_videos(split, by_video, annotation_path, list_path)
             generators.append(
                 datasets.SplitGenerator(
                     name=split,
                     gen_kwargs={
-                        "annotation_path": self.require_file(json_name),
-                        "list_path": list_path if list_path.is_file() else None,
+                        "records": {name: tuple(by_video[name]) for name in video_names},
+                        "extra_report": extra_report,
                         "split": split,
                     },
                 )
             )
         return generators
 
-    def _generate_examples(self, annotation_path: Path, list_path: Path | None, split: str) -> Iterator[tuple[int, dict]]:
-        by_video = read_didemo_annotations(annotation_path)
-        extra_report = {}
-        if list_path is not None:
-            names_by_key = {strip_video_extensions(name): name for name in by_video}
-            listed = read_id_list(list_path)
-            without_annotation = [entry for entry in listed if strip_video_extensions(entry) not in names_by_key]
-            video_names = [names_by_key[strip_video_extensions(entry)] for entry in listed if strip_video_extensions(entry) in names_by_key]
-            extra_report["listed_without_annotation"] = {"count": len(without_annotation), "ids": without_annotation}
-            if without_annotation:
-                logger.warning(
-                    "%s/%s: %d ids of %s have no record in %s and are left out: %s",
-                    self.name, split, len(without_annotation), list_path.name, annotation_path.name,
-                    ", ".join(without_annotation[:20]),
-                )
-        else:
-            video_names = list(by_video)
+    def _listed_videos(
+        self, split: str, by_video: dict[str, list[dict]], annotation_path: Path, list_path: Path
+    ) -> tuple[list[str], dict]:
+        """The split's video names (list order when a split list exists, else JSON order) and a report entry."""
+        if not list_path.is_file():
+            return list(by_video), {}
+        names_by_key = {strip_video_extensions(name): name for name in by_video}
+        listed = read_id_list(list_path)
+        without_annotation = [entry for entry in listed if strip_video_extensions(entry) not in names_by_key]
+        video_names = list(dict.fromkeys(
+            names_by_key[strip_video_extensions(entry)] for entry in listed if strip_video_extensions(entry) in names_by_key
+        ))
+        if without_annotation:
+            logger.warning(
+                "%s/%s: %d ids of %s have no record in %s and are left out: %s",
+                self.name, split, len(without_annotation), list_path.name, annotation_path.name,
+                ", ".join(without_annotation[:20]),
+            )
+        return video_names, {"listed_without_annotation": {"count": len(without_annotation), "ids": without_annotation}}
+
+    def _generate_examples(self, records: dict[str, tuple[dict, ...]], extra_report: dict, split: str) -> Iterator[tuple[int, dict]]:
         index = VideoIndex(self.video_directories(), recursive=True)
-        resolved = self.resolve_videos(split, video_names, index, extra_report=extra_report)
+        resolved = self.resolve_videos(split, list(records), index, extra_report=extra_report)
         for video_index, (video_name, path) in enumerate(resolved.paths.items()):
-            records = by_video[video_name]
-            descriptions = [str(record["description"]).strip() for record in records]
+            video_records = records[video_name]
+            descriptions = [str(record["description"]).strip() for record in video_records]
             yield video_index, {
                 "video_id": video_name,
                 "video_path": str(path),
@@ -140,6 +151,6 @@ class DiDeMo(VideoBenchmarkBuilder):
                 "caption_index": video_index,
                 "caption": " ".join(descriptions),
                 "descriptions": descriptions,
-                "annotation_ids": [int(record["annotation_id"]) for record in records],
-                "times": [_times(record) for record in records],
+                "annotation_ids": [int(record["annotation_id"]) for record in video_records],
+                "times": [record["times"] for record in video_records],
             }

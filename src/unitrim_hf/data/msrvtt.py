@@ -102,17 +102,18 @@ class MSRVTT(VideoBenchmarkBuilder):
         return existing_directories([self.data_root / sub for sub in MSRVTT_VIDEO_SUBFOLDERS] + [self.data_root])
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        # Annotation files are read and checked here, so their errors reach the caller unwrapped.
         annotation = self.require_file(self.ANNOTATION_JSON)
+        sentences = read_msrvtt_json(annotation)
         train_csv = self.require_file(self._train_csv_name())
         test_csv = self.require_file(self.TEST_CSV)
         return [
-            datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"annotation": annotation, "csv_path": train_csv, "split": "train"}),
-            datasets.SplitGenerator(name=datasets.Split.TEST, gen_kwargs={"annotation": annotation, "csv_path": test_csv, "split": "test"}),
+            datasets.SplitGenerator(name=split, gen_kwargs={"pairs": tuple(self._split_pairs(sentences, annotation, csv_path, split)), "split": split})
+            for split, csv_path in (("train", train_csv), ("test", test_csv))
         ]
 
-    def _split_pairs(self, annotation: Path, csv_path: Path, split: str) -> list[tuple[str, dict]]:
+    def _split_pairs(self, sentences: dict[str, list[dict]], annotation: Path, csv_path: Path, split: str) -> list[tuple[str, dict]]:
         """(video_id, sentence dict) pairs of a split in order: train = CSV videos x JSON captions."""
-        sentences = read_msrvtt_json(annotation)
         if split == "train":
             pairs = []
             for row in read_csv_column(csv_path, "video_id"):
@@ -136,8 +137,7 @@ class MSRVTT(VideoBenchmarkBuilder):
             pairs.append((video_id, sentence))
         return pairs
 
-    def _generate_examples(self, annotation: Path, csv_path: Path, split: str) -> Iterator[tuple[int, dict]]:
-        pairs = self._split_pairs(annotation, csv_path, split)
+    def _generate_examples(self, pairs: tuple[tuple[str, dict], ...], split: str) -> Iterator[tuple[int, dict]]:
         index = VideoIndex(self.video_directories(), recursive=False)
         resolved = self.resolve_videos(split, [video_id for video_id, _ in pairs], index)
         video_order = {video_id: position for position, video_id in enumerate(resolved.paths)}

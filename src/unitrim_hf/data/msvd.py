@@ -56,30 +56,31 @@ class MSVD(VideoBenchmarkBuilder):
         return clips or [self.data_root]
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        # Annotation files are read and checked here, so their errors reach the caller unwrapped.
         captions_path = self.require_file(self.CAPTIONS_FILE)
-        return [
-            datasets.SplitGenerator(
-                name=split, gen_kwargs={"captions_path": captions_path, "list_path": self.require_file(list_name), "split": split}
-            )
-            for split, list_name in MSVD_SPLIT_LISTS.items()
-        ]
-
-    def _generate_examples(self, captions_path: Path, list_path: Path, split: str) -> Iterator[tuple[int, dict]]:
         captions = load_caption_pickle(captions_path)
-        video_ids = read_id_list(list_path)
-        without_captions = [video_id for video_id in video_ids if video_id not in captions]
-        if without_captions:
-            raise BenchmarkFormatError(
-                f"{list_path}: {len(without_captions)} listed videos have no entry in {captions_path.name}: "
-                f"{', '.join(without_captions[:10])}"
-            )
+        generators = []
+        for split, list_name in MSVD_SPLIT_LISTS.items():
+            list_path = self.require_file(list_name)
+            video_ids = read_id_list(list_path)
+            without_captions = [video_id for video_id in video_ids if video_id not in captions]
+            if without_captions:
+                raise BenchmarkFormatError(
+                    f"{list_path}: {len(without_captions)} listed videos have no entry in {captions_path.name}: "
+                    f"{', '.join(without_captions[:10])}"
+                )
+            split_captions = {video_id: tuple(captions[video_id]) for video_id in video_ids}
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"captions": split_captions, "split": split}))
+        return generators
+
+    def _generate_examples(self, captions: dict[str, tuple[str, ...]], split: str) -> Iterator[tuple[int, dict]]:
         index = VideoIndex(self.video_directories(), recursive=True, key_function=strip_last_extension)
-        resolved = self.resolve_videos(split, video_ids, index)
+        resolved = self.resolve_videos(split, list(captions), index)
         caption_index = 0
         for video_index, (video_id, path) in enumerate(resolved.paths.items()):
             if self.config.one_row_per_video:
                 yield video_index, {
-                    "video_id": video_id, "video_path": str(path), "video_index": video_index, "captions": captions[video_id],
+                    "video_id": video_id, "video_path": str(path), "video_index": video_index, "captions": list(captions[video_id]),
                 }
                 continue
             for caption in captions[video_id]:

@@ -1,0 +1,127 @@
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from unitrim_hf.data import MSVD, BenchmarkFormatError, UnsafePickleError, load_caption_pickle, load_restricted_pickle
+
+try:
+    from test_data_support import write_msvd
+except ImportError:  # tests collected as a package
+    from tests.test_data_support import write_msvd
+
+CAPTIONS = {
+    "fr9H1WLcF1A_256_261": [["two", "young", "men", "are", "playing", "table", "tennis"], ["men", "are", "playing", "table", "tennis"]],
+    "bQJQGoJF7_k_162_169": [["a", "cat", "jumps"]],
+    "aaa_1_5": [["a", "dog", "runs"], ["a", "dog", "is", "running"], ["the", "dog", "runs", "fast"]],
+    "bbb_2_9": [["a", "man", "cooks"], ["someone", "is", "cooking"]],
+    "ccc_3_4": [["a", "woman", "sings"]],
+}
+SPLITS = {
+    "train": ["fr9H1WLcF1A_256_261"],
+    "validation": ["bQJQGoJF7_k_162_169"],
+    "test": ["aaa_1_5", "bbb_2_9", "ccc_3_4"],
+}
+EXTENSIONS = {
+    "fr9H1WLcF1A_256_261": ".avi",
+    "bQJQGoJF7_k_162_169": ".avi",
+    "aaa_1_5": ".avi",
+    "bbb_2_9": ".mp4",
+    "ccc_3_4": ".webm",
+}
+
+
+def build(root: Path, cache: Path, **options) -> MSVD:
+    builder = MSVD(data_dir=str(root), cache_dir=str(cache), **options)
+    builder.download_and_prepare()
+    return builder
+
+
+def test_multi_caption_rows_map_to_their_video(tmp_path):
+    root = write_msvd(tmp_path / "msvd", CAPTIONS, SPLITS, EXTENSIONS)
+    builder = build(root, tmp_path / "cache")
+    test = builder.as_dataset("test")
+    assert test.num_rows == 3 + 2 + 1
+    assert test["video_index"] == [0, 0, 0, 1, 1, 2]
+    assert test["caption"][:3] == ["a dog runs", "a dog is running", "the dog runs fast"]
+    assert test["caption_index"] == list(range(6))
+    for video_id, video_path in zip(test["video_id"], test["video_path"]):
+        assert Path(video_path).name == video_id + EXTENSIONS[video_id]
+    train = builder.as_dataset("train")
+    assert train["caption"] == ["two young men are playing table tennis", "men are playing table tennis"]
+    assert builder.as_dataset("validation").num_rows == 1
+
+
+def test_missing_video_shifts_video_index(tmp_path):
+    extensions = {key: value for key, value in EXTENSIONS.items() if key != "bbb_2_9"}
+    root = write_msvd(tmp_path / "msvd", CAPTIONS, SPLITS, extensions)
+    builder = build(root, tmp_path / "cache")
+    test = builder.as_dataset("test")
+    assert test["video_id"] == ["aaa_1_5"] * 3 + ["ccc_3_4"]
+    assert test["video_index"] == [0, 0, 0, 1]
+    assert builder.missing_videos_report()["test"]["missing"] == {"count": 1, "ids": ["bbb_2_9"]}
+
+
+def test_one_row_per_video(tmp_path):
+    root = write_msvd(tmp_path / "msvd", CAPTIONS, SPLITS, EXTENSIONS)
+    test = build(root, tmp_path / "cache", one_row_per_video=True).as_dataset("test")
+    assert test.num_rows == 3
+    assert test[1]["captions"] == ["a man cooks", "someone is cooking"]
+
+
+def test_listed_video_without_captions_is_an_error(tmp_path):
+    splits = {**SPLITS, "test": SPLITS["test"] + ["zzz_9_9"]}
+    root = write_msvd(tmp_path / "msvd", CAPTIONS, splits, EXTENSIONS)
+    with pytest.raises(BenchmarkFormatError, match="zzz_9_9"):
+        build(root, tmp_path / "cache")
+
+
+class _RunsCommand:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_restricted_unpickler_blocks_code_execution(tmp_path):
+    marker = tmp_path / "pwned"
+    malicious = tmp_path / "raw-captions.pkl"
+    malicious.write_bytes(pickle.dumps({"vid": [["a"]], "payload": _RunsCommand(marker)}))
+    with pytest.raises(UnsafePickleError, match="system"):
+        load_caption_pickle(malicious)
+    assert not marker.exists()
+    # Also refused with every protocol, and through the builder.
+    for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
+        path = tmp_path / f"p{protocol}.pkl"
+        path.write_bytes(pickle.dumps(_RunsCommand(marker), protocol=protocol))
+        with pytest.raises(UnsafePickleError):
+            load_restricted_pickle(path)
+    assert not marker.exists()
+    root = write_msvd(tmp_path / "msvd", CAPTIONS, SPLITS, EXTENSIONS)
+    (root / "raw-captions.pkl").write_bytes(malicious.read_bytes())
+    with pytest.raises(UnsafePickleError):
+        build(root, tmp_path / "cache")
+    assert not marker.exists()
+
+
+def test_plain_pickles_load_with_every_protocol(tmp_path):
+    for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
+        path = tmp_path / f"ok{protocol}.pkl"
+        path.write_bytes(pickle.dumps(CAPTIONS, protocol=protocol))
+        loaded = load_caption_pickle(path)
+        assert loaded["aaa_1_5"] == ["a dog runs", "a dog is running", "the dog runs fast"]
+
+
+def test_wrong_structure_and_corrupt_pickle(tmp_path):
+    path = tmp_path / "bad.pkl"
+    path.write_bytes(pickle.dumps({"vid": [["a", 3]]}))
+    with pytest.raises(BenchmarkFormatError, match="vid"):
+        load_caption_pickle(path)
+    path.write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(BenchmarkFormatError, match="dict"):
+        load_caption_pickle(path)
+    path.write_bytes(b"\x80\x04garbage")
+    with pytest.raises(BenchmarkFormatError, match="bad.pkl"):
+        load_caption_pickle(path)
