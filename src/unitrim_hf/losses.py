@@ -1,8 +1,11 @@
 """Training objective: symmetric InfoNCE on text-video and text-keyframe logits, plus the disentangler terms.
 
-Features are gathered from all processes before the contrastive terms (the local shard keeps its gradient),
-and each process scores its local texts against all videos and all texts against its local videos, so the
-cost per process grows with the global batch, not with its square.
+Features are gathered from all processes before the contrastive terms with an autograd-aware all-gather, and
+each process scores its local texts against all videos and all texts against its local videos, so the cost per
+process grows with the global batch, not with its square. The gather's backward sums, for each shard, the
+gradients that every process's loss sends it; with DDP averaging the parameter gradients, training on W processes
+follows the gradient of the single-process loss on the global batch exactly. (Gathering with a gradient for the
+local shard only would drop the terms where a shard serves as another process's negatives.)
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as distributed_autograd
 import torch.nn.functional as F
 from torch import nn
 
@@ -28,9 +32,10 @@ def distributed_world() -> tuple[int, int]:
     return 0, 1
 
 
-def gather_with_local_gradient(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+def gather_with_gradient(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
     """
-    Concatenate `tensor` from all processes along dim 0, keeping the autograd graph of the local shard.
+    Concatenate `tensor` from all processes along dim 0; floating-point tensors keep their autograd graph (the
+    backward returns to each process the sum of the gradients of all processes' losses for its shard).
 
     Processes may differ in batch size and in the other dims (e.g. text length); every shard is zero-padded to
     the largest shape (zero means "invalid" in the masks), gathered, and trimmed back to its batch size.
@@ -53,9 +58,11 @@ def gather_with_local_gradient(tensor: torch.Tensor) -> tuple[torch.Tensor, int]
     for size, target in zip(reversed(transport.shape), reversed(max_shape)):
         padding += [0, target - size]
     padded = F.pad(transport, padding)
-    shards = [torch.zeros_like(padded) for _ in range(world_size)]
-    dist.all_gather(shards, padded.detach().contiguous())
-    shards[rank] = padded
+    if padded.is_floating_point():
+        shards = list(distributed_autograd.all_gather(padded))
+    else:
+        shards = [torch.zeros_like(padded) for _ in range(world_size)]
+        dist.all_gather(shards, padded.contiguous())
     batch_sizes = [int(shape_of_rank[0]) for shape_of_rank in all_shapes]
     gathered = torch.cat([shard[:size] for shard, size in zip(shards, batch_sizes)], dim=0)
     if original_dtype == torch.bool:
@@ -68,7 +75,7 @@ def gather_features(features: Features) -> tuple[Features, int]:
     offsets = []
 
     def gather(tensor: torch.Tensor) -> torch.Tensor:
-        gathered, offset = gather_with_local_gradient(tensor)
+        gathered, offset = gather_with_gradient(tensor)
         offsets.append(offset)
         return gathered
 

@@ -1,0 +1,87 @@
+"""The training objective: InfoNCE by hand, disentangler terms, and gathering across two real processes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+from model_inputs import random_text_inputs, random_video_inputs
+from unitrim_hf import UniTriMConfig, UniTriMModel
+from unitrim_hf.disentanglement import orthogonality_loss, reconstruction_loss
+from unitrim_hf.losses import gather_with_gradient, symmetric_info_nce
+
+GLOBAL_BATCH = 6
+
+
+def test_symmetric_info_nce_by_hand() -> None:
+    logits = torch.tensor([[2.0, 0.0], [1.0, 3.0]])
+    text_to_video = -(torch.log_softmax(logits, 1)[0, 0] + torch.log_softmax(logits, 1)[1, 1]) / 2
+    video_to_text = -(torch.log_softmax(logits, 0)[0, 0] + torch.log_softmax(logits, 0)[1, 1]) / 2
+    value = symmetric_info_nce(logits, logits.t(), torch.arange(2))
+    torch.testing.assert_close(value, (text_to_video + video_to_text) / 2)
+
+
+def test_disentangler_terms() -> None:
+    spatial = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    temporal = torch.tensor([[0.0, 2.0], [1.0, 1.0]])
+    torch.testing.assert_close(orthogonality_loss(spatial, temporal), torch.tensor(0.5))
+    torch.testing.assert_close(reconstruction_loss(spatial, temporal), F.mse_loss(spatial, temporal))
+
+
+def test_gather_without_process_group_is_the_identity() -> None:
+    tensor = torch.randn(3, 2)
+    gathered, offset = gather_with_gradient(tensor)
+    assert gathered is tensor and offset == 0
+
+
+def _batch(config: UniTriMConfig) -> dict[str, torch.Tensor]:
+    return {**random_text_inputs(config, GLOBAL_BATCH, seed=3), **random_video_inputs(config, GLOBAL_BATCH, seed=3)}
+
+
+def _worker(rank: int, world_size: int, init_file: str, output_dir: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    torch.manual_seed(0)
+    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
+    batch = _batch(model.config)
+    shard = GLOBAL_BATCH // world_size
+    local = {key: value[rank * shard : (rank + 1) * shard] for key, value in batch.items()}
+    # Rank 1 trims its text padding: shards of different text lengths must still gather.
+    if rank == 1:
+        keep = int(local["attention_mask"].sum(1).max())
+        local["input_ids"], local["attention_mask"] = local["input_ids"][:, :keep], local["attention_mask"][:, :keep]
+    output = model(**local, return_loss=True)
+    output.loss.backward()
+    torch.save(
+        {
+            "loss": output.loss.detach(),
+            "logits_shape": tuple(output.logits_per_text_video.shape),
+            "grad": model.text_projection.weight.grad.clone(),
+        },
+        os.path.join(output_dir, f"rank{rank}.pt"),
+    )
+    dist.destroy_process_group()
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_see_the_gathered_batch(tmp_path) -> None:
+    world_size = 2
+    mp.spawn(_worker, args=(world_size, str(tmp_path / "init"), str(tmp_path)), nprocs=world_size, join=True)
+    results = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(world_size)]
+    for result in results:
+        assert result["logits_shape"] == (GLOBAL_BATCH // world_size, GLOBAL_BATCH)
+
+    torch.manual_seed(0)
+    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
+    single = model(**_batch(model.config), return_loss=True)
+    single.loss.backward()
+    # With equal shards the mean of the per-process losses is the single-process loss on the whole batch, and
+    # the mean of the per-process gradients (what DDP applies) is exactly its gradient.
+    torch.testing.assert_close(sum(r["loss"] for r in results) / world_size, single.loss.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        sum(r["grad"] for r in results) / world_size, model.text_projection.weight.grad, rtol=1e-3, atol=1e-5
+    )
