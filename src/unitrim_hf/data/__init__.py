@@ -3,7 +3,7 @@
 from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, caption_to_video, video_table
 from .didemo import DiDeMo
 from .exceptions import BenchmarkFormatError, UnsafePickleError
-from .frame_cache import FrameCacheMismatchError, load_frame_cache, prepare_frames, to_model_resolution
+from .frame_cache import FrameCacheMismatchError, load_frame_cache, prepare_frames, read_cached_batch, to_model_resolution
 from .keyframes import keyframe_dataset, select_keyframe_index
 from .loading import load_benchmark
 from .msrvtt import MSRVTT
@@ -34,6 +34,7 @@ __all__ = [
     "load_frame_cache",
     "load_restricted_pickle",
     "prepare_frames",
+    "read_cached_batch",
     "render_clip",
     "select_keyframe_index",
     "to_model_resolution",

@@ -230,3 +230,29 @@ def load_frame_cache(output_dir: str | Path) -> datasets.Dataset:
         features = cache_features(settings["sampler"]["num_frames"], settings["image_size"], settings["keyframe"])
         return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
     return datasets.concatenate_datasets([datasets.load_from_disk(str(shard_dir)) for shard_dir in shard_dirs])
+
+
+def read_cached_batch(cache: datasets.Dataset, indices: list[int]) -> dict[str, object]:
+    """Rows ``indices`` of a frame cache as stacked arrays with their stored dtypes.
+
+    ``datasets``' numpy/torch formats widen every integer column to int64 (8x the memory for
+    frames), so this reads the Arrow columns directly.
+
+    Returns:
+        ``frames`` uint8 (B, T, S, S, 3), ``video_mask`` int64 (B, T), ``frame_indices`` int64 (B, T),
+        ``timestamps`` float64 (B, T), ``keyframe`` uint8 (B, S, S, 3) when stored, ``video_index``
+        int32 (B,), ``video_id`` list of B strings.
+    """
+    table = cache.with_format("arrow")[list(indices)]
+    batch: dict[str, object] = {"video_id": table.column("video_id").to_pylist()}
+    for name in table.column_names:
+        if name == "video_id":
+            continue
+        column = table.column(name).combine_chunks()
+        if name in ("frames", "keyframe"):
+            batch[name] = column.to_numpy()
+        elif name == "video_index":
+            batch[name] = column.to_numpy(zero_copy_only=False)
+        else:
+            batch[name] = np.stack(column.to_numpy(zero_copy_only=False)) if len(column) else np.zeros((0,))
+    return batch
