@@ -4,23 +4,40 @@ Importing the package registers `UniTriMConfig`, `UniTriMModel` (and `UniTriMPro
 Auto classes. Nothing is downloaded at import.
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_unitrim import UniTriMConfig
 from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
+from .errors import UniTriMError, VideoDecodingError
+from .frame_sampling import FrameSampler, SampledFrames
+from .image_transforms import CLIPFrameTransform, clip_transform
+from .processing_unitrim import UniTriMProcessor
+from .tokenization import load_clip_tokenizer
+from .triplet_parser import Triplet, TripletParser
 
 __version__ = "0.1.0"
 
 AutoConfig.register(UniTriMConfig.model_type, UniTriMConfig, exist_ok=True)
 AutoModel.register(UniTriMConfig, UniTriMModel, exist_ok=True)
+AutoProcessor.register(UniTriMConfig, UniTriMProcessor, exist_ok=True)
 # Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the
 # package is not installed.
 UniTriMConfig.register_for_auto_class()
 UniTriMModel.register_for_auto_class("AutoModel")
 
 __all__ = [
+    "CLIPFrameTransform",
+    "FrameSampler",
+    "SampledFrames",
+    "Triplet",
+    "TripletParser",
     "UniTriMConfig",
+    "UniTriMError",
+    "UniTriMProcessor",
+    "VideoDecodingError",
+    "clip_transform",
+    "load_clip_tokenizer",
     "UniTriMModel",
     "UniTriMOutput",
     "UniTriMPreTrainedModel",
