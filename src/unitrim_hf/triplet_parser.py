@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from unitrim_hf import triplet_rules as rules
+from . import triplet_rules as rules
 
 BACKENDS = ("lexicon", "nltk")
 NLTK_TAGGER_RESOURCE = "averaged_perceptron_tagger_eng"
@@ -342,6 +342,7 @@ class _TripletLinker:
     def __init__(self, units: list[_Unit]):
         self.units = units
         self.triplets: list[Triplet] = []
+        self._seen: set[Triplet] = set()
 
     def _kind(self, index: int) -> str:
         return self.units[index].kind if 0 <= index < len(self.units) else ""
@@ -368,7 +369,8 @@ class _TripletLinker:
         for subject in subjects:
             for obj in objects:
                 triplet = Triplet(self.units[subject].text, predicate, obj)
-                if triplet not in self.triplets:
+                if triplet not in self._seen:
+                    self._seen.add(triplet)
                     self.triplets.append(triplet)
 
     def _link_there_construction(self, index: int) -> None:
@@ -502,13 +504,15 @@ class TripletParser:
         if not isinstance(text, str):
             raise TypeError(f"TripletParser.parse expects a str caption, got {type(text).__name__}")
         triplets: list[Triplet] = []
+        seen: set[Triplet] = set()
         for sentence in split_sentences(text):
             tokens = tokenize(sentence)
             if not tokens:
                 continue
             tags = rules.retag(tokens, [tag for _, tag in self._tag_tokens(tokens)])
             for triplet in _TripletLinker(_SentenceChunker(tokens, tags).chunk()).link():
-                if triplet not in triplets:
+                if triplet not in seen:
+                    seen.add(triplet)
                     triplets.append(triplet)
             if self.max_triplets is not None and len(triplets) >= self.max_triplets:
                 break

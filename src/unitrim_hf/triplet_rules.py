@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import re
 
 LEXICON_RESOURCE = "en-lexicon.txt"
 
@@ -223,6 +222,8 @@ for _base, _forms in {
 del _base, _forms, _form
 
 _VOWELS = frozenset("aeiou")
+# Words that end the clause whose verb slot the retagging rules look at.
+_CLAUSE_WORDS = frozenset({"and", "while", "because", "whereas", "when", "but", "then", "as", "although", "though", "until", "who", "which", "that", "or"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -375,9 +376,6 @@ def _clause_bounds(tags: list[str], tokens: list[str], index: int) -> tuple[int,
     while end < len(tags) and tags[end] not in (",", ".", ":") and tokens[end] not in _CLAUSE_WORDS:
         end += 1
     return start, end
-
-
-_CLAUSE_WORDS = frozenset({"and", "while", "because", "whereas", "when", "but", "then", "as", "although", "though", "until", "who", "which", "that", "or"})
 
 
 def _is_coordinated_subject(tokens: list[str], tags: list[str], index: int) -> bool:
