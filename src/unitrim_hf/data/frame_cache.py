@@ -58,13 +58,16 @@ def cache_features(num_frames: int, image_size: int, keyframe: bool) -> datasets
     features = {
         "video_id": datasets.Value("string"),
         "video_index": datasets.Value("int32"),
-        "frames": datasets.Array4D(shape=(num_frames, image_size, image_size, 3), dtype="uint8"),
+        # Raw uint8 bytes of the (T, S, S, 3) array: Arrow's nested lists (Array4D) would add 4-byte
+        # offsets per 3-byte pixel and more than double the size on disk.
+        "frames": datasets.Value("binary"),
+        "frame_shape": datasets.List(datasets.Value("int32"), length=4),
         "video_mask": datasets.List(datasets.Value("int64"), length=num_frames),
         "frame_indices": datasets.List(datasets.Value("int64"), length=num_frames),
         "timestamps": datasets.List(datasets.Value("float64"), length=num_frames),
     }
     if keyframe:
-        features["keyframe"] = datasets.Array3D(shape=(image_size, image_size, 3), dtype="uint8")
+        features["keyframe"] = datasets.Value("binary")
     return datasets.Features(features)
 
 
@@ -90,13 +93,14 @@ def _prepare_shard(
             rows["video_id"].append(video_id)
             rows["video_index"].append(video_index)
             resized = to_model_resolution(np.asarray(sampled.frames), image_size)
-            rows["frames"].append(resized)
+            rows["frames"].append(resized.tobytes())
+            rows["frame_shape"].append(list(resized.shape))
             rows["video_mask"].append(np.asarray(sampled.mask, dtype=np.int64))
             rows["frame_indices"].append(np.asarray(sampled.frame_indices, dtype=np.int64))
             rows["timestamps"].append(np.asarray(sampled.timestamps, dtype=np.float64))
             if keyframe:
                 position = select_keyframe_index(sampled.frames, sampled.mask, keyframe_strategy, embed_frames)
-                rows["keyframe"].append(resized[position])
+                rows["keyframe"].append(resized[position].tobytes())
         if progress is not None:
             progress()
     final = Path(shard_dir)
@@ -144,9 +148,10 @@ def prepare_frames(
 
     Returns:
         The cache (see :func:`load_frame_cache`): one row per readable video with ``video_id``,
-        ``video_index``, ``frames`` uint8 (T, S, S, 3), ``video_mask`` (T,), ``frame_indices`` (T,),
-        ``timestamps`` (T,) and ``keyframe`` uint8 (S, S, 3). Unreadable videos are left out, logged
-        and listed in ``output_dir/unreadable_videos.json``.
+        ``video_index``, ``frames`` (raw bytes of uint8 (T, S, S, 3); shape in ``frame_shape``),
+        ``video_mask`` (T,), ``frame_indices`` (T,), ``timestamps`` (T,) and ``keyframe`` (bytes of
+        uint8 (S, S, 3)); :func:`read_cached_batch` returns them as arrays. Unreadable videos are
+        left out, logged and listed in ``output_dir/unreadable_videos.json``.
     """
     if image_size < 1 or shard_size < 1 or num_proc < 1:
         raise ValueError(f"image_size, shard_size and num_proc must be >= 1, got {image_size}, {shard_size}, {num_proc}")
@@ -245,14 +250,16 @@ def read_cached_batch(cache: datasets.Dataset, indices: list[int]) -> dict[str, 
     """
     table = cache.with_format("arrow")[list(indices)]
     batch: dict[str, object] = {"video_id": table.column("video_id").to_pylist()}
-    for name in table.column_names:
-        if name == "video_id":
-            continue
-        column = table.column(name).combine_chunks()
-        if name in ("frames", "keyframe"):
-            batch[name] = column.to_numpy()
-        elif name == "video_index":
-            batch[name] = column.to_numpy(zero_copy_only=False)
-        else:
-            batch[name] = np.stack(column.to_numpy(zero_copy_only=False)) if len(column) else np.zeros((0,))
+    shapes = [tuple(shape) for shape in table.column("frame_shape").to_pylist()]
+    frames = [np.frombuffer(raw, dtype=np.uint8).reshape(shape) for raw, shape in zip(table.column("frames").to_pylist(), shapes)]
+    batch["frames"] = np.stack(frames) if frames else np.zeros((0,), dtype=np.uint8)
+    if "keyframe" in table.column_names:
+        keyframes = [
+            np.frombuffer(raw, dtype=np.uint8).reshape(shape[1:])
+            for raw, shape in zip(table.column("keyframe").to_pylist(), shapes)
+        ]
+        batch["keyframe"] = np.stack(keyframes) if keyframes else np.zeros((0,), dtype=np.uint8)
+    batch["video_index"] = np.asarray(table.column("video_index").to_pylist(), dtype=np.int32)
+    for name, dtype in (("video_mask", np.int64), ("frame_indices", np.int64), ("timestamps", np.float64)):
+        batch[name] = np.asarray(table.column(name).to_pylist(), dtype=dtype)
     return batch
