@@ -14,7 +14,7 @@ from .frame_sampling import FrameSampler, SampledFrames
 from .image_transforms import CLIPFrameTransform, clip_transform
 from .processing_unitrim import UniTriMProcessor
 from .tokenization import load_clip_tokenizer
-from .triplet_parser import Triplet, TripletParser
+from .triplet_parser import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
 
 __version__ = "0.1.0"
 
@@ -30,6 +30,7 @@ __all__ = [
     "CLIPFrameTransform",
     "FrameSampler",
     "SampledFrames",
+    "TaggerDataMissingError",
     "Triplet",
     "TripletParser",
     "UniTriMConfig",
@@ -38,6 +39,7 @@ __all__ = [
     "VideoDecodingError",
     "clip_transform",
     "load_clip_tokenizer",
+    "triplet_f1",
     "UniTriMModel",
     "UniTriMOutput",
     "UniTriMPreTrainedModel",
