@@ -1,0 +1,105 @@
+"""``unitrim-eval``: evaluate a saved UniTriM model (and processor) on a benchmark split, offline.
+
+Example::
+
+    unitrim-eval --model runs/tiny/best --benchmark synthetic --data_dir data/synthetic --split test --output_dir runs/tiny/eval
+    python -m unitrim_hf.evaluation.cli --model /models/unitrim-msrvtt --benchmark msrvtt --data_dir /data/msrvtt --dsl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+# Paragraph length of the DiDeMo protocol (DESIGN.md section 1).
+DIDEMO_MAX_LENGTH = 64
+BENCHMARK_CHOICES = ("synthetic", "msrvtt", "msvd", "didemo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unitrim-eval",
+        description="Text-video and text-image retrieval metrics (R@1/5/10, MdR, MnR) of a saved UniTriM model.",
+    )
+    parser.add_argument("--model", required=True, help="folder (or cached Hub id) holding the model and processor (save_pretrained)")
+    parser.add_argument("--processor", default=None, help="processor folder when it is not saved with the model")
+    parser.add_argument("--benchmark", required=True, choices=BENCHMARK_CHOICES)
+    parser.add_argument("--data_dir", required=True, help="benchmark folder (synthetic: written there if absent)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--config_name", default=None, help='MSR-VTT training list "9k" or "7k" (does not change the test split)')
+    parser.add_argument("--cache_dir", default=None, help="datasets cache folder for the prepared split")
+    parser.add_argument("--frame_cache", default=None, help="frame cache folder made by unitrim_hf.data.prepare_frames")
+    parser.add_argument("--dsl", action="store_true", help="also report DSL (inverted softmax) metrics, separately")
+    parser.add_argument("--output_dir", default=None, help="write metrics.json and metrics.md here")
+    parser.add_argument("--max_length", type=int, default=None, help="caption tokens (default: processor's; DiDeMo: 64)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--block_size", type=int, default=256, help="texts/videos per similarity block")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--no_images", action="store_true", help="skip text-image retrieval on keyframes")
+    parser.add_argument("--no_per_alignment", action="store_true", help="skip the per-alignment table")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    parser.add_argument("--allow_download", action="store_true", help="let from_pretrained contact the Hub (default: local files only)")
+    return parser
+
+
+def benchmark_options(benchmark: str, data_dir: str | Path) -> dict:
+    """Builder options: for an existing synthetic benchmark, the settings it was written with (its manifest)."""
+    from ..data.synthetic_writer import MANIFEST_FILE_NAME
+
+    manifest = Path(data_dir) / MANIFEST_FILE_NAME
+    if benchmark == "synthetic" and manifest.is_file():
+        return json.loads(manifest.read_text())
+    return {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the evaluation; prints the Markdown report and returns 0."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    from .. import UniTriMModel, UniTriMProcessor
+    from ..data import load_benchmark, load_frame_cache
+    from .runner import evaluate_retrieval
+
+    local_only = not args.allow_download
+    model = UniTriMModel.from_pretrained(args.model, local_files_only=local_only)
+    processor = UniTriMProcessor.from_pretrained(args.processor or args.model, local_files_only=local_only)
+    dataset = load_benchmark(
+        args.benchmark, args.data_dir, args.split, config_name=args.config_name, cache_dir=args.cache_dir,
+        **benchmark_options(args.benchmark, args.data_dir),
+    )
+    frame_cache = load_frame_cache(args.frame_cache) if args.frame_cache else None
+    max_length = args.max_length or (DIDEMO_MAX_LENGTH if args.benchmark == "didemo" else None)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    evaluation = evaluate_retrieval(
+        model,
+        processor,
+        dataset,
+        frame_cache=frame_cache,
+        max_length=max_length,
+        batch_size=args.batch_size,
+        device=device,
+        include_images=not args.no_images,
+        dsl=args.dsl,
+        per_alignment=not args.no_per_alignment,
+        block_size=args.block_size,
+        show_progress=not args.no_progress,
+    )
+    evaluation.settings.update(
+        model=str(args.model), benchmark=args.benchmark, split=args.split, data_dir=str(Path(args.data_dir))
+    )
+    print(evaluation.to_markdown())
+    if args.output_dir:
+        evaluation.save(args.output_dir)
+        print(f"metrics written to {Path(args.output_dir) / 'metrics.json'} and metrics.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Evaluation reports: ``metrics.json`` (every number) and ``metrics.md`` (Markdown tables).
+
+Works on the plain dict of :meth:`RetrievalEvaluation.to_dict`, so a saved ``metrics.json`` renders the
+same report without the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+METRICS_JSON = "metrics.json"
+METRICS_MARKDOWN = "metrics.md"
+
+DIRECTION_LABELS = {
+    "text_to_video": "text → video",
+    "video_to_text": "video → text",
+    "text_to_image": "text → image",
+    "image_to_text": "image → text",
+}
+TABLE_COLUMNS = ("R@1", "R@5", "R@10", "Rsum", "MdR", "MnR", "num_queries")
+ALIGNMENT_COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MnR")
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "-"
+    if key == "num_queries":
+        return str(int(value))
+    return f"{float(value):.1f}"
+
+
+def metrics_table(results: Mapping[str, Mapping[str, float]]) -> str:
+    """One row per direction (``text_to_video`` ...), columns R@1 R@5 R@10 Rsum MdR MnR num_queries."""
+    lines = ["| | " + " | ".join(TABLE_COLUMNS) + " |", "|---|" + "---:|" * len(TABLE_COLUMNS)]
+    for direction, row in results.items():
+        cells = [_cell(key, row.get(key)) for key in TABLE_COLUMNS]
+        lines.append(f"| {DIRECTION_LABELS.get(direction, direction)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """One row per alignment (and ``all``), text->video then video->text columns."""
+    directions = [direction for direction in DIRECTION_LABELS if any(direction in row for row in results.values())]
+    header = [f"{DIRECTION_LABELS[direction]} {key}" for direction in directions for key in ALIGNMENT_COLUMNS]
+    lines = ["| alignment | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    for name, row in results.items():
+        cells = [_cell(key, row.get(direction, {}).get(key)) for direction in directions for key in ALIGNMENT_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(evaluation: Mapping) -> str:
+    """The Markdown report of an evaluation dict (see :meth:`RetrievalEvaluation.to_dict`)."""
+    parts = [
+        "## Retrieval results",
+        "",
+        f"{evaluation['num_captions']} caption queries, {evaluation['num_videos']} videos"
+        + (f" (keyframe images: {evaluation['settings'].get('keyframe')})" if evaluation.get("settings", {}).get("keyframe") else "")
+        + ". Recalls in percent; MdR/MnR: median/mean rank (1 = best); ties count against the query.",
+        "",
+        metrics_table(evaluation["metrics"]),
+    ]
+    skipped = evaluation.get("skipped_videos") or []
+    if skipped:
+        shown = ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else "")
+        parts += ["", f"**{len(skipped)} videos could not be decoded and were left out with their captions:** {shown}"]
+    if evaluation.get("dsl_metrics"):
+        parts += [
+            "",
+            "### With DSL (inverted softmax) — transductive, not comparable with the table above",
+            "",
+            metrics_table(evaluation["dsl_metrics"]),
+        ]
+    if evaluation.get("alignment_metrics"):
+        parts += [
+            "",
+            "### Each alignment alone (same encoding pass; `all` = their mean, the model's ranking)",
+            "",
+            alignment_table(evaluation["alignment_metrics"]),
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def _check_finite(values, path: str = "") -> None:
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            _check_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(values, float) and not math.isfinite(values):
+        raise ValueError(f"evaluation value {path} is {values}; refusing to write a report with non-finite metrics")
+
+
+def save_report(evaluation: Mapping, output_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``metrics.json`` and ``metrics.md`` into ``output_dir`` (created); returns their paths."""
+    _check_finite({key: evaluation.get(key) for key in ("metrics", "dsl_metrics", "alignment_metrics")})
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    json_path = output_dir / METRICS_JSON
+    markdown_path = output_dir / METRICS_MARKDOWN
+    json_path.write_text(json.dumps(dict(evaluation), indent=2, allow_nan=False) + "\n")
+    markdown_path.write_text(render_markdown(evaluation))
+    return json_path, markdown_path
+
+
+def load_report(path: str | Path) -> dict:
+    """An evaluation dict from ``metrics.json`` (or a folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_JSON
+    return json.loads(path.read_text())

@@ -1,0 +1,261 @@
+"""``evaluate_retrieval``: the field's retrieval protocol on one split, from one encoding pass.
+
+Captions x videos scores come from :meth:`UniTriMModel.similarity`; text->video and video->text use
+:func:`text_to_video_metrics` / :func:`video_to_text_metrics` with the split's ``caption_to_video``
+(several captions per video, as MSVD, are handled there). Text->image uses one keyframe per video.
+DSL (inverted softmax) is transductive and is reported separately, never mixed into ``metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+
+from ..data.base import video_table
+from .encoding import encode_captions, encode_videos_and_keyframes
+from .metrics import inverted_softmax, text_to_video_metrics, video_to_text_metrics
+from .report import render_markdown, save_report
+
+logger = logging.getLogger(__name__)
+
+ALL_ALIGNMENTS_KEY = "all"
+_SKIPPED_SHOWN_IN_LOG = 10
+
+
+@dataclass
+class RetrievalEvaluation:
+    """Results of :func:`evaluate_retrieval`.
+
+    Attributes:
+        metrics: ``{"text_to_video", "video_to_text"[, "text_to_image", "image_to_text"]}`` -> ``{R@1, R@5,
+            R@10, MdR, MnR, Rsum, num_queries}`` (recalls in percent, Rsum = R@1 + R@5 + R@10).
+        dsl_metrics: the same keys after inverted-softmax re-ranking (transductive), or None when not asked.
+        alignment_metrics: ``{alignment name or "all": {"text_to_video": {...}, "video_to_text": {...}}}``,
+            each enabled alignment scored alone, and their mean (= the model's ranking), or None.
+        num_captions: caption queries evaluated (after leaving out the captions of skipped videos).
+        num_videos: videos evaluated.
+        skipped_videos: ids of the videos that could not be decoded (left out with their captions).
+        skipped_reasons: ``{video_id: reason}`` for them.
+        settings: how the run was made (frames, max_length, source of frames, ...).
+        timings: seconds spent encoding captions, videos and scoring.
+    """
+
+    metrics: dict[str, dict[str, float]]
+    dsl_metrics: dict[str, dict[str, float]] | None
+    alignment_metrics: dict[str, dict[str, dict[str, float]]] | None
+    num_captions: int
+    num_videos: int
+    skipped_videos: list[str]
+    skipped_reasons: dict[str, str] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RetrievalEvaluation":
+        """Inverse of :meth:`to_dict` (e.g. from a saved ``metrics.json``)."""
+        return cls(**values)
+
+    def to_markdown(self) -> str:
+        """Markdown report: main table, DSL table (when present), per-alignment table."""
+        return render_markdown(self.to_dict())
+
+    def save(self, output_dir: str | Path) -> None:
+        """Write ``metrics.json`` and ``metrics.md`` into ``output_dir`` (created)."""
+        save_report(self.to_dict(), output_dir)
+
+
+def with_rsum(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` plus ``Rsum`` = R@1 + R@5 + R@10."""
+    return {**metrics, "Rsum": metrics["R@1"] + metrics["R@5"] + metrics["R@10"]}
+
+
+def bidirectional_metrics(sim: torch.Tensor, caption_to_video: torch.Tensor, forward: str, backward: str) -> dict[str, dict[str, float]]:
+    """``{forward: text->visual metrics, backward: visual->text metrics}`` of a (num_captions, num_visuals) matrix."""
+    return {
+        forward: with_rsum(text_to_video_metrics(sim, caption_to_video)),
+        backward: with_rsum(video_to_text_metrics(sim, caption_to_video)),
+    }
+
+
+def split_captions(dataset: datasets.Dataset) -> tuple[list[str], np.ndarray]:
+    """Caption queries of a split and the video position of each.
+
+    Accepts one row per caption (column ``caption``: MSR-VTT, MSVD, SyntheticTriM, DiDeMo paragraphs) or one
+    row per video (column ``captions``, builders' ``one_row_per_video``).
+
+    Returns:
+        (captions, caption_to_video) with caption_to_video int64 (num_captions,) positions in the video order.
+    """
+    columns = dataset.column_names
+    if "video_index" not in columns:
+        raise ValueError(f"the dataset needs a 'video_index' column (a split of the unitrim_hf.data builders); has {columns}")
+    video_indices = [int(index) for index in dataset["video_index"]]
+    if "caption" in columns:
+        return list(dataset["caption"]), np.asarray(video_indices, dtype=np.int64)
+    if "captions" in columns:
+        captions, targets = [], []
+        for video_index, texts in zip(video_indices, dataset["captions"]):
+            captions.extend(texts)
+            targets.extend([video_index] * len(texts))
+        return captions, np.asarray(targets, dtype=np.int64)
+    raise ValueError(f"the dataset needs a 'caption' or 'captions' column; has {columns}")
+
+
+def _log_skipped(skipped: dict[str, str], num_videos: int, num_dropped_captions: int) -> None:
+    ids = list(skipped)
+    logger.warning(
+        "%d of %d videos could not be decoded and are left out of the evaluation with their %d captions: %s%s",
+        len(ids), num_videos, num_dropped_captions,
+        ", ".join(f"{video_id} ({skipped[video_id]})" for video_id in ids[:_SKIPPED_SHOWN_IN_LOG]),
+        " ..." if len(ids) > _SKIPPED_SHOWN_IN_LOG else "",
+    )
+
+
+def evaluate_retrieval(
+    model,
+    processor,
+    dataset: datasets.Dataset,
+    *,
+    frame_cache: datasets.Dataset | None = None,
+    max_length: int | None = None,
+    batch_size: int = 16,
+    device=None,
+    include_images: bool = True,
+    dsl: bool = False,
+    per_alignment: bool = True,
+    block_size: int = 256,
+    show_progress: bool = True,
+    is_main_process: bool = True,
+) -> RetrievalEvaluation:
+    """Text<->video (and text<->image) retrieval metrics of ``model`` on one split.
+
+    Args:
+        model: a :class:`~unitrim_hf.UniTriMModel`; put in eval mode for the run, its training mode restored after.
+        processor: its :class:`~unitrim_hf.UniTriMProcessor` (frame sampler, image size, tokenizer).
+        dataset: a split of the ``unitrim_hf.data`` builders (``caption`` or ``captions``, ``video_id``,
+            ``video_path``, ``video_index``).
+        frame_cache: frames cached by :func:`unitrim_hf.data.prepare_frames` for this split (matched by
+            ``video_id``); without it each video is decoded with ``processor.frame_sampler``.
+        max_length: caption tokens (None: the processor's; pass 64 for DiDeMo paragraphs).
+        batch_size: captions / videos per forward pass.
+        device: where to run; the model is moved there. None: the model's device.
+        include_images: also text->image / image->text on one keyframe per video.
+        dsl: also report inverted-softmax re-ranked metrics (in ``dsl_metrics``, separately).
+        per_alignment: also score each enabled alignment alone and their mean, from the same similarity pass.
+        block_size: texts and videos per block of :meth:`UniTriMModel.similarity`.
+        show_progress: tqdm progress bars (only where ``is_main_process``).
+        is_main_process: False on the other processes of a distributed run (no progress bars).
+
+    Returns:
+        :class:`RetrievalEvaluation`. Videos that fail to decode are left out with their captions and listed
+        in ``skipped_videos`` (a warning gives the count); no score is ever NaN.
+    """
+    if batch_size < 1 or block_size < 1:
+        raise ValueError(f"batch_size and block_size must be >= 1, got {batch_size} and {block_size}")
+    captions, caption_to_video = split_captions(dataset)
+    videos = video_table(dataset)
+    if not captions:
+        raise ValueError("the dataset has no caption")
+    if device is not None:
+        model.to(device)
+    progress = show_progress and is_main_process
+    was_training = model.training
+    model.eval()
+    timings: dict[str, float] = {}
+    try:
+        with torch.inference_mode():
+            started = time.perf_counter()
+            gallery = encode_videos_and_keyframes(
+                model, processor, videos, frame_cache=frame_cache, batch_size=batch_size,
+                include_images=include_images, show_progress=progress,
+            )
+            timings["encode_videos_s"] = time.perf_counter() - started
+            if not gallery.kept_positions:
+                raise ValueError(
+                    f"none of the {len(videos)} videos could be read: {dict(list(gallery.skipped.items())[:5])}"
+                )
+
+            # Leave out the skipped videos and their captions; renumber the kept videos 0..n-1.
+            new_index = np.full(len(videos), -1, dtype=np.int64)
+            new_index[np.asarray(gallery.kept_positions)] = np.arange(len(gallery.kept_positions))
+            kept_captions = np.flatnonzero(new_index[caption_to_video] >= 0)
+            targets = torch.from_numpy(new_index[caption_to_video[kept_captions]])
+            if gallery.skipped:
+                _log_skipped(gallery.skipped, len(videos), len(captions) - len(kept_captions))
+
+            # Encode each distinct caption once; queries index into them.
+            unique_texts: dict[str, int] = {}
+            query_to_unique = [unique_texts.setdefault(captions[row], len(unique_texts)) for row in kept_captions]
+            started = time.perf_counter()
+            text_features = encode_captions(
+                model, processor, list(unique_texts), max_length=max_length, batch_size=batch_size, show_progress=progress,
+            )
+            timings["encode_captions_s"] = time.perf_counter() - started
+
+            started = time.perf_counter()
+            query_rows = torch.as_tensor(query_to_unique, dtype=torch.long)
+            video_scores = model.similarity(text_features, gallery.video_features, block_size, block_size)
+            video_logits = video_scores.logits.float().cpu()[query_rows]
+            results = bidirectional_metrics(video_logits, targets, "text_to_video", "video_to_text")
+            dsl_results = None
+            if dsl:
+                dsl_results = bidirectional_metrics(inverted_softmax(video_logits), targets, "text_to_video", "video_to_text")
+            alignment_results = None
+            if per_alignment:
+                alignment_results = _alignment_metrics(video_scores.alignment_scores, query_rows, targets)
+            if include_images:
+                image_scores = model.similarity(text_features, gallery.image_features, block_size, block_size)
+                image_logits = image_scores.logits.float().cpu()[query_rows]
+                results.update(bidirectional_metrics(image_logits, targets, "text_to_image", "image_to_text"))
+                if dsl:
+                    dsl_results.update(
+                        bidirectional_metrics(inverted_softmax(image_logits), targets, "text_to_image", "image_to_text")
+                    )
+            timings["scoring_s"] = time.perf_counter() - started
+    finally:
+        model.train(was_training)
+
+    settings = {
+        "frames_from": "frame_cache" if frame_cache is not None else "decoded",
+        "num_frames": int(processor.num_frames),
+        "image_size": int(processor.image_transform.size),
+        "max_length": int(max_length or processor.max_length),
+        "alignments": list(model.config.alignments),
+        "keyframe": ("frame cache keyframe" if frame_cache is not None and "keyframe" in frame_cache.column_names
+                     else "middle sampled frame") if include_images else None,
+        "num_unique_captions": len(unique_texts),
+    }
+    return RetrievalEvaluation(
+        metrics=results,
+        dsl_metrics=dsl_results,
+        alignment_metrics=alignment_results,
+        num_captions=int(len(kept_captions)),
+        num_videos=len(gallery.kept_positions),
+        skipped_videos=list(gallery.skipped),
+        skipped_reasons=dict(gallery.skipped),
+        settings=settings,
+        timings=timings,
+    )
+
+
+def _alignment_metrics(
+    alignment_scores: dict[str, torch.Tensor], query_rows: torch.Tensor, targets: torch.Tensor
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each alignment's score matrix alone, and their mean (the model's logits up to the logit scale)."""
+    per_query = {name: scores.float().cpu()[query_rows] for name, scores in alignment_scores.items()}
+    results = {
+        name: bidirectional_metrics(scores, targets, "text_to_video", "video_to_text") for name, scores in per_query.items()
+    }
+    mean_scores = torch.stack(list(per_query.values())).mean(dim=0)
+    results[ALL_ALIGNMENTS_KEY] = bidirectional_metrics(mean_scores, targets, "text_to_video", "video_to_text")
+    return results
