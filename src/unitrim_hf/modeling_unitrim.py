@@ -299,24 +299,52 @@ class UniTriMModel(UniTriMPreTrainedModel):
         """Logits (num_texts, num_visuals) of all pairs, in one block (differentiable; used by the loss)."""
         return self._score_block(text_features, visual_features)[0]
 
+    def units_per_pair(self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures) -> int:
+        """The largest (text units x visual units) similarity matrix any enabled alignment builds for one pair."""
+        text_units = {"sentence": 1, "word": text_features.word_embeds, "triplet": text_features.triplet_embeds}
+        num_frames = visual_features.frame_embeds.shape[1]
+        visual_units = {"video": 1, "frame": num_frames}
+        if visual_features.patch_embeds is not None:
+            visual_units["patch"] = num_frames * visual_features.patch_embeds.shape[2]
+        largest = 1
+        for name in self.config.alignments:
+            text_granularity, visual_granularity = ALIGNMENT_GRANULARITIES[name]
+            units = text_units[text_granularity]
+            units = units if isinstance(units, int) else units.shape[1]
+            largest = max(largest, units * visual_units.get(visual_granularity, 1))
+        return largest
+
     def similarity(
         self,
         text_features: UniTriMTextFeatures,
         visual_features: UniTriMVisualFeatures,
-        text_block_size: int = 256,
-        visual_block_size: int = 256,
+        text_block_size: int | None = None,
+        visual_block_size: int | None = None,
+        max_block_elements: int = 2**24,
     ) -> UniTriMSimilarityOutput:
         """
-        Score every text against every video (or image), block by block so that memory stays bounded for large
-        galleries; the result does not depend on the block sizes.
+        Score every text against every video (or image), tile by tile so that memory stays bounded for large
+        galleries; the result does not depend on the tile sizes. Computation runs in the features' dtype and on
+        their device.
+
+        Args:
+            text_features: features of num_texts captions.
+            visual_features: features of num_visuals videos or images.
+            text_block_size, visual_block_size: tile sizes; by default up to 512 visuals per tile and as many texts
+                as keep one tile's similarity tensor within `max_block_elements` entries (for `word_patch`, a
+                tile holds text_block x visual_block x words x frames x K entries).
 
         Returns:
             `UniTriMSimilarityOutput` with `logits` (num_texts, num_visuals) and `alignment_scores`, one
             (num_texts, num_visuals) matrix per enabled alignment.
         """
+        num_texts, num_visuals = text_features.batch_size, visual_features.batch_size
+        visual_block_size = visual_block_size or min(max(num_visuals, 1), 512)
+        if text_block_size is None:
+            per_text = visual_block_size * self.units_per_pair(text_features, visual_features)
+            text_block_size = max(1, max_block_elements // per_text)
         if text_block_size < 1 or visual_block_size < 1:
             raise ValueError("text_block_size and visual_block_size must be >= 1.")
-        num_texts, num_visuals = text_features.batch_size, visual_features.batch_size
         reference = text_features.sentence_embeds
         logits = reference.new_empty(num_texts, num_visuals)
         scores = {name: reference.new_empty(num_texts, num_visuals) for name in self.config.alignments}

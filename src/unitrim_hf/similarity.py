@@ -30,11 +30,20 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Ten
     return total / count
 
 
-def _masked_softmax_pool(scores: torch.Tensor, mask: torch.Tensor, dim: int, temperature: float) -> torch.Tensor:
-    """Softmax-weighted sum of `scores` along `dim`, weights `softmax(scores / temperature)` over valid entries."""
-    masked_scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(masked_scores / temperature, dim=dim)
-    return (weights * scores.masked_fill(~mask, 0.0)).sum(dim)
+def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """0 where `mask` is true, -inf where it is false, in `dtype` (added to logits before a softmax)."""
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask.bool(), float("-inf"))
+
+
+def softmax_pool(scores: torch.Tensor, mask_bias: torch.Tensor, dim: int, temperature: float) -> torch.Tensor:
+    """
+    Softmax-weighted sum of `scores` along `dim`: `sum(softmax(scores / temperature + mask_bias) * scores)`.
+
+    `mask_bias` (0 or -inf, broadcastable to `scores`) removes invalid entries; every slice along `dim` must keep
+    at least one valid entry. Invalid entries get weight exactly 0, so their (finite) scores never contribute.
+    """
+    weights = torch.softmax(scores / temperature + mask_bias, dim=dim)
+    return torch.linalg.vecdot(weights, scores, dim=dim)
 
 
 def attention_over_similarity_matrix(
@@ -48,27 +57,23 @@ def attention_over_similarity_matrix(
 
     Args:
         similarity: (num_texts, num_visuals, text_length, visual_length) cosine similarities.
-        text_mask: (num_texts, text_length) boolean, true for real text units.
-        visual_mask: (num_visuals, visual_length) boolean, true for real visual units.
+        text_mask: (num_texts, text_length) boolean, true for real text units (at least one per text).
+        visual_mask: (num_visuals, visual_length) boolean, true for real visual units (at least one per visual).
         temperature: softmax temperature; small values approach max-pooling.
 
     Returns:
         (num_texts, num_visuals) scores: the mean of the text-to-visual and the visual-to-text pooling.
     """
-    # Pool each axis with the mask of that axis only, so rows of padded units stay finite; they are then
-    # excluded by the second pooling.
-    visual_valid = visual_mask[None, :, None, :].expand_as(similarity)
-    text_valid = text_mask[:, None, :, None].expand_as(similarity)
+    # Each axis is pooled with the mask of that axis only: rows of padded units stay finite and are then
+    # removed by the second pooling. The masks enter as broadcast additive biases (no copy of the 4-D tensor).
+    text_bias = additive_mask(text_mask, similarity.dtype)
+    visual_bias = additive_mask(visual_mask, similarity.dtype)
 
-    per_text_unit = _masked_softmax_pool(similarity, visual_valid, dim=-1, temperature=temperature)
-    text_to_visual = _masked_softmax_pool(
-        per_text_unit, text_mask[:, None, :].expand_as(per_text_unit), dim=-1, temperature=temperature
-    )
+    per_text_unit = softmax_pool(similarity, visual_bias[None, :, None, :], dim=-1, temperature=temperature)
+    text_to_visual = softmax_pool(per_text_unit, text_bias[:, None, :], dim=-1, temperature=temperature)
 
-    per_visual_unit = _masked_softmax_pool(similarity, text_valid, dim=-2, temperature=temperature)
-    visual_to_text = _masked_softmax_pool(
-        per_visual_unit, visual_mask[None, :, :].expand_as(per_visual_unit), dim=-1, temperature=temperature
-    )
+    per_visual_unit = softmax_pool(similarity, text_bias[:, None, :, None], dim=-2, temperature=temperature)
+    visual_to_text = softmax_pool(per_visual_unit, visual_bias[None, :, :], dim=-1, temperature=temperature)
     return (text_to_visual + visual_to_text) / 2
 
 
