@@ -1,0 +1,243 @@
+"""Command-line arguments of `train.py` as dataclasses for `transformers.HfArgumentParser`.
+
+Fields left at `None` are filled from the per-dataset defaults of `DATASET_DEFAULTS` (the paper's setup for
+MSR-VTT, MSVD and DiDeMo; a tiny, fast setup for the built-in synthetic benchmark), so that
+`python train.py --dataset msrvtt --data_dir ...` reproduces the paper settings and `python train.py` alone runs
+the offline synthetic job. A `--config file.json|yaml` supplies defaults that the command line overrides.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+from transformers import HfArgumentParser
+
+# The paper's per-dataset settings (DESIGN.md section 1) and the synthetic defaults, tuned so that a CPU run of
+# about two minutes learns well above chance (see docs/training.md).
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "msrvtt": {
+        "preset": "unitrim", "num_frames": 12, "max_length": 32, "per_device_train_batch_size": 64,
+        "num_train_epochs": 5, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
+    },
+    "msvd": {
+        "preset": "unitrim", "num_frames": 12, "max_length": 32, "per_device_train_batch_size": 64,
+        "num_train_epochs": 5, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
+    },
+    "didemo": {
+        "preset": "unitrim", "num_frames": 64, "max_length": 64, "per_device_train_batch_size": 16,
+        "num_train_epochs": 10, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
+    },
+    # Random initialisation (no CLIP weights offline): the towers must learn at the new modules' rate.
+    "synthetic": {
+        "preset": "unitrim-tiny", "num_frames": 8, "max_length": 24, "per_device_train_batch_size": 32,
+        "num_train_epochs": 25, "learning_rate": 2e-3, "clip_learning_rate": 2e-3, "warmup_ratio": 0.05,
+        "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
+    },
+}
+DATASET_ALIASES = {"msr-vtt": "msrvtt", "synthetic_trim": "synthetic"}
+
+
+@dataclass
+class ModelArguments:
+    """Which model to train."""
+
+    preset: str | None = field(
+        default=None,
+        metadata={"help": "Config preset: unitrim, xclip, clip4clip-meanp (or their -tiny/-small variants). "
+                  "Default: unitrim for real benchmarks, unitrim-tiny for the synthetic one."},
+    )
+    clip_model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "CLIP checkpoint (transformers CLIPModel folder or Hub id) to start from; "
+                  "random initialisation when omitted."},
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A saved UniTriM model to continue from (or to evaluate with --do_eval_only)."}
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": 'JSON object of UniTriMConfig fields, e.g. \'{"patch_top_k": 4, "num_temporal_layers": 0}\'.'},
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute the CLIP towers' activations in backward (less memory)."}
+    )
+
+    def overrides(self) -> dict[str, Any]:
+        """`config_overrides` parsed; raises ValueError naming the flag on bad JSON."""
+        if not self.config_overrides:
+            return {}
+        try:
+            parsed = json.loads(self.config_overrides)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--config_overrides is not valid JSON: {error}") from error
+        if not isinstance(parsed, dict):
+            raise ValueError(f"--config_overrides must be a JSON object, got {type(parsed).__name__}.")
+        return parsed
+
+
+@dataclass
+class DataArguments:
+    """Which benchmark and how to read it."""
+
+    dataset: str = field(default="synthetic", metadata={"help": "synthetic, msrvtt, msvd or didemo."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Benchmark folder; default for synthetic: <output_dir>/../synthetic_data."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "MSR-VTT split list: 9k (default) or 7k."})
+    video_dir: str | None = field(default=None, metadata={"help": "Folder of the videos, if not the documented default."})
+    datasets_cache_dir: str | None = field(default=None, metadata={"help": "Cache of the prepared Arrow splits."})
+    eval_split: str = field(default="test", metadata={"help": "Split evaluated each epoch (test for MSR-VTT 1k-A)."})
+    num_frames: int | None = field(default=None, metadata={"help": "Frames per video T (12; DiDeMo 64)."})
+    max_length: int | None = field(default=None, metadata={"help": "Caption tokens incl. SOT/EOT (32; DiDeMo 64)."})
+    use_frame_cache: bool = field(
+        default=True, metadata={"help": "Decode every video once into a frame cache (recommended)."}
+    )
+    frame_cache_dir: str | None = field(default=None, metadata={"help": "Frame cache folder; default <data_dir>/frame_cache."})
+    frame_cache_num_proc: int = field(default=1, metadata={"help": "Processes decoding videos into the frame cache."})
+    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    synthetic_num_train: int | None = field(default=None, metadata={"help": "Synthetic benchmark: training videos."})
+    synthetic_num_test: int | None = field(default=None, metadata={"help": "Synthetic benchmark: test videos."})
+    synthetic_seed: int = field(default=0, metadata={"help": "Synthetic benchmark: generation seed."})
+
+    @property
+    def dataset_name(self) -> str:
+        name = self.dataset.lower()
+        name = DATASET_ALIASES.get(name, name)
+        if name not in DATASET_DEFAULTS:
+            raise ValueError(f"--dataset {self.dataset!r} is not one of {sorted(DATASET_DEFAULTS)}.")
+        return name
+
+
+@dataclass
+class TrainingArguments:
+    """Optimisation, checkpoints, evaluation, logging and the Hub."""
+
+    output_dir: str = field(default="outputs/unitrim-synthetic", metadata={"help": "Where checkpoints and models go."})
+    seed: int = field(default=42, metadata={"help": "Seed of initialisation, shuffling and frame sampling."})
+    torch_num_threads: int | None = field(
+        default=None,
+        metadata={"help": "torch intra-op threads per process (synthetic default 1: the tiny model's small matrices "
+                  "run ~10x faster on one thread than on two contended ones). None: torch's default."},
+    )
+    num_train_epochs: int | None = field(default=None, metadata={"help": "Epochs (5; DiDeMo 10)."})
+    max_steps: int | None = field(
+        default=None, metadata={"help": "Total optimizer steps; overrides num_train_epochs and fixes the schedule."}
+    )
+    stop_after_steps: int | None = field(
+        default=None,
+        metadata={"help": "Stop (after checkpointing) at this optimizer step without changing the schedule "
+                  "(simulates an interruption)."},
+    )
+    per_device_train_batch_size: int | None = field(default=None, metadata={"help": "Videos per process and step (64)."})
+    per_device_eval_batch_size: int = field(default=32, metadata={"help": "Batch size of evaluation encoding."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    learning_rate: float | None = field(default=None, metadata={"help": "Learning rate of the new modules (1e-4)."})
+    clip_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of the CLIP towers, projections and logit scale (1e-7)."}
+    )
+    weight_decay: float = field(default=0.2, metadata={"help": "AdamW weight decay (not on biases, norms, logit scale)."})
+    adam_beta1: float = field(default=0.9)
+    adam_beta2: float = field(default=0.98)
+    adam_epsilon: float = field(default=1e-6)
+    warmup_ratio: float | None = field(default=None, metadata={"help": "Fraction of steps of linear warm-up (0.1)."})
+    warmup_steps: int | None = field(default=None, metadata={"help": "Warm-up steps; overrides warmup_ratio."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping; 0 switches it off."})
+    logging_steps: int = field(default=10, metadata={"help": "Log losses every N optimizer steps."})
+    report_to: str = field(
+        default="auto", metadata={"help": "Trackers: auto (tensorboard if installed, else jsonl), all, none, or names."}
+    )
+    save_steps: int = field(default=0, metadata={"help": "Also save a checkpoint every N optimizer steps (0: epochs only)."})
+    save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept (the oldest are deleted)."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "'latest' or a checkpoint folder to resume from (mid-epoch included)."}
+    )
+    do_eval: bool = field(default=True, metadata={"help": "Evaluate after every epoch and keep the best model."})
+    do_eval_only: bool = field(default=False, metadata={"help": "Only evaluate --model_name_or_path and exit."})
+    metric_for_best_model: str = field(
+        default="text_to_video/R@1", metadata={"help": "direction/metric, e.g. text_to_video/R@1 or text_to_video/Rsum."}
+    )
+    eval_include_images: bool = field(default=True, metadata={"help": "Also evaluate text->image on keyframes."})
+    sample_query: str | None = field(
+        default=None, metadata={"help": "Text query for the sample search at the end (default: a test caption)."}
+    )
+    push_to_hub: bool = field(default=False, metadata={"help": "Push the best model, metrics and a model card."})
+    hub_model_id: str | None = field(default=None, metadata={"help": "Hub repository, e.g. your-name/unitrim-msrvtt."})
+    hub_private_repo: bool = field(default=False)
+    debug_dump_parameters: bool = field(
+        default=False,
+        metadata={"help": "Each process writes debug/rank{r}.json: parameter hash and the contrastive logits' shapes."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.gradient_accumulation_steps < 1:
+            raise ValueError("--gradient_accumulation_steps must be >= 1.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("--max_steps must be >= 1.")
+        if "/" not in self.metric_for_best_model:
+            raise ValueError(f"--metric_for_best_model must look like text_to_video/R@1, got {self.metric_for_best_model!r}.")
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
+
+
+def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
+    """Fill every field left at None with the default of the chosen dataset (in place)."""
+    defaults = DATASET_DEFAULTS[data_args.dataset_name]
+    for arguments in (model_args, data_args, training_args):
+        for item in fields(arguments):
+            if getattr(arguments, item.name) is None and item.name in defaults:
+                setattr(arguments, item.name, defaults[item.name])
+    if data_args.data_dir is None:
+        if data_args.dataset_name != "synthetic":
+            raise ValueError(f"--data_dir is required for --dataset {data_args.dataset}.")
+        data_args.data_dir = str(Path(training_args.output_dir).parent / "synthetic_data")
+    if training_args.push_to_hub and not training_args.hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/unitrim-msrvtt).")
+
+
+def _load_config_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"--config {path}: no such file.")
+    text = file.read_text()
+    if file.suffix in (".yaml", ".yml"):
+        import yaml
+
+        values = yaml.safe_load(text)
+    else:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--config {path}: not valid JSON ({error}).") from error
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path} must hold a mapping of argument names to values.")
+    known = {item.name for cls in ARGUMENT_CLASSES for item in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"--config {path}: unknown arguments {unknown}.")
+    if isinstance(values.get("config_overrides"), dict):
+        values["config_overrides"] = json.dumps(values["config_overrides"])
+    return values
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """Parse the command line (and an optional `--config` file whose values the command line overrides)."""
+    argv = list(argv) if argv is not None else None
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    parser.add_argument("--config", type=str, default=None, help="JSON or YAML file of arguments.")
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        parser.set_defaults(**_load_config_file(known.config))
+    namespace = parser.parse_args(argv)
+    del namespace.config
+    arguments = []
+    values = vars(namespace)
+    for cls in ARGUMENT_CLASSES:
+        names = {item.name for item in fields(cls) if item.init}
+        arguments.append(cls(**{name: values[name] for name in names}))
+    model_args, data_args, training_args = arguments
+    apply_dataset_defaults(model_args, data_args, training_args)
+    return model_args, data_args, training_args

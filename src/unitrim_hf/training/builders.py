@@ -1,0 +1,95 @@
+"""Model, processor, benchmark splits and frame caches built from the parsed arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+
+from ..configuration_unitrim import UniTriMConfig
+from ..data import load_benchmark, load_frame_cache, prepare_frames
+from ..data.frame_cache import CACHE_INFO_FILE_NAME
+from ..frame_sampling import FrameSampler
+from ..modeling_unitrim import UniTriMModel
+from ..processing_unitrim import UniTriMProcessor
+from .arguments import DataArguments, ModelArguments
+
+# The synthetic benchmark's clips (16 frames of 64x64 at 8 fps), shared by every synthetic run.
+SYNTHETIC_CLIP_SETTINGS = {"num_frames": 16, "frame_size": 64, "fps": 8.0}
+
+
+def build_model(model_args: ModelArguments) -> UniTriMModel:
+    """A saved UniTriM model, a CLIP checkpoint converted with `from_clip`, or a randomly initialised preset."""
+    overrides = model_args.overrides()
+    if model_args.model_name_or_path:
+        model = UniTriMModel.from_pretrained(model_args.model_name_or_path)
+    elif model_args.clip_model_name_or_path:
+        model = UniTriMModel.from_clip(model_args.clip_model_name_or_path, preset=model_args.preset, **overrides)
+    else:
+        model = UniTriMModel(UniTriMConfig.from_preset(model_args.preset, **overrides))
+    if model_args.gradient_checkpointing:
+        model.text_model.gradient_checkpointing_enable()
+        model.vision_model.gradient_checkpointing_enable()
+    return model
+
+
+def build_processor(model_args: ModelArguments, config: UniTriMConfig, data_args: DataArguments) -> UniTriMProcessor:
+    """The processor saved with `model_name_or_path` when there is one, else one matching `config`."""
+    if model_args.model_name_or_path and (Path(model_args.model_name_or_path) / "processor_config.json").is_file():
+        return UniTriMProcessor.from_pretrained(model_args.model_name_or_path)
+    return UniTriMProcessor.for_model_config(
+        config,
+        max_length=data_args.max_length,
+        frame_sampler_config={"num_frames": data_args.num_frames, "strategy": "uniform"},
+    )
+
+
+def _benchmark_options(data_args: DataArguments) -> dict:
+    options: dict = {}
+    if data_args.video_dir:
+        options["video_dir"] = data_args.video_dir
+    if data_args.dataset_name == "synthetic":
+        options.update(
+            num_train=data_args.synthetic_num_train,
+            num_test=data_args.synthetic_num_test,
+            seed=data_args.synthetic_seed,
+            **SYNTHETIC_CLIP_SETTINGS,
+        )
+    return options
+
+
+def load_split(data_args: DataArguments, split: str) -> datasets.Dataset:
+    """One split of the chosen benchmark (the synthetic one is written to `data_dir` on first use)."""
+    cache_dir = data_args.datasets_cache_dir or str(Path(data_args.data_dir) / "hf_datasets_cache")
+    return load_benchmark(
+        data_args.dataset_name,
+        data_args.data_dir,
+        split,
+        config_name=data_args.dataset_config_name,
+        cache_dir=cache_dir,
+        **_benchmark_options(data_args),
+    )
+
+
+def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) -> Path:
+    """`<frame_cache_dir or data_dir/frame_cache>/<split>-<T>f-<S>px`: one cache per split and input shape."""
+    root = Path(data_args.frame_cache_dir) if data_args.frame_cache_dir else Path(data_args.data_dir) / "frame_cache"
+    return root / f"{split}-{data_args.num_frames}f-{image_size}px"
+
+
+def build_frame_cache(data_args: DataArguments, split: str, dataset: datasets.Dataset, image_size: int) -> datasets.Dataset:
+    """The split's frame cache (uniformly sampled frames and a middle keyframe), decoded once and reused."""
+    folder = frame_cache_folder(data_args, split, image_size)
+    if (folder / CACHE_INFO_FILE_NAME).is_file():
+        try:
+            return load_frame_cache(folder)
+        except ValueError:
+            pass  # an unfinished cache: prepare_frames completes it
+    return prepare_frames(
+        dataset,
+        FrameSampler(data_args.num_frames, strategy="uniform"),
+        folder,
+        image_size=image_size,
+        num_proc=data_args.frame_cache_num_proc,
+        keyframe=True,
+    )

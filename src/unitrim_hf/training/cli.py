@@ -1,0 +1,58 @@
+"""`unitrim-train` / `python train.py`: train, evaluate, print the results table and a sample search, push."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from typing import Sequence
+
+from .arguments import parse_arguments
+from .hub import push_model_folder
+from .loop import Trainer, TrainingResult
+from .sample_search import sample_search
+
+
+def _training_summary(trainer: Trainer) -> dict:
+    values = {}
+    for arguments in (trainer.model_args, trainer.data_args, trainer.args):
+        values.update({key: value for key, value in asdict(arguments).items() if value is not None})
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> TrainingResult:
+    """Run the job described by the command line (see `python train.py --help`); returns the `TrainingResult`."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    model_args, data_args, training_args = parse_arguments(argv)
+    trainer = Trainer(model_args, data_args, training_args)
+    result = trainer.train()
+    accelerator = trainer.accelerator
+    if accelerator.is_main_process:
+        if result.evaluation is not None:
+            print(f"\nRetrieval on {data_args.dataset_name}/{data_args.eval_split} "
+                  f"({result.evaluation.num_videos} videos, {result.evaluation.num_captions} captions; "
+                  f"chance R@1 = {100.0 / max(result.evaluation.num_videos, 1):.1f}%):")
+            print(result.evaluation.to_markdown())
+        if not training_args.do_eval_only:
+            model = accelerator.unwrap_model(trainer.model)
+            search = sample_search(
+                model, trainer.processor, trainer.eval_split, query=training_args.sample_query,
+                frame_cache=trainer.eval_cache, batch_size=training_args.per_device_eval_batch_size,
+            )
+            print("\n" + search.to_text())
+        if training_args.push_to_hub:
+            folder = result.best_model_dir or result.final_model_dir
+            push_model_folder(
+                folder, training_args.hub_model_id, dataset_name=data_args.dataset_name,
+                base_model=model_args.clip_model_name_or_path, training_args=_training_summary(trainer),
+                private=training_args.hub_private_repo,
+            )
+            print(f"Pushed {folder} to https://huggingface.co/{training_args.hub_model_id}")
+        print(f"\nDone in {time.perf_counter() - started:.0f} s (training {result.train_seconds:.0f} s, "
+              f"{result.global_step} steps); models in {result.output_dir}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
