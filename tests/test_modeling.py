@@ -232,3 +232,15 @@ def test_default_tiles_bound_memory_and_match_one_tile() -> None:
         tiny_tiles = model.similarity(text, video, max_block_elements=per_pair * 5)  # one text per tile
         one_tile = model.similarity(text, video, text_block_size=6, visual_block_size=5)
     torch.testing.assert_close(tiny_tiles.logits, one_tile.logits, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_compiled_scoring_gives_the_same_numbers() -> None:
+    model = tiny_model().eval()
+    with torch.no_grad():
+        text = model.get_text_features(**random_text_inputs(model.config, batch_size=5))
+        video = model.get_video_features(**random_video_inputs(model.config, batch_size=4))
+        eager = model.similarity(text, video)
+        model.compile_scoring()
+        compiled = model.similarity(text, video, text_block_size=2, visual_block_size=3)
+    torch.testing.assert_close(compiled.logits, eager.logits, rtol=1e-4, atol=1e-4)

@@ -295,6 +295,14 @@ class UniTriMModel(UniTriMPreTrainedModel):
         mean_score = torch.stack(list(scores.values())).mean(dim=0)
         return self.logit_scale.exp().clamp(max=LOGIT_SCALE_MAX) * mean_score, scores
 
+    def compile_scoring(self, **compile_kwargs: Any) -> None:
+        """
+        Compile the tile scoring function with `torch.compile` (dynamic shapes); `similarity` uses it from then on.
+        Worth it for large galleries on GPU; keyword arguments go to `torch.compile` (e.g. `mode="max-autotune"`).
+        """
+        compile_kwargs.setdefault("dynamic", True)
+        self._compiled_score_block = torch.compile(self._score_block, **compile_kwargs)
+
     def score(self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures) -> torch.Tensor:
         """Logits (num_texts, num_visuals) of all pairs, in one block (differentiable; used by the loss)."""
         return self._score_block(text_features, visual_features)[0]
@@ -345,6 +353,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             text_block_size = max(1, max_block_elements // per_text)
         if text_block_size < 1 or visual_block_size < 1:
             raise ValueError("text_block_size and visual_block_size must be >= 1.")
+        score_block = getattr(self, "_compiled_score_block", None) or self._score_block
         reference = text_features.sentence_embeds
         logits = reference.new_empty(num_texts, num_visuals)
         scores = {name: reference.new_empty(num_texts, num_visuals) for name in self.config.alignments}
@@ -353,7 +362,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             text_block = text_features.take(text_rows)
             for visual_start in range(0, num_visuals, visual_block_size):
                 visual_rows = slice(visual_start, visual_start + visual_block_size)
-                block_logits, block_scores = self._score_block(text_block, visual_features.take(visual_rows))
+                block_logits, block_scores = score_block(text_block, visual_features.take(visual_rows))
                 logits[text_rows, visual_rows] = block_logits
                 for name, value in block_scores.items():
                     scores[name][text_rows, visual_rows] = value
