@@ -1,0 +1,180 @@
+"""Find the videos and images in a folder by their content (magic bytes, then Pillow / PyAV probing).
+
+The file extension is never trusted on its own: a text file renamed `.mp4` is listed as skipped, a JPEG without
+extension is found. Every file that is not indexable is reported with a reason; nothing here raises for a bad
+file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+VIDEO = "video"
+IMAGE = "image"
+MEDIA_KINDS = (VIDEO, IMAGE)
+
+# Bytes read from the start of each file to recognise its container.
+HEADER_SIZE = 64
+
+# PyAV container names that are not real video containers (FFmpeg would also "open" text and still images).
+NON_VIDEO_FORMATS = {"tty", "image2", "image2pipe", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "gif"}
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A file recognised as a video or an image.
+
+    Args:
+        path: absolute path.
+        kind: "video" or "image".
+        size: size in bytes when scanned.
+        mtime_ns: modification time (nanoseconds) when scanned; with `size`, tells whether it changed later.
+    """
+
+    path: Path
+    kind: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that is not indexed, and why (not media, unreadable, corrupt, ...)."""
+
+    path: Path
+    reason: str
+    size: int = -1
+    mtime_ns: int = -1
+
+
+@dataclass
+class MediaScan:
+    """The result of scanning a folder: indexable files (sorted by path) and the others."""
+
+    media: list[MediaFile]
+    skipped: list[SkippedFile]
+
+
+def _header_kind(header: bytes) -> str | None:
+    """"video", "image" or None from the first bytes of a file (well-known container signatures)."""
+    if header.startswith(b"\x89PNG\r\n\x1a\n") or header.startswith(b"\xff\xd8\xff"):
+        return IMAGE
+    if header[:6] in (b"GIF87a", b"GIF89a") or header.startswith(b"BM"):
+        return IMAGE
+    if header[:4] in (b"II*\x00", b"MM\x00*"):
+        return IMAGE
+    if header.startswith(b"RIFF") and header[8:12] == b"WEBP":
+        return IMAGE
+    if header[4:8] == b"ftyp":
+        brand = header[8:12]
+        # HEIF/AVIF stills share the ISO base media container with MP4.
+        return IMAGE if brand in (b"heic", b"heix", b"mif1", b"avif") else VIDEO
+    if header.startswith(b"RIFF") and header[8:12] == b"AVI ":
+        return VIDEO
+    if header.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska / WebM
+        return VIDEO
+    if header.startswith(b"\x00\x00\x01\xba") or header.startswith(b"FLV"):
+        return VIDEO
+    if header.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):  # ASF / WMV
+        return VIDEO
+    if header.startswith(b"OggS"):
+        return VIDEO
+    if len(header) > 0 and header[0] == 0x47:  # MPEG-TS sync byte (confirmed by probing below)
+        return VIDEO
+    return None
+
+
+def _probe_image(path: Path) -> str | None:
+    """None when Pillow reads the image's header and data, otherwise the reason."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return None
+    except Exception as error:  # Pillow raises many unrelated types for broken files
+        return f"not a readable image ({type(error).__name__}: {error})"
+
+
+def _probe_video(path: Path) -> str | None:
+    """None when PyAV opens the file as a container with a video stream, otherwise the reason."""
+    import av
+
+    try:
+        with av.open(os.fspath(path), metadata_errors="ignore") as container:
+            if container.format.name in NON_VIDEO_FORMATS:
+                return f"not a video container (FFmpeg sees {container.format.name!r})"
+            if not container.streams.video:
+                kinds = sorted({stream.type for stream in container.streams}) or ["none"]
+                return f"no video stream (streams: {', '.join(kinds)})"
+        return None
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
+        return f"not a readable video ({error})"
+
+
+def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
+    """
+    Decide whether `path` is an indexable video or image by its content.
+
+    The header's signature picks the probe (Pillow for images, PyAV for videos); an unrecognised header is tried
+    with Pillow, then PyAV. The probe only checks the file opens: a video that fails later while decoding is
+    reported by the indexer.
+    """
+    file = Path(path).absolute()
+    try:
+        stat = file.stat()
+        with open(file, "rb") as handle:
+            header = handle.read(HEADER_SIZE)
+    except OSError as error:
+        return SkippedFile(file, f"cannot read file ({error.strerror or error})")
+    size, mtime_ns = stat.st_size, stat.st_mtime_ns
+    if size == 0:
+        return SkippedFile(file, "empty file (0 bytes)", size, mtime_ns)
+
+    kind = _header_kind(header)
+    if kind == IMAGE:
+        reason = _probe_image(file)
+        return MediaFile(file, IMAGE, size, mtime_ns) if reason is None else SkippedFile(file, reason, size, mtime_ns)
+    if kind == VIDEO:
+        reason = _probe_video(file)
+        return MediaFile(file, VIDEO, size, mtime_ns) if reason is None else SkippedFile(file, reason, size, mtime_ns)
+    if _probe_image(file) is None:
+        return MediaFile(file, IMAGE, size, mtime_ns)
+    if _probe_video(file) is None:
+        return MediaFile(file, VIDEO, size, mtime_ns)
+    return SkippedFile(file, "not a video or image (unrecognised content)", size, mtime_ns)
+
+
+def iter_files(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Every regular file under `folder`, recursively, sorted; hidden entries and `exclude` folders left out."""
+    root = Path(folder)
+    if not root.is_dir():
+        from ..errors import UniTriMError
+
+        raise UniTriMError(f"{str(root)!r} is not a folder")
+    excluded = {Path(entry).resolve() for entry in exclude}
+    files: list[Path] = []
+    for directory, subdirectories, names in os.walk(root):
+        current = Path(directory)
+        subdirectories[:] = sorted(
+            name for name in subdirectories
+            if not name.startswith(".") and (current / name).resolve() not in excluded
+        )
+        files.extend(current / name for name in names if not name.startswith(".") and (current / name).is_file())
+    return sorted(path.absolute() for path in files)
+
+
+def scan_folder(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> MediaScan:
+    """Classify every file under `folder` (recursively) into indexable media and skipped files."""
+    media: list[MediaFile] = []
+    skipped: list[SkippedFile] = []
+    for path in iter_files(folder, exclude):
+        entry = classify_file(path)
+        (media if isinstance(entry, MediaFile) else skipped).append(entry)
+    return MediaScan(media, skipped)
+
+
+__all__ = ["IMAGE", "MEDIA_KINDS", "VIDEO", "MediaFile", "MediaScan", "SkippedFile", "classify_file", "iter_files", "scan_folder"]

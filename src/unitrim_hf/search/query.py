@@ -1,0 +1,52 @@
+"""A text query encoded once for search: its features, tokens, parsed triplets and coarse vectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..modeling_outputs import UniTriMTextFeatures
+from ..similarity import l2_normalize
+from .media_files import IMAGE
+
+
+@dataclass
+class EncodedQuery:
+    """
+    Args:
+        text: the query.
+        features: `UniTriMTextFeatures` of the query (batch of 1, float32, on the model's device).
+        input_ids: (L,) the query's token ids (to name the words of `features.word_embeds`).
+        triplets: the parsed (subject, predicate, object) triplets, as the model saw them.
+    """
+
+    text: str
+    features: UniTriMTextFeatures
+    input_ids: torch.Tensor
+    triplets: list[tuple[str, str, str]]
+
+    def coarse_vector(self, kind: str) -> torch.Tensor:
+        """
+        (D,) the normalised text vector of the `sentence_video` alignment for items of `kind`: the spatial text
+        feature t_sp for images when the model has a disentangler, the sentence feature otherwise (exactly as
+        `UniTriMModel._alignment_score`).
+        """
+        use_spatial = kind == IMAGE and self.features.spatial_embeds is not None
+        vector = self.features.spatial_embeds if use_spatial else self.features.sentence_embeds
+        return l2_normalize(vector.float())[0]
+
+
+@torch.inference_mode()
+def encode_query(model, processor, text: str) -> EncodedQuery:
+    """Tokenise, parse and encode one query with `model` (on its device)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"a search query must be a non-empty string, got {text!r}")
+    device = next(model.parameters()).device
+    inputs = processor(text=[text])
+    features = model.get_text_features(**{name: value.to(device) for name, value in inputs.items()})
+    triplets = [tuple(triplet) for triplet in processor.parse_triplets(text)] if processor.use_triplets else []
+    return EncodedQuery(text, features.to(torch.float32), inputs["input_ids"][0].cpu(), triplets)
+
+
+__all__ = ["EncodedQuery", "encode_query"]

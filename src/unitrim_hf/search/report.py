@@ -1,0 +1,120 @@
+"""Search results as a text table, JSON, or a self-contained HTML page with keyframe thumbnails."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+from ..errors import UniTriMError
+from .searcher import SearchResult
+from .thumbnails import thumbnail_png_base64
+
+
+def _words(result: SearchResult) -> str:
+    if result.explanation is None:
+        return ""
+    return ", ".join(word.token for word in result.explanation.top_words)
+
+
+def _triplet(result: SearchResult) -> str:
+    if result.explanation is None or result.explanation.best_triplet is None:
+        return ""
+    return " ".join(part for part in result.explanation.best_triplet if part)
+
+
+def _frame(result: SearchResult) -> str:
+    if result.explanation is None:
+        return ""
+    return f"#{result.explanation.best_frame} @ {result.explanation.best_frame_timestamp:.2f}s"
+
+
+def format_table(results: list[SearchResult]) -> str:
+    """A plain-text table: rank, score, kind, best frame, words, triplet, per-alignment scores and path."""
+    alignment_names = list(results[0].alignment_scores) if results else []
+    header = ["rank", "score", "kind", "best frame", "words", "triplet"] + alignment_names + ["path"]
+    rows = [
+        [str(r.rank), f"{r.score:.4f}", r.kind, _frame(r), _words(r), _triplet(r)]
+        + [f"{r.alignment_scores[name]:.4f}" for name in alignment_names]
+        + [r.path]
+        for r in results
+    ]
+    widths = [max(len(line[column]) for line in [header] + rows) for column in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header] + rows]
+    if not results:
+        lines.append("(no results)")
+    return "\n".join(lines)
+
+
+def results_to_dict(query: str, results: list[SearchResult], triplets: list | None = None) -> dict:
+    """JSON-ready dict: the query, its parsed triplets and every result with its explanation."""
+    if triplets is None and results and results[0].explanation is not None:
+        triplets = results[0].explanation.triplets
+    return {
+        "query": query,
+        "query_triplets": [list(triplet) for triplet in triplets or []],
+        "results": [result.to_dict() for result in results],
+    }
+
+
+def write_json(path: str | os.PathLike, query: str, results: list[SearchResult], triplets: list | None = None) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(results_to_dict(query, results, triplets), indent=2))
+    return path
+
+
+def render_html(query: str, results: list[SearchResult], thumbnails: bool = True) -> str:
+    """A self-contained HTML page (inline CSS, thumbnails as base64 PNG data URIs)."""
+    escape = html.escape
+    triplets = results[0].explanation.triplets if results and results[0].explanation is not None else []
+    cards = []
+    for result in results:
+        image = ""
+        if thumbnails:
+            timestamp = result.explanation.best_frame_timestamp if result.explanation is not None else 0.0
+            try:
+                encoded = thumbnail_png_base64(result.path, result.kind, timestamp)
+                image = f'<img alt="best frame" src="data:image/png;base64,{encoded}">'
+            except UniTriMError as error:
+                image = f'<div class="missing">thumbnail unavailable: {escape(str(error))}</div>'
+        alignments = "".join(
+            f"<tr><td>{escape(name)}</td><td>{value:.4f}</td></tr>" for name, value in result.alignment_scores.items()
+        )
+        words = ", ".join(
+            f"{escape(word.token)} ({word.score:.3f})" for word in (result.explanation.top_words if result.explanation else [])
+        )
+        triplet_score = (
+            f" ({result.explanation.best_triplet_score:.3f})"
+            if result.explanation is not None and result.explanation.best_triplet_score is not None else ""
+        )
+        cards.append(
+            f'<div class="result"><div class="thumb">{image}</div><div class="info">'
+            f"<h2>{result.rank}. {escape(Path(result.path).name)}</h2>"
+            f'<p class="path">{escape(result.path)} ({escape(result.kind)})</p>'
+            f"<p>score <b>{result.score:.4f}</b>, coarse {result.coarse_score:.4f}</p>"
+            f"<p>best frame: {escape(_frame(result))}</p>"
+            f"<p>matching words: {words}</p>"
+            f"<p>matching triplet: {escape(_triplet(result))}{triplet_score}</p>"
+            f'<table class="alignments">{alignments}</table></div></div>'
+        )
+    triplet_text = "; ".join(escape(" ".join(part for part in triplet if part)) for triplet in triplets) or "none"
+    return (
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+        f"<title>unitrim search: {escape(query)}</title><style>"
+        "body{font-family:sans-serif;margin:2em}.result{display:flex;gap:1em;border-bottom:1px solid #ccc;"
+        "padding:1em 0}.thumb img{max-width:160px}.path{color:#666;font-size:small}.missing{color:#a00}"
+        "table.alignments td{padding:0 .6em;font-size:small}</style></head><body>"
+        f"<h1>{escape(query)}</h1><p>parsed triplets: {triplet_text}</p>"
+        + ("".join(cards) or "<p>no results</p>")
+        + "</body></html>"
+    )
+
+
+def write_html(path: str | os.PathLike, query: str, results: list[SearchResult], thumbnails: bool = True) -> Path:
+    path = Path(path)
+    path.write_text(render_html(query, results, thumbnails), encoding="utf-8")
+    return path
+
+
+__all__ = ["format_table", "render_html", "results_to_dict", "write_html", "write_json"]

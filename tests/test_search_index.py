@@ -1,0 +1,240 @@
+"""Building the search index: content-based scanning, stored features, model fingerprint, incremental and
+resumable indexing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from test_search_helpers import BAD_FILES, GOOD_IMAGES, GOOD_VIDEOS, NUM_FRAMES, make_model, write_media
+from unitrim_hf.errors import UniTriMError
+from unitrim_hf.search import (
+    IndexModelMismatchError,
+    IndexStore,
+    Indexer,
+    Searcher,
+    classify_file,
+    index_folder,
+    scan_folder,
+)
+from unitrim_hf.search.model_fingerprint import model_fingerprint
+
+
+@pytest.fixture(scope="module")
+def model_and_processor():
+    return make_model(seed=0)
+
+
+@pytest.fixture(scope="module")
+def media_folder(tmp_path_factory) -> Path:
+    return write_media(tmp_path_factory.mktemp("collection"))
+
+
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory, media_folder, model_and_processor):
+    model, processor = model_and_processor
+    index_dir = tmp_path_factory.mktemp("index")
+    report = index_folder(media_folder, index_dir, model, processor, batch_size=3, progress=False)
+    return index_dir, report
+
+
+def _names(paths) -> set[str]:
+    return {Path(path).name for path in paths}
+
+
+def _features_by_path(index_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
+    store = IndexStore.open(index_dir)
+    features = store.load_features()
+    by_path = {}
+    for row, item in enumerate(store.items):
+        by_path[item.path] = {
+            "kind": item.kind,
+            "video_embeds": features.video_embeds[row],
+            "frame_embeds": features.frame_embeds[row],
+            "video_mask": features.video_mask[row],
+            "timestamps": features.timestamps[row],
+            "patch_embeds": features.patch_embeds[row],
+        }
+    return by_path
+
+
+def test_scan_classifies_by_content_not_extension(media_folder):
+    scan = scan_folder(media_folder)
+    kinds = {entry.path.name: entry.kind for entry in scan.media}
+    # The truncated webm still opens (its header is intact); the indexer rejects it when its frames fail to decode.
+    expected = {Path(name).name: "video" for name in GOOD_VIDEOS} | {Path(name).name: "image" for name in GOOD_IMAGES}
+    assert kinds == expected | {"truncated.webm": "video"}
+    skipped = {entry.path.name: entry.reason for entry in scan.skipped}
+    assert {"broken.mp4", "notes.txt", "text_renamed.mp4"} <= set(skipped)
+    assert "not a video or image" in skipped["text_renamed.mp4"]
+    assert classify_file(media_folder / "no_extension_jpeg").kind == "image"
+    assert "cannot read" in classify_file(media_folder / "missing.mp4").reason
+
+
+def test_index_stores_good_files_and_lists_the_others(built_index, media_folder):
+    index_dir, report = built_index
+    good = {Path(name).name for name in GOOD_VIDEOS + GOOD_IMAGES}
+    assert _names(report.added) == good
+    reasons = {entry.path.name: entry.reason for entry in report.skipped}
+    assert set(reasons) == set(BAD_FILES)
+    assert "truncated or corrupt" in reasons["truncated.webm"]
+    assert all(reason for reason in reasons.values())
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert {Path(entry["path"]).name for entry in manifest["skipped"]} == set(BAD_FILES)
+    assert {item["kind"] for item in manifest["items"]} == {"video", "image"}
+    assert manifest["model"]["config_sha256"] and manifest["model"]["weights_sha256"]
+    shard = next((index_dir / "shards").glob("*.safetensors"))
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(shard))
+    assert tensors["video_embeds"].dtype == torch.float16 and tensors["patch_embeds"].dtype == torch.float16
+    assert tensors["frame_embeds"].shape[1:] == (NUM_FRAMES, 32)
+
+
+def test_stored_features_equal_the_model_features(built_index, media_folder, model_and_processor):
+    model, processor = model_and_processor
+    index_dir, _ = built_index
+    stored = _features_by_path(index_dir)
+    video = str(media_folder / "clip_b.avi")
+    with torch.inference_mode():
+        expected = model.get_video_features(**processor.encode_videos(video))
+        image_expected = model.get_image_features(**processor.encode_images(media_folder / "photo_a.png"))
+    entry = stored[video]
+    torch.testing.assert_close(entry["video_embeds"].float(), expected.video_embeds[0], atol=2e-3, rtol=0)
+    torch.testing.assert_close(entry["frame_embeds"].float(), expected.frame_embeds[0], atol=2e-3, rtol=0)
+    torch.testing.assert_close(entry["patch_embeds"].float(), expected.patch_embeds[0], atol=2e-3, rtol=0)
+    sampled = processor.frame_sampler(video)
+    torch.testing.assert_close(entry["timestamps"], torch.tensor(sampled.timestamps, dtype=torch.float32))
+
+    image = stored[str(media_folder / "photo_a.png")]
+    assert image["kind"] == "image" and image["video_mask"].tolist() == [1, 0, 0, 0]
+    torch.testing.assert_close(image["frame_embeds"][0].float(), image_expected.frame_embeds[0, 0], atol=2e-3, rtol=0)
+    assert float(image["frame_embeds"][1:].abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("difference", ["weights", "configuration"])
+def test_index_built_by_another_model_is_refused(built_index, model_and_processor, difference):
+    index_dir, _ = built_index
+    _, processor = model_and_processor
+    other, _ = make_model(seed=1) if difference == "weights" else make_model(seed=0, aggregation_temperature=0.05)
+    with pytest.raises(IndexModelMismatchError) as raised:
+        Searcher(index_dir, other, processor)
+    message = str(raised.value)
+    assert difference in message and str(index_dir) in message and "config sha256" in message
+    assert isinstance(raised.value, UniTriMError)
+    with pytest.raises(IndexModelMismatchError):
+        Indexer(index_dir, other, processor, progress=False)
+
+
+def test_fingerprint_is_stable_and_sensitive(model_and_processor):
+    model, _ = model_and_processor
+    assert model_fingerprint(model) == model_fingerprint(model)
+    changed = make_model(seed=0)[0]
+    with torch.no_grad():
+        changed.temporal_encoder.output_proj.weight[0, 0] += 0.5
+    assert model_fingerprint(changed).weights_sha256 != model_fingerprint(model).weights_sha256
+    assert model_fingerprint(changed).config_sha256 == model_fingerprint(model).config_sha256
+
+
+def test_adding_files_later_gives_the_same_index(tmp_path, built_index, media_folder, model_and_processor):
+    model, processor = model_and_processor
+    folder = tmp_path / "grows"
+    first = ("clip_a.mp4", "photo_a.png", "notes.txt")
+
+    def copy(names):  # the same bytes as in the collection built at once
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(media_folder / name, folder / name)
+
+    copy(first)
+    index_dir = tmp_path / "index"
+    report = index_folder(folder, index_dir, model, processor, batch_size=2, progress=False)
+    assert _names(report.added) == {"clip_a.mp4", "photo_a.png"}
+    rest = tuple(name for name in GOOD_VIDEOS + GOOD_IMAGES + BAD_FILES if name not in first)
+    copy(rest)
+    second = index_folder(folder, index_dir, model, processor, batch_size=4, progress=False)
+    assert second.unchanged == 2 and _names(second.added) == {Path(name).name for name in rest} - set(BAD_FILES)
+
+    at_once, grown = _features_by_path(built_index[0]), _features_by_path(index_dir)
+    relative = lambda table, root: {str(Path(path).relative_to(root)): value for path, value in table.items()}
+    at_once, grown = relative(at_once, media_folder), relative(grown, folder)
+    assert set(at_once) == set(grown)
+    for path, expected in at_once.items():
+        for name, value in expected.items():
+            if isinstance(value, torch.Tensor):
+                torch.testing.assert_close(grown[path][name].float(), value.float(), atol=2e-3, rtol=0, msg=f"{path} {name}")
+            else:
+                assert grown[path][name] == value
+    assert _names(entry.path for entry in second.skipped) == set(BAD_FILES)
+    # Unchanged third run: nothing re-encoded, nothing retried.
+    third = index_folder(folder, index_dir, model, processor, progress=False)
+    assert third.added == [] and third.unchanged == len(at_once)
+
+
+def test_changed_and_deleted_files_are_updated(tmp_path, model_and_processor):
+    model, processor = model_and_processor
+    folder = write_media(tmp_path / "media", ("clip_a.mp4", "photo_a.png", "nested/photo_b.jpg"))
+    index_dir = tmp_path / "index"
+    index_folder(folder, index_dir, model, processor, progress=False)
+    before = _features_by_path(index_dir)[str(folder / "photo_a.png")]["video_embeds"]
+    from test_search_helpers import write_image
+
+    write_image(folder / "photo_a.png", seed=42)
+    (folder / "nested" / "photo_b.jpg").unlink()
+    report = index_folder(folder, index_dir, model, processor, progress=False)
+    assert _names(report.added) == {"photo_a.png"}
+    assert _names(report.removed) == {"photo_a.png", "photo_b.jpg"}
+    after = _features_by_path(index_dir)
+    assert set(_names(after)) == {"clip_a.mp4", "photo_a.png"}
+    assert not torch.equal(after[str(folder / "photo_a.png")]["video_embeds"], before)
+
+
+def test_add_files_indexes_only_the_given_files(tmp_path, media_folder, model_and_processor):
+    model, processor = model_and_processor
+    indexer = Indexer(tmp_path / "index", model, processor, progress=False)
+    report = indexer.add_files([media_folder / "clip_a.mp4", media_folder / "notes.txt"])
+    assert _names(report.added) == {"clip_a.mp4"} and _names(e.path for e in report.skipped) == {"notes.txt"}
+    again = indexer.add_files([media_folder / "clip_a.mp4"])
+    assert again.added == [] and again.unchanged == 1
+
+
+def test_resume_after_interruption_does_not_reencode(tmp_path, media_folder, model_and_processor, monkeypatch):
+    model, processor = model_and_processor
+    index_dir = tmp_path / "index"
+    original_encode = Indexer.encode
+    encoded_paths: list[str] = []
+
+    def interrupted_encode(self, decoded):
+        if len(encoded_paths) >= 4:
+            raise KeyboardInterrupt("simulated interruption")
+        encoded_paths.extend(str(item.media.path) for item in decoded)
+        return original_encode(self, decoded)
+
+    monkeypatch.setattr(Indexer, "encode", interrupted_encode)
+    with pytest.raises(KeyboardInterrupt):
+        index_folder(media_folder, index_dir, model, processor, batch_size=2, flush_every=2, progress=False)
+    flushed = {item.path for item in IndexStore.open(index_dir).items}
+    assert len(flushed) == 4 and flushed == set(encoded_paths)
+
+    encoded_paths.clear()
+
+    def counting_encode(self, decoded):
+        encoded_paths.extend(str(item.media.path) for item in decoded)
+        return original_encode(self, decoded)
+
+    monkeypatch.setattr(Indexer, "encode", counting_encode)
+    report = index_folder(media_folder, index_dir, model, processor, batch_size=2, flush_every=2, progress=False)
+    total = len(GOOD_VIDEOS) + len(GOOD_IMAGES)
+    assert not flushed & set(encoded_paths)
+    assert len(encoded_paths) == total - 4 and report.unchanged == 4
+    assert len(IndexStore.open(index_dir).items) == total
+
+
+def test_open_without_index_is_a_clear_error(tmp_path, model_and_processor):
+    model, processor = model_and_processor
+    with pytest.raises(UniTriMError, match="no index at"):
+        Searcher(tmp_path, model, processor)
