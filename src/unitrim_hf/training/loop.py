@@ -239,7 +239,7 @@ class Trainer:
                     values = {("train/" + ("loss" if name == "loss" else f"loss_{name}")): sum(v) / len(v) for name, v in running.items()}
                     values["train/learning_rate"] = scheduler.get_last_lr()[-1]
                     values["train/clip_learning_rate"] = scheduler.get_last_lr()[0]
-                    values["train/logit_scale"] = float(accelerator.unwrap_model(self.model).logit_scale.exp())
+                    values["train/logit_scale"] = float(accelerator.unwrap_model(self.model).logit_scale.detach().exp())
                     self._log(values)
                     progress.set_postfix(loss=f"{values['train/loss']:.3f}")
                     running = {}

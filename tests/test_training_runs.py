@@ -1,0 +1,132 @@
+"""End-to-end training runs on a small synthetic benchmark: train.py, two CPU processes, kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import accelerate
+import pytest
+
+from unitrim_hf import UniTriMModel
+from unitrim_hf.training import cli
+from unitrim_hf.training.checkpointing import CHECKPOINT_FOLDER, complete_checkpoints
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+# 32 training videos, batch 8: 4 optimizer steps per epoch.
+SMALL_RUN = [
+    "--preset", "unitrim-tiny", "--synthetic_num_train", "32", "--synthetic_num_test", "12",
+    "--num_frames", "4", "--max_length", "16", "--per_device_train_batch_size", "8",
+    "--per_device_eval_batch_size", "16", "--report_to", "none", "--logging_steps", "1",
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("synthetic_data")
+
+
+def _environment() -> dict[str, str]:
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY / "src"), environment.get("PYTHONPATH", "")])
+    return environment
+
+
+def _digest(output_dir: Path, rank: int = 0) -> dict:
+    return json.loads((output_dir / "debug" / f"rank{rank}.json").read_text())
+
+
+def test_train_py_few_steps_writes_a_loadable_model_and_metrics(tmp_path, data_dir) -> None:
+    output_dir = tmp_path / "run"
+    completed = subprocess.run(
+        [sys.executable, str(REPOSITORY / "train.py"), "--output_dir", str(output_dir), "--data_dir", str(data_dir),
+         *SMALL_RUN, "--max_steps", "4", "--logging_steps", "1", "--report_to", "jsonl"],
+        cwd=tmp_path, env=_environment(), capture_output=True, text=True, timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    log = [json.loads(line) for line in (output_dir / "logs" / "training_log.jsonl").read_text().splitlines()]
+    train_rows = [row for row in log if "train/loss" in row]
+    assert [row["step"] for row in train_rows] == [1, 2, 3, 4]
+    for row in train_rows:
+        for name in ("train/loss", "train/loss_text_video", "train/loss_text_image", "train/loss_reconstruction", "train/loss_orthogonality"):
+            assert math.isfinite(row[name]), (name, row)
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert set(metrics["metrics"]) == {"text_to_video", "video_to_text", "text_to_image", "image_to_text"}
+    assert (output_dir / "best_model" / "metrics.json").is_file()
+    model = UniTriMModel.from_pretrained(output_dir / "best_model")
+    assert model.config.num_temporal_layers == 4
+    assert "Sample search" in completed.stdout and "top 3 keyframe images" in completed.stdout
+    assert "| text → video |" in completed.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as handle:
+        handle.bind(("127.0.0.1", 0))
+        return handle.getsockname()[1]
+
+
+@pytest.mark.timeout(300)
+def test_two_cpu_processes_end_identical_and_see_the_gathered_batch(tmp_path, data_dir) -> None:
+    output_dir = tmp_path / "ddp"
+    environment = _environment()
+    environment["ACCELERATE_USE_CPU"] = "true"
+    completed = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+         str(REPOSITORY / "train.py"), "--output_dir", str(output_dir), "--data_dir", str(data_dir), *SMALL_RUN,
+         "--per_device_train_batch_size", "4", "--max_steps", "3", "--do_eval", "false", "--debug_dump_parameters"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=280,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rank0, rank1 = _digest(output_dir, 0), _digest(output_dir, 1)
+    assert rank0["num_processes"] == rank1["num_processes"] == 2
+    assert rank0["global_step"] == rank1["global_step"] == 3
+    assert rank0["parameter_sha256"] == rank1["parameter_sha256"]
+    # Local texts (4) against the videos gathered from both processes (8).
+    assert rank0["logits_per_text_video_shapes"] == rank1["logits_per_text_video_shapes"] == [[4, 8]] * 3
+
+
+def _run(output_dir: Path, data_dir: Path, *extra: str):
+    return cli.main(["--output_dir", str(output_dir), "--data_dir", str(data_dir), *SMALL_RUN,
+                     "--max_steps", "6", "--save_steps", "2", "--debug_dump_parameters", *extra])
+
+
+@pytest.mark.timeout(400)
+def test_interrupted_and_crashed_runs_resume_to_the_uninterrupted_parameters(tmp_path, data_dir, monkeypatch) -> None:
+    reference = _run(tmp_path / "uninterrupted", data_dir)
+    assert reference.global_step == 6
+    expected = _digest(tmp_path / "uninterrupted")["parameter_sha256"]
+
+    # Stopped mid-epoch (step 3 of 4), then resumed from the latest checkpoint.
+    stopped = tmp_path / "stopped"
+    assert _run(stopped, data_dir, "--stop_after_steps", "3").global_step == 3
+    assert complete_checkpoints(stopped)[-1].name == "checkpoint-000003"
+    _run(stopped, data_dir, "--resume_from_checkpoint", "latest")
+    assert _digest(stopped)["parameter_sha256"] == expected
+
+    # A crash in the middle of the second save (step 4): "latest" stays the complete step-2 checkpoint.
+    crashed = tmp_path / "crashed"
+    original_save_state = accelerate.Accelerator.save_state
+    calls = {"count": 0}
+
+    def failing_save_state(self, output_dir=None, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == 2:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / "model.safetensors").write_bytes(b"half-written")
+            raise OSError("disk full (simulated)")
+        return original_save_state(self, output_dir, **kwargs)
+
+    monkeypatch.setattr(accelerate.Accelerator, "save_state", failing_save_state)
+    with pytest.raises(OSError, match="simulated"):
+        _run(crashed, data_dir)
+    monkeypatch.setattr(accelerate.Accelerator, "save_state", original_save_state)
+    assert [folder.name for folder in complete_checkpoints(crashed)] == ["checkpoint-000002"]
+    assert (crashed / CHECKPOINT_FOLDER / ".tmp-checkpoint-000004").is_dir()
+    _run(crashed, data_dir, "--resume_from_checkpoint", "latest")
+    assert _digest(crashed)["parameter_sha256"] == expected
