@@ -1,0 +1,210 @@
+"""Searching an index: two-stage results against brute-force MGSA, kind filter, coarse recall, FAISS,
+explanations, reports and the `unitrim` command line."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from test_search_helpers import GOOD_IMAGES, GOOD_VIDEOS, make_model, save_model, write_media
+from unitrim_hf.modeling_outputs import UniTriMVisualFeatures
+from unitrim_hf.search import IndexStore, Searcher, format_table, index_folder, render_html, write_json
+from unitrim_hf.search.cli import main
+from unitrim_hf.search.thumbnails import decode_frame_at
+from unitrim_hf.similarity import l2_normalize
+from unitrim_hf.video_writer import write_video
+
+QUERIES = ("a man rides a horse on the beach", "two dogs chase a ball", "sunset")
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory) -> Searcher:
+    model, processor = make_model(seed=0)
+    folder = write_media(tmp_path_factory.mktemp("collection"))
+    index_dir = tmp_path_factory.mktemp("index")
+    index_folder(folder, index_dir, model, processor, batch_size=4, progress=False)
+    return Searcher(index_dir, model, processor)
+
+
+def brute_force_ranking(searcher: Searcher, query: str, kinds=("video", "image")) -> list[tuple[str, float]]:
+    """Every item scored independently with model.similarity on the stored features, best first."""
+    store = IndexStore.open(searcher.store.directory)
+    features = store.load_features()
+    encoded = searcher.encode(query)
+    scored = []
+    for row, item in enumerate(store.items):
+        if item.kind not in kinds:
+            continue
+        visual = UniTriMVisualFeatures(
+            video_embeds=features.video_embeds[row : row + 1].float(),
+            frame_embeds=features.frame_embeds[row : row + 1].float(),
+            video_mask=features.video_mask[row : row + 1].bool(),
+            patch_embeds=features.patch_embeds[row : row + 1].float(),
+            is_image=item.kind == "image",
+        )
+        with torch.inference_mode():
+            logit = searcher.model.similarity(encoded.features, visual).logits[0, 0]
+        scored.append((item.path, float(logit)))
+    return sorted(scored, key=lambda pair: -pair[1])
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_exhaustive_search_equals_brute_force_mgsa(searcher, query):
+    expected = brute_force_ranking(searcher, query)
+    results = searcher.search(query, top_k=len(searcher), num_candidates=len(searcher), explain=False)
+    assert [result.path for result in results] == [path for path, _ in expected]
+    for result, (_, logit) in zip(results, expected):
+        assert result.score == pytest.approx(logit, abs=1e-5)
+        assert len(result.alignment_scores) == 5
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_small_candidate_set_keeps_the_exhaustive_order(searcher, query):
+    exhaustive = {path: logit for path, logit in brute_force_ranking(searcher, query)}
+    results = searcher.search(query, top_k=3, num_candidates=3, explain=False)
+    returned = [result.path for result in results]
+    assert returned == sorted(returned, key=lambda path: -exhaustive[path])
+    # The candidates are the 3 best by the coarse score, i.e. the model's own sentence_video alignment.
+    everything = searcher.search(query, top_k=len(searcher), num_candidates=len(searcher), explain=False)
+    coarse_best = sorted(everything, key=lambda result: -result.alignment_scores["sentence_video"])[:3]
+    assert set(returned) == {result.path for result in coarse_best}
+
+
+def test_coarse_stage_uses_the_spatial_text_feature_for_images(searcher):
+    encoded = searcher.encode(QUERIES[0])
+    results = searcher.search(encoded, top_k=len(searcher), num_candidates=len(searcher), explain=False)
+    images = [result for result in results if result.kind == "image"]
+    assert images and all(r.coarse_score == pytest.approx(r.alignment_scores["sentence_video"], abs=1e-5) for r in results)
+    image_embed = searcher.features.video_embeds[images[0].item_index].float()
+    with_sentence = float(l2_normalize(encoded.features.sentence_embeds[0]) @ image_embed)
+    assert abs(with_sentence - images[0].coarse_score) > 1e-4  # t_sp, not the sentence
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_kind_filter(searcher, kind):
+    results = searcher.search(QUERIES[1], top_k=20, kind=kind, explain=False)
+    expected = brute_force_ranking(searcher, QUERIES[1], kinds=(kind,))
+    assert {result.kind for result in results} == {kind}
+    assert [result.path for result in results] == [path for path, _ in expected]
+    assert len(results) == (len(GOOD_VIDEOS) if kind == "video" else len(GOOD_IMAGES))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        searcher.search(QUERIES[1], kind="audio")
+
+
+def test_coarse_recall_against_exhaustive_top_k(searcher):
+    full = searcher.evaluate_coarse_recall(list(QUERIES), top_k=3, num_candidates=len(searcher))
+    assert full.recall == 1.0 and full.per_query == [1.0] * len(QUERIES)
+    small = searcher.evaluate_coarse_recall(list(QUERIES), top_k=3, num_candidates=2)
+    for query, recall in zip(QUERIES, small.per_query):
+        best = {path for path, _ in brute_force_ranking(searcher, query)[:3]}
+        everything = searcher.search(query, top_k=len(searcher), num_candidates=len(searcher), explain=False)
+        candidates = {r.path for r in sorted(everything, key=lambda r: -r.alignment_scores["sentence_video"])[:2]}
+        assert recall == pytest.approx(len(best & candidates) / 3)
+    assert small.recall == pytest.approx(sum(small.per_query) / len(QUERIES))
+
+
+def test_faiss_coarse_stage_matches_exact(searcher):
+    pytest.importorskip("faiss")
+    with_faiss = Searcher(searcher.store.directory, searcher.model, searcher.processor, coarse_backend="faiss")
+    for query in QUERIES:
+        exact = searcher.search(query, top_k=4, num_candidates=4, explain=False)
+        approximate = with_faiss.search(query, top_k=4, num_candidates=4, explain=False)
+        assert [r.path for r in exact] == [r.path for r in approximate]
+
+
+def test_faiss_missing_gives_install_hint(searcher, monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(ImportError, match=r"pip install unitrim_hf\[faiss\]"):
+        Searcher(searcher.store.directory, searcher.model, searcher.processor, coarse_backend="faiss")
+
+
+def test_explanation_fields(searcher):
+    query = QUERIES[0]
+    encoded = searcher.encode(query)
+    results = searcher.search(encoded, top_k=len(searcher), num_candidates=len(searcher))
+    assert [list(t) for t in results[0].explanation.triplets] == [list(t) for t in searcher.processor.parse_triplets(query)]
+    special = {"<|startoftext|>", "<|endoftext|>", ""}
+    tokens = searcher.processor.tokenizer.convert_ids_to_tokens(encoded.input_ids.tolist())
+    query_words = {token.replace("</w>", "") for token in tokens} - special
+    for result in results:
+        explanation = result.explanation
+        row = result.item_index
+        mask = searcher.features.video_mask[row].bool()
+        # Recompute the frame relevance independently: mean of the sentence, best word and best triplet cosines.
+        frames = l2_normalize(searcher.features.frame_embeds[row].float())[mask]
+        words_mask = encoded.features.word_mask[0].clone()
+        words_mask[(encoded.input_ids == searcher.processor.tokenizer.eos_token_id)] = False
+        words = l2_normalize(encoded.features.word_embeds[0][words_mask])
+        triplets = l2_normalize(encoded.features.triplet_embeds[0, : len(explanation.triplets)])
+        relevance = torch.stack([
+            frames @ l2_normalize(encoded.features.sentence_embeds[0]),
+            (words @ frames.T).max(0).values,
+            (triplets @ frames.T).max(0).values,
+        ]).mean(0)
+        assert explanation.best_frame == int(relevance.argmax())
+        assert explanation.best_frame_timestamp == pytest.approx(float(searcher.features.timestamps[row, explanation.best_frame]))
+        assert explanation.top_words and {word.token for word in explanation.top_words} <= query_words
+        scores = [word.score for word in explanation.top_words]
+        assert scores == sorted(scores, reverse=True)
+        assert tuple(explanation.best_triplet) in [tuple(t) for t in explanation.triplets]
+        if result.kind == "image":
+            assert explanation.best_frame == 0 and explanation.best_frame_timestamp == 0.0
+
+
+def test_decode_frame_at_returns_the_frame_shown_then(tmp_path):
+    levels = np.arange(0, 240, 20, dtype=np.uint8)
+    frames = np.repeat(levels[:, None, None, None], 32, axis=1).repeat(32, axis=2).repeat(3, axis=3)
+    path = write_video(tmp_path / "levels.mp4", frames, fps=4, gop_size=3)
+    for index in (0, 5, 11):
+        decoded = decode_frame_at(path, index / 4)
+        assert abs(float(decoded.mean()) - float(levels[index])) < 6
+
+
+def test_reports_table_json_and_html(searcher, tmp_path):
+    results = searcher.search(QUERIES[0], top_k=4)
+    table = format_table(results)
+    assert "word_patch" in table and Path(results[0].path).name in table and "best frame" in table
+    written = json.loads(write_json(tmp_path / "out.json", QUERIES[0], results).read_text())
+    assert written["query"] == QUERIES[0] and written["query_triplets"]
+    first = written["results"][0]
+    assert {"score", "alignment_scores", "path", "kind", "explanation"} <= set(first)
+    assert {"best_frame", "best_frame_timestamp", "top_words", "best_triplet", "triplets"} <= set(first["explanation"])
+    page = render_html(QUERIES[0], results)
+    images = page.split('src="data:image/png;base64,')[1:]
+    assert len(images) == len(results)
+    thumbnail = Image.open(io.BytesIO(base64.b64decode(images[0].split('"')[0])))
+    assert thumbnail.format == "PNG" and max(thumbnail.size) <= 160
+    assert "matching triplet" in page and "man ride horse" in page
+
+
+def test_cli_index_and_search_end_to_end(tmp_path, capsys):
+    model_dir = save_model(tmp_path / "model")
+    folder = write_media(tmp_path / "media", ("clip_a.mp4", "nested/photo_b.jpg", "notes.txt"))
+    index_dir = tmp_path / "index"
+    assert main(["index", str(folder), "--model", str(model_dir), "--index", str(index_dir), "--batch-size", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "indexed 2 new files" in out and "notes.txt" in out
+
+    json_path, html_path = tmp_path / "r.json", tmp_path / "r.html"
+    status = main([
+        "search", "a red car drives", "--index", str(index_dir), "--model", str(model_dir), "--top-k", "5",
+        "--kind", "all", "--json", str(json_path), "--html", str(html_path),
+    ])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "clip_a.mp4" in out and "photo_b.jpg" in out and "triplets: red car drive" in out
+    payload = json.loads(json_path.read_text())
+    assert len(payload["results"]) == 2 and payload["results"][0]["explanation"]["top_words"]
+    assert "data:image/png;base64," in html_path.read_text()
+
+    other_dir = save_model(tmp_path / "other", seed=3)
+    assert main(["search", "a car", "--index", str(index_dir), "--model", str(other_dir)]) == 2
+    assert "was built by" in capsys.readouterr().err
