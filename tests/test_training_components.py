@@ -1,0 +1,234 @@
+"""Training pieces: arguments and config files, parameter groups, data items, NaN detection, Hub push."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor
+from unitrim_hf.evaluation.runner import RetrievalEvaluation
+from unitrim_hf.losses import UniTriMLoss
+from unitrim_hf.training import NonFiniteLossError, cli, parse_arguments
+from unitrim_hf.training.checkpointing import CheckpointError, resolve_checkpoint
+from unitrim_hf.training.data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
+from unitrim_hf.training.hub import push_model_folder
+from unitrim_hf.training.optimization import create_optimizer, create_scheduler
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def test_dataset_defaults_follow_the_paper() -> None:
+    _, data, training = parse_arguments(["--dataset", "msrvtt", "--data_dir", "/data/msrvtt"])
+    assert (data.num_frames, data.max_length, training.per_device_train_batch_size, training.num_train_epochs) == (12, 32, 64, 5)
+    assert (training.learning_rate, training.clip_learning_rate) == (1e-4, 1e-7)
+    model, data, training = parse_arguments(["--dataset", "didemo", "--data_dir", "/data/didemo"])
+    assert (data.num_frames, data.max_length, training.per_device_train_batch_size, training.num_train_epochs) == (64, 64, 16, 10)
+    assert model.preset == "unitrim"
+
+
+def test_no_arguments_is_the_synthetic_job(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    model, data, training = parse_arguments([])
+    assert data.dataset_name == "synthetic" and model.preset == "unitrim-tiny"
+    assert Path(data.data_dir) == Path("outputs/synthetic_data")
+    assert training.clip_learning_rate == training.learning_rate  # random init: the towers must learn too
+
+
+def test_config_file_gives_defaults_that_the_command_line_overrides(tmp_path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("dataset: msvd\ndata_dir: /data/msvd\nnum_frames: 8\nconfig_overrides: {patch_top_k: 4}\n")
+    model, data, training = parse_arguments(["--config", str(config), "--num_frames", "16"])
+    assert data.dataset_name == "msvd" and data.num_frames == 16 and training.per_device_train_batch_size == 64
+    assert model.overrides() == {"patch_top_k": 4}
+    json_config = tmp_path / "run.json"
+    json_config.write_text(json.dumps({"dataset": "synthetic", "learning_rate": 0.5}))
+    assert parse_arguments(["--config", str(json_config)])[2].learning_rate == 0.5
+    json_config.write_text(json.dumps({"not_an_argument": 1}))
+    with pytest.raises(ValueError, match="not_an_argument"):
+        parse_arguments(["--config", str(json_config)])
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="--data_dir is required"):
+        parse_arguments(["--dataset", "msrvtt"])
+    with pytest.raises(ValueError, match="--dataset"):
+        parse_arguments(["--dataset", "kinetics"])
+    with pytest.raises(ValueError, match="hub_model_id"):
+        parse_arguments(["--push_to_hub"])
+    with pytest.raises(ValueError, match="config_overrides"):
+        parse_arguments(["--config_overrides", "{not json"])[0].overrides()
+
+
+# ---------------------------------------------------------------- optimisation
+
+
+def test_clip_parameters_and_new_modules_get_their_own_learning_rates() -> None:
+    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny"))
+    optimizer = create_optimizer(model, learning_rate=1e-4, clip_learning_rate=1e-7, weight_decay=0.2)
+    clip_names = model.clip_parameter_names()
+    names = {id(parameter): name for name, parameter in model.named_parameters()}
+    seen = set()
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            name = names[id(parameter)]
+            seen.add(name)
+            assert group["lr"] == (1e-7 if name in clip_names else 1e-4), name
+            if parameter.ndim < 2 or "logit_scale" in name:
+                assert group["weight_decay"] == 0.0, name
+    assert seen == set(names.values())
+    assert any(name.startswith("temporal_encoder.") for name in seen) and "logit_scale" in clip_names
+
+    scheduler = create_scheduler(optimizer, total_steps=10, warmup_steps=2)
+    rates = []
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+        rates.append(scheduler.get_last_lr())
+    assert rates[0][0] == pytest.approx(0.5e-7) and rates[1][-1] == pytest.approx(1e-4)
+    assert rates[-1][-1] == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------- data
+
+
+@pytest.fixture(scope="module")
+def synthetic_splits(tmp_path_factory):
+    from unitrim_hf.data import load_benchmark, prepare_frames
+    from unitrim_hf.frame_sampling import FrameSampler
+
+    root = tmp_path_factory.mktemp("synthetic")
+    options = {"num_train": 6, "num_test": 3, "seed": 1, "cache_dir": str(root / "hf")}
+    train = load_benchmark("synthetic", root / "data", "train", **options)
+    cache = prepare_frames(train, FrameSampler(4), root / "cache", image_size=32)
+    return train, cache
+
+
+def test_dataset_items_from_cache_and_from_decoding(synthetic_splits) -> None:
+    train, cache = synthetic_splits
+    cached = VideoCaptionDataset(train, image_size=32, num_frames=4, seed=0, frame_cache=cache)
+    decoded = VideoCaptionDataset(train, image_size=32, num_frames=4, seed=0)
+    assert len(cached) == len(decoded) == 6
+    for dataset in (cached, decoded):
+        item = dataset[2]
+        assert item["frames"].shape == (4, 32, 32, 3) and item["frames"].dtype == np.uint8
+        assert item["keyframe"].shape == (32, 32, 3) and item["video_mask"].tolist() == [1, 1, 1, 1]
+        assert item["caption"] in dataset.captions[2] and item["video_id"] == "video2"
+    # The caption draw depends only on (seed, epoch, video): replayable, and it changes across epochs.
+    assert cached[3]["caption"] == VideoCaptionDataset(train, 32, 4, seed=0, frame_cache=cache)[3]["caption"]
+    draws = set()
+    for epoch in range(8):
+        cached.set_epoch(epoch)
+        draws.add(cached[0]["caption"])
+    assert len(draws) > 1
+
+    processor = UniTriMProcessor.for_model_config(UniTriMConfig.from_preset("unitrim-tiny"), max_length=16)
+    batch = RetrievalCollator(processor, max_length=16)([cached[0], cached[1]])
+    assert batch["pixel_values_videos"].shape == (2, 4, 3, 32, 32)
+    assert batch["pixel_values"].shape == (2, 3, 32, 32) and batch["input_ids"].shape == (2, 16)
+    assert batch["video_ids"] == ["video0", "video1"]
+
+
+def test_epoch_shuffle_depends_only_on_seed_and_epoch() -> None:
+    first, second = EpochShuffleSampler(20, seed=3), EpochShuffleSampler(20, seed=3)
+    assert list(first) == list(second) and sorted(first) == list(range(20))
+    second.set_epoch(1)
+    assert list(first) != list(second)
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_non_finite_loss_names_step_and_video_ids(tmp_path, monkeypatch) -> None:
+    original = UniTriMLoss.forward
+
+    def nan_loss(self, *args, **kwargs):
+        total, losses, video_logits, image_logits = original(self, *args, **kwargs)
+        return total * float("nan"), losses, video_logits, image_logits
+
+    monkeypatch.setattr(UniTriMLoss, "forward", nan_loss)
+    argv = ["--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), "--synthetic_num_train", "8",
+            "--synthetic_num_test", "4", "--num_frames", "2", "--per_device_train_batch_size", "4", "--max_steps", "1",
+            "--report_to", "none"]
+    with pytest.raises(NonFiniteLossError, match=r"optimizer step 0 \(epoch 0, batch 0\).*video ids=\['video\d+'"):
+        cli.main(argv)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        resolve_checkpoint(tmp_path, "latest")
+    (tmp_path / "checkpoints" / "checkpoint-000004").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match="trainer_state.json"):
+        resolve_checkpoint(tmp_path, str(tmp_path / "checkpoints" / "checkpoint-000004"))
+
+
+# ---------------------------------------------------------------- Hub
+
+
+class LocalHubStandIn:
+    """Stands in for `huggingface_hub.HfApi`: each upload becomes a snapshot in a Hub cache layout."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+        self.repos: dict[str, dict] = {}
+        self.commits = 0
+
+    def create_repo(self, repo_id: str, repo_type: str = "model", private: bool = False, exist_ok: bool = False):
+        assert repo_type == "model"
+        if repo_id in self.repos and not exist_ok:
+            raise FileExistsError(repo_id)
+        self.repos.setdefault(repo_id, {"private": private})
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, repo_id: str, folder_path: str, repo_type: str = "model", commit_message: str = "", ignore_patterns=None):
+        assert repo_id in self.repos, "create_repo first"
+        self.commits += 1
+        revision = f"{self.commits:040x}"
+        repo = self.cache / f"models--{repo_id.replace('/', '--')}"
+        snapshot = repo / "snapshots" / revision
+        shutil.copytree(folder_path, snapshot, ignore=shutil.ignore_patterns(*(ignore_patterns or [])))
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)
+        return {"oid": revision, "commit_message": commit_message}
+
+
+def test_push_to_hub_writes_a_repo_that_loads_offline(tmp_path) -> None:
+    config = UniTriMConfig.from_preset("unitrim-tiny")
+    folder = tmp_path / "best_model"
+    model = UniTriMModel(config)
+    model.save_pretrained(folder)
+    UniTriMProcessor.for_model_config(config).save_pretrained(folder)
+    scores = {"R@1": 42.0, "R@5": 80.0, "R@10": 90.0, "MdR": 2.0, "MnR": 3.0, "Rsum": 212.0, "num_queries": 10}
+    evaluation = RetrievalEvaluation({"text_to_video": scores, "video_to_text": scores}, None, None, 10, 10, [])
+    (folder / "metrics.json").write_text(json.dumps(evaluation.to_dict()))
+
+    api = LocalHubStandIn(tmp_path / "hub")
+    commit = push_model_folder(folder, "org/unitrim-test", dataset_name="synthetic", api=api, training_args={"learning_rate": 1e-4})
+    snapshot = tmp_path / "hub" / "models--org--unitrim-test" / "snapshots" / commit["oid"]
+    for name in ("config.json", "model.safetensors", "processor_config.json", "metrics.json", "README.md"):
+        assert (snapshot / name).is_file(), name
+    card = (snapshot / "README.md").read_text()
+    assert "model-index" in card and "42.0" in card
+
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hub"))
+    script = (
+        "import torch, unitrim_hf\n"
+        "model = unitrim_hf.UniTriMModel.from_pretrained('org/unitrim-test')\n"
+        "processor = unitrim_hf.UniTriMProcessor.from_pretrained('org/unitrim-test')\n"
+        "print(float(sum(p.double().sum() for p in model.parameters())), processor.image_transform.size)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    total, size = completed.stdout.split()
+    assert float(total) == pytest.approx(float(sum(p.double().sum() for p in model.parameters())), rel=1e-9)
+    assert int(size) == 32
