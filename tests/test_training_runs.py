@@ -63,6 +63,13 @@ def test_train_py_few_steps_writes_a_loadable_model_and_metrics(tmp_path, data_d
     assert "Sample search" in completed.stdout and "top 3 keyframe images" in completed.stdout
     assert "| text → video |" in completed.stdout
 
+    # --do_eval_only on the saved best model reproduces the metrics recorded with it.
+    result = cli.main(["--do_eval_only", "--model_name_or_path", str(output_dir / "best_model"), "--output_dir",
+                       str(tmp_path / "eval"), "--data_dir", str(data_dir), *SMALL_RUN])
+    recorded = json.loads((output_dir / "best_model" / "metrics.json").read_text())
+    assert result.evaluation.metrics == recorded["metrics"]
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"] == recorded["metrics"]
+
 
 def _free_port() -> int:
     with socket.socket() as handle:
@@ -130,3 +137,29 @@ def test_interrupted_and_crashed_runs_resume_to_the_uninterrupted_parameters(tmp
     assert (crashed / CHECKPOINT_FOLDER / ".tmp-checkpoint-000004").is_dir()
     _run(crashed, data_dir, "--resume_from_checkpoint", "latest")
     assert _digest(crashed)["parameter_sha256"] == expected
+
+
+# The main job's learning bar: the test split has 100 videos with one (unique) caption each, so a model that has
+# learned nothing ranks the right video first with probability 1/100 (chance R@1 = 1 %). We require 20 % (20x
+# chance; the default run measures about 50 %) — far beyond what ties or luck can give on 100 queries.
+LEARNING_BAR_R_AT_1 = 20.0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_default_main_job_learns_well_above_chance(tmp_path) -> None:
+    import time
+
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, str(REPOSITORY / "train.py")], cwd=tmp_path, env=_environment(),
+        capture_output=True, text=True, timeout=580,
+    )
+    wall_seconds = time.perf_counter() - started
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    metrics = json.loads((tmp_path / "outputs" / "unitrim-synthetic" / "metrics.json").read_text())
+    assert metrics["num_videos"] == 100
+    text_to_video = metrics["metrics"]["text_to_video"]["R@1"]
+    print(f"main job: {wall_seconds:.0f} s, text->video R@1 {text_to_video} (chance 1.0)")
+    assert text_to_video >= LEARNING_BAR_R_AT_1
+    assert metrics["metrics"]["text_to_image"]["R@1"] >= LEARNING_BAR_R_AT_1 / 2

@@ -107,11 +107,12 @@ class Trainer:
         self.processor = build_processor(model_args, self.model.config, data_args)
         self.image_size = int(self.model.config.vision_config.image_size)
         with self.accelerator.main_process_first():
-            self.train_split = load_split(data_args, "train")
+            self.train_split = None if training_args.do_eval_only else load_split(data_args, "train")
             self.eval_split = load_split(data_args, data_args.eval_split)
             self.train_cache = self.eval_cache = None
             if data_args.use_frame_cache:
-                self.train_cache = build_frame_cache(data_args, "train", self.train_split, self.image_size)
+                if self.train_split is not None:
+                    self.train_cache = build_frame_cache(data_args, "train", self.train_split, self.image_size)
                 self.eval_cache = build_frame_cache(data_args, data_args.eval_split, self.eval_split, self.image_size)
         self.state = TrainerState()
         self.logits_shapes: list[list[int]] = []
