@@ -225,10 +225,33 @@ def test_push_to_hub_writes_a_repo_that_loads_offline(tmp_path) -> None:
         "import torch, unitrim_hf\n"
         "model = unitrim_hf.UniTriMModel.from_pretrained('org/unitrim-test')\n"
         "processor = unitrim_hf.UniTriMProcessor.from_pretrained('org/unitrim-test')\n"
-        "print(float(sum(p.double().sum() for p in model.parameters())), processor.image_transform.size)\n"
+        "print(float(sum(p.detach().double().sum() for p in model.parameters())), processor.image_transform.size)\n"
     )
     completed = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     total, size = completed.stdout.split()
-    assert float(total) == pytest.approx(float(sum(p.double().sum() for p in model.parameters())), rel=1e-9)
+    assert float(total) == pytest.approx(float(sum(p.detach().double().sum() for p in model.parameters())), rel=1e-9)
     assert int(size) == 32
+
+
+def test_gradient_checkpointing_and_accumulation_run(tmp_path) -> None:
+    from unitrim_hf.training.loop import Trainer
+
+    model_args, data_args, training_args = parse_arguments([
+        "--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), "--synthetic_num_train", "8",
+        "--synthetic_num_test", "4", "--num_frames", "2", "--per_device_train_batch_size", "2", "--max_steps", "3",
+        "--gradient_accumulation_steps", "2", "--gradient_checkpointing", "--do_eval", "false", "--report_to", "jsonl",
+        "--logging_steps", "1",
+    ])
+    trainer = Trainer(model_args, data_args, training_args)
+    for tower in (trainer.model.text_model, trainer.model.vision_model):
+        assert getattr(tower, "is_activation_checkpointing", None) or tower.is_gradient_checkpointing
+    before = {name: parameter.detach().clone() for name, parameter in trainer.model.named_parameters()}
+    result = trainer.train()
+    # 8 videos / batch 2 = 4 batches per epoch = 2 optimizer steps per epoch: 3 steps cross into epoch 2.
+    assert result.global_step == 3 and result.evaluation is None
+    log = [json.loads(line) for line in (tmp_path / "run" / "logs" / "training_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3]
+    after = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
+    assert not torch.equal(before["text_model.embeddings.position_embedding.weight"], after["text_model.embeddings.position_embedding.weight"])
+    assert UniTriMModel.from_pretrained(result.final_model_dir).config.num_temporal_layers == 4

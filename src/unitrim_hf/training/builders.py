@@ -28,9 +28,15 @@ def build_model(model_args: ModelArguments) -> UniTriMModel:
     else:
         model = UniTriMModel(UniTriMConfig.from_preset(model_args.preset, **overrides))
     if model_args.gradient_checkpointing:
-        model.text_model.gradient_checkpointing_enable()
-        model.vision_model.gradient_checkpointing_enable()
+        for tower in (model.text_model, model.vision_model):
+            enable_activation_checkpointing(tower)
     return model
+
+
+def enable_activation_checkpointing(tower) -> None:
+    """Recompute a CLIP tower's activations in backward (transformers >= 5.x name, older name as fallback)."""
+    enable = getattr(tower, "activation_checkpointing_enable", None) or tower.gradient_checkpointing_enable
+    enable()
 
 
 def build_processor(model_args: ModelArguments, config: UniTriMConfig, data_args: DataArguments) -> UniTriMProcessor:
