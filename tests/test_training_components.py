@@ -255,3 +255,20 @@ def test_gradient_checkpointing_and_accumulation_run(tmp_path) -> None:
     after = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
     assert not torch.equal(before["text_model.embeddings.position_embedding.weight"], after["text_model.embeddings.position_embedding.weight"])
     assert UniTriMModel.from_pretrained(result.final_model_dir).config.num_temporal_layers == 4
+
+
+def test_train_with_push_to_hub_uploads_the_best_model(tmp_path, monkeypatch) -> None:
+    import huggingface_hub
+
+    api = LocalHubStandIn(tmp_path / "hub")
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda *args, **kwargs: api)
+    cli.main([
+        "--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), "--synthetic_num_train", "8",
+        "--synthetic_num_test", "4", "--num_frames", "2", "--per_device_train_batch_size", "4", "--max_steps", "2",
+        "--report_to", "none", "--push_to_hub", "--hub_model_id", "org/pushed",
+    ])
+    snapshot = next((tmp_path / "hub" / "models--org--pushed" / "snapshots").iterdir())
+    assert json.loads((snapshot / "metrics.json").read_text())["num_videos"] == 4
+    card = (snapshot / "README.md").read_text()
+    assert "org/pushed" in card and "model-index" in card
+    assert (snapshot / "model.safetensors").is_file() and (snapshot / "processor_config.json").is_file()
