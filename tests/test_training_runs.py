@@ -18,6 +18,16 @@ from unitrim_hf.training import cli
 from unitrim_hf.training.checkpointing import CHECKPOINT_FOLDER, complete_checkpoints
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """In-process training runs create an Accelerator; reset accelerate's process-wide state after each test."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
 # 32 training videos, batch 8: 4 optimizer steps per epoch.
 SMALL_RUN = [
     "--preset", "unitrim-tiny", "--synthetic_num_train", "32", "--synthetic_num_test", "12",
