@@ -49,7 +49,7 @@ def test_padded_units_never_contribute() -> None:
 
 
 def test_small_temperature_approaches_max_pooling() -> None:
-    sim = torch.tensor([[[[0.1, 0.9], [0.5, 0.2]]]], dtype=torch.float64)
+    sim = torch.tensor([[[[0.1, 0.9]], [[0.5, 0.2]]]], dtype=torch.float64)  # (texts, text units, visuals, units)
     mask_t, mask_v = torch.ones(1, 2, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool)
     score = attention_over_similarity_matrix(sim, mask_t, mask_v, temperature=1e-4)
     torch.testing.assert_close(score, torch.tensor([[0.9]], dtype=torch.float64))

@@ -53,10 +53,11 @@ def attention_over_similarity_matrix(
     temperature: float,
 ) -> torch.Tensor:
     """
-    Aggregate a per-pair similarity matrix into one score per pair.
+    Aggregate per-pair similarity matrices into one score per pair.
 
     Args:
-        similarity: (num_texts, num_visuals, text_length, visual_length) cosine similarities.
+        similarity: (num_texts, text_length, num_visuals, visual_length) cosine similarities (the layout a single
+            matrix product of all text units with all visual units gives).
         text_mask: (num_texts, text_length) boolean, true for real text units (at least one per text).
         visual_mask: (num_visuals, visual_length) boolean, true for real visual units (at least one per visual).
         temperature: softmax temperature; small values approach max-pooling.
@@ -65,15 +66,18 @@ def attention_over_similarity_matrix(
         (num_texts, num_visuals) scores: the mean of the text-to-visual and the visual-to-text pooling.
     """
     # Each axis is pooled with the mask of that axis only: rows of padded units stay finite and are then
-    # removed by the second pooling. The masks enter as broadcast additive biases (no copy of the 4-D tensor).
+    # removed by the second pooling. Masks enter as broadcast additive biases (no copy of the 4-D tensor).
     text_bias = additive_mask(text_mask, similarity.dtype)
     visual_bias = additive_mask(visual_mask, similarity.dtype)
-
-    per_text_unit = softmax_pool(similarity, visual_bias[None, :, None, :], dim=-1, temperature=temperature)
-    text_to_visual = softmax_pool(per_text_unit, text_bias[:, None, :], dim=-1, temperature=temperature)
-
-    per_visual_unit = softmax_pool(similarity, text_bias[:, None, :, None], dim=-2, temperature=temperature)
-    visual_to_text = softmax_pool(per_visual_unit, visual_bias[None, :, :], dim=-1, temperature=temperature)
+    text_length, visual_length = similarity.shape[1], similarity.shape[3]
+    if visual_length == 1:  # both orders reduce to pooling over the text units
+        return softmax_pool(similarity[..., 0], text_bias[:, :, None], dim=1, temperature=temperature)
+    per_text_unit = softmax_pool(similarity, visual_bias[None, None], dim=-1, temperature=temperature)
+    text_to_visual = softmax_pool(per_text_unit, text_bias[:, :, None], dim=1, temperature=temperature)
+    if text_length == 1:  # both orders reduce to pooling over the visual units
+        return text_to_visual
+    per_visual_unit = softmax_pool(similarity, text_bias[:, :, None, None], dim=1, temperature=temperature)
+    visual_to_text = softmax_pool(per_visual_unit, visual_bias[None], dim=-1, temperature=temperature)
     return (text_to_visual + visual_to_text) / 2
 
 
@@ -89,6 +93,23 @@ def global_similarity(text_embeds: torch.Tensor, visual_embeds: torch.Tensor) ->
         (num_texts, num_visuals).
     """
     return text_embeds @ visual_embeds.t()
+
+
+def trim_to_valid_span(units: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Drop the leading and trailing unit positions that no row uses (e.g. SOT and shared padding).
+
+    Args:
+        units: (batch, length, dim); mask: (batch, length) boolean with at least one true entry.
+
+    Returns:
+        the units and mask restricted to the positions from the first to the last used one.
+    """
+    used = mask.any(dim=0).nonzero().flatten()
+    first, last = int(used[0]), int(used[-1]) + 1
+    if first == 0 and last == mask.shape[1]:
+        return units, mask
+    return units[:, first:last], mask[:, first:last]
 
 
 def fine_grained_similarity(
@@ -111,8 +132,15 @@ def fine_grained_similarity(
     Returns:
         (num_texts, num_visuals).
     """
-    similarity = torch.einsum("ald,bvd->ablv", text_units, visual_units)
-    return attention_over_similarity_matrix(similarity, text_mask.bool(), visual_mask.bool(), temperature)
+    text_units, text_mask = trim_to_valid_span(text_units, text_mask.bool())
+    visual_units, visual_mask = trim_to_valid_span(visual_units, visual_mask.bool())
+    num_texts, text_length, dim = text_units.shape
+    num_visuals, visual_length, _ = visual_units.shape
+    # One matrix product of all text units with all visual units, viewed as (texts, text units, visuals, units).
+    similarity = (text_units.reshape(-1, dim) @ visual_units.reshape(-1, dim).t()).view(
+        num_texts, text_length, num_visuals, visual_length
+    )
+    return attention_over_similarity_matrix(similarity, text_mask, visual_mask, temperature)
 
 
 def l2_normalize(features: torch.Tensor) -> torch.Tensor:
