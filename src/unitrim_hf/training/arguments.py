@@ -46,7 +46,7 @@ class ModelArguments:
 
     preset: str | None = field(
         default=None,
-        metadata={"help": "Config preset: unitrim, xclip, clip4clip-meanp (or their -tiny/-small variants). "
+        metadata={"help": "Config preset: unitrim, xclip, clip4clip-meanp (or their -tiny variants). "
                   "Default: unitrim for real benchmarks, unitrim-tiny for the synthetic one."},
     )
     clip_model_name_or_path: str | None = field(

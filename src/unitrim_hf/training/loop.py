@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import shutil
 import time
@@ -28,7 +29,7 @@ from ..modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .builders import build_frame_cache, build_model, build_processor, load_split
-from .checkpointing import TrainerState, load_checkpoint, resolve_checkpoint, save_checkpoint
+from .checkpointing import TrainerState, complete_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
 from .optimization import create_optimizer, create_scheduler, warmup_steps_for
 from .trackers import select_trackers
@@ -36,6 +37,8 @@ from .trackers import select_trackers
 BEST_MODEL_FOLDER = "best_model"
 FINAL_MODEL_FOLDER = "final_model"
 METRICS_FILE_NAME = "metrics.json"
+
+logger = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(UniTriMError, FloatingPointError):
@@ -199,6 +202,11 @@ class Trainer:
             folder = resolve_checkpoint(self.output_dir, args.resume_from_checkpoint)
             self.state = load_checkpoint(accelerator, folder)
             accelerator.print(f"Resumed from {folder} at optimizer step {self.state.global_step}.")
+        elif complete_checkpoints(self.output_dir) and accelerator.is_main_process:
+            logger.warning(
+                "%s already holds checkpoints of an earlier run; this fresh run replaces those of the same steps "
+                "(pass --resume_from_checkpoint latest to continue it instead).", self.output_dir,
+            )
 
         stop_at = min(total_steps, args.stop_after_steps or total_steps)
         progress = tqdm(total=total_steps, initial=self.state.global_step, desc="training", disable=not accelerator.is_main_process)
