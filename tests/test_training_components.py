@@ -171,7 +171,7 @@ def test_non_finite_loss_names_step_and_video_ids(tmp_path, monkeypatch) -> None
             "--synthetic_num_test", "4", "--num_frames", "2", "--per_device_train_batch_size", "4", "--max_steps", "1",
             "--report_to", "none"]
     with pytest.raises(NonFiniteLossError, match=r"optimizer step 0 \(epoch 0, batch 0\).*video ids=\['video\d+'"):
-        cli.main(argv)
+        cli.run(argv)
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path) -> None:
@@ -272,11 +272,12 @@ def test_train_with_push_to_hub_uploads_the_best_model(tmp_path, monkeypatch) ->
 
     api = LocalHubStandIn(tmp_path / "hub")
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda *args, **kwargs: api)
-    cli.main([
+    # Through the console-script entry point, which must return None (a returned object becomes the exit status).
+    assert cli.main([
         "--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), "--synthetic_num_train", "8",
         "--synthetic_num_test", "4", "--num_frames", "2", "--per_device_train_batch_size", "4", "--max_steps", "2",
         "--report_to", "none", "--push_to_hub", "--hub_model_id", "org/pushed",
-    ])
+    ]) is None
     snapshot = next((tmp_path / "hub" / "models--org--pushed" / "snapshots").iterdir())
     assert json.loads((snapshot / "metrics.json").read_text())["num_videos"] == 4
     card = (snapshot / "README.md").read_text()

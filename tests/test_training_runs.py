@@ -74,7 +74,7 @@ def test_train_py_few_steps_writes_a_loadable_model_and_metrics(tmp_path, data_d
     assert "| text → video |" in completed.stdout
 
     # --do_eval_only on the saved best model reproduces the metrics recorded with it.
-    result = cli.main(["--do_eval_only", "--model_name_or_path", str(output_dir / "best_model"), "--output_dir",
+    result = cli.run(["--do_eval_only", "--model_name_or_path", str(output_dir / "best_model"), "--output_dir",
                        str(tmp_path / "eval"), "--data_dir", str(data_dir), *SMALL_RUN])
     recorded = json.loads((output_dir / "best_model" / "metrics.json").read_text())
     assert result.evaluation.metrics == recorded["metrics"]
@@ -109,7 +109,7 @@ def test_two_cpu_processes_end_identical_and_see_the_gathered_batch(tmp_path, da
 
 
 def _run(output_dir: Path, data_dir: Path, *extra: str):
-    return cli.main(["--output_dir", str(output_dir), "--data_dir", str(data_dir), *SMALL_RUN,
+    return cli.run(["--output_dir", str(output_dir), "--data_dir", str(data_dir), *SMALL_RUN,
                      "--max_steps", "6", "--save_steps", "2", "--debug_dump_parameters", *extra])
 
 

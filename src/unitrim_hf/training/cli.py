@@ -20,7 +20,7 @@ def _training_summary(trainer: Trainer) -> dict:
     return values
 
 
-def main(argv: Sequence[str] | None = None) -> TrainingResult:
+def run(argv: Sequence[str] | None = None) -> TrainingResult:
     """Run the job described by the command line (see `python train.py --help`); returns the `TrainingResult`."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
@@ -52,6 +52,12 @@ def main(argv: Sequence[str] | None = None) -> TrainingResult:
         print(f"\nDone in {time.perf_counter() - started:.0f} s (training {result.train_seconds:.0f} s, "
               f"{result.global_step} steps); models in {result.output_dir}")
     return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point (`unitrim-train`): `run` without a return value (a returned object would
+    become the process's exit status)."""
+    run(argv)
 
 
 if __name__ == "__main__":
