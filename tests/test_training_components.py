@@ -42,6 +42,8 @@ def test_dataset_defaults_follow_the_paper() -> None:
     _, data, training = parse_arguments(["--dataset", "msrvtt", "--data_dir", "/data/msrvtt"])
     assert (data.num_frames, data.max_length, training.per_device_train_batch_size, training.num_train_epochs) == (12, 32, 64, 5)
     assert (training.learning_rate, training.clip_learning_rate) == (1e-4, 1e-7)
+    assert data.expand_captions is False
+    assert parse_arguments(["--dataset", "msvd", "--data_dir", "/data/msvd"])[1].expand_captions is True
     model, data, training = parse_arguments(["--dataset", "didemo", "--data_dir", "/data/didemo"])
     assert (data.num_frames, data.max_length, training.per_device_train_batch_size, training.num_train_epochs) == (64, 64, 16, 10)
     assert model.preset == "unitrim"
@@ -141,6 +143,10 @@ def test_dataset_items_from_cache_and_from_decoding(synthetic_splits) -> None:
         cached.set_epoch(epoch)
         draws.add(cached[0]["caption"])
     assert len(draws) > 1
+
+    expanded = VideoCaptionDataset(train, image_size=32, num_frames=4, seed=0, frame_cache=cache, expand_captions=True)
+    assert len(expanded) == len(train) == sum(len(captions) for captions in cached.captions) > len(cached)
+    assert [expanded[item]["caption"] for item in range(len(expanded))] == train["caption"]
 
     processor = UniTriMProcessor.for_model_config(UniTriMConfig.from_preset("unitrim-tiny"), max_length=16)
     batch = RetrievalCollator(processor, max_length=16)([cached[0], cached[1]])

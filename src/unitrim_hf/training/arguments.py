@@ -21,10 +21,12 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "msrvtt": {
         "preset": "unitrim", "num_frames": 12, "max_length": 32, "per_device_train_batch_size": 64,
         "num_train_epochs": 5, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
+        "expand_captions": False,
     },
     "msvd": {
         "preset": "unitrim", "num_frames": 12, "max_length": 32, "per_device_train_batch_size": 64,
         "num_train_epochs": 5, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
+        "expand_captions": True,
     },
     "didemo": {
         "preset": "unitrim", "num_frames": 64, "max_length": 64, "per_device_train_batch_size": 16,
@@ -98,6 +100,11 @@ class DataArguments:
     frame_cache_dir: str | None = field(default=None, metadata={"help": "Frame cache folder; default <data_dir>/frame_cache."})
     frame_cache_num_proc: int = field(default=1, metadata={"help": "Processes decoding videos into the frame cache."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    expand_captions: bool | None = field(
+        default=None,
+        metadata={"help": "One training item per (video, caption) pair (MSVD default, as CLIP4Clip) instead of one "
+                  "per video with a caption drawn each epoch (MSR-VTT, DiDeMo, synthetic)."},
+    )
     synthetic_num_train: int | None = field(default=None, metadata={"help": "Synthetic benchmark: training videos."})
     synthetic_num_test: int | None = field(default=None, metadata={"help": "Synthetic benchmark: test videos."})
     synthetic_seed: int = field(default=0, metadata={"help": "Synthetic benchmark: generation seed."})

@@ -1,9 +1,10 @@
 """Training data: one item per video (a caption drawn per epoch), frames from the frame cache or decoded.
 
-Each training item is one video with one of its captions; the caption is drawn from the video's captions with a
-generator seeded by (seed, epoch, video), and the "random" frame sampler (when decoding) is seeded the same way,
-so an epoch is a pure function of (seed, epoch): resuming mid-epoch replays exactly the same batches. One video
-per item (rather than one (video, caption) pair) keeps a video from appearing twice in a contrastive batch.
+By default each training item is one video with one of its captions, drawn from the video's captions with a
+generator seeded by (seed, epoch, item); the "random" frame sampler (when decoding) is seeded the same way, so an
+epoch is a pure function of (seed, epoch): resuming mid-epoch replays exactly the same batches. One video per item
+keeps a video from appearing twice in a contrastive batch (CLIP4Clip's MSR-VTT setting). With
+`expand_captions=True` every (video, caption) pair is an item (CLIP4Clip's MSVD setting: ~41 captions per video).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class VideoCaptionDataset(Dataset):
         num_frames: T.
         seed: seed of the caption draw and of the random frame sampler.
         frame_cache: a frame cache of this split (`prepare_frames`); the videos are decoded when None.
+        expand_captions: one item per (video, caption) pair instead of one per video.
     """
 
     def __init__(
@@ -59,8 +61,12 @@ class VideoCaptionDataset(Dataset):
         num_frames: int,
         seed: int,
         frame_cache: datasets.Dataset | None = None,
+        expand_captions: bool = False,
     ) -> None:
         self.video_ids, self.video_paths, self.captions = group_captions_by_video(split)
+        self.pairs: list[tuple[int, int]] | None = None
+        if expand_captions:
+            self.pairs = [(video, caption) for video, captions in enumerate(self.captions) for caption in range(len(captions))]
         self.image_size = image_size
         self.num_frames = num_frames
         self.seed = seed
@@ -85,15 +91,19 @@ class VideoCaptionDataset(Dataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.video_ids)
+        return len(self.pairs) if self.pairs is not None else len(self.video_ids)
 
     def _generator(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index])
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        generator = self._generator(index)
-        captions = self.captions[index]
-        caption = captions[int(generator.integers(len(captions)))]
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        generator = self._generator(item)
+        if self.pairs is not None:
+            index, caption_number = self.pairs[item]
+        else:
+            index = item
+            caption_number = int(generator.integers(len(self.captions[index])))
+        caption = self.captions[index][caption_number]
         if self.cache_rows is not None:
             batch = read_cached_batch(self.frame_cache, [self.cache_rows[index]])
             frames, mask = batch["frames"][0], batch["video_mask"][0]

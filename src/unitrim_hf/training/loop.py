@@ -146,7 +146,8 @@ class Trainer:
 
     def _dataloader(self) -> tuple[DataLoader, VideoCaptionDataset, EpochShuffleSampler]:
         dataset = VideoCaptionDataset(
-            self.train_split, self.image_size, self.data_args.num_frames, self.args.seed, frame_cache=self.train_cache
+            self.train_split, self.image_size, self.data_args.num_frames, self.args.seed, frame_cache=self.train_cache,
+            expand_captions=bool(self.data_args.expand_captions),
         )
         sampler = EpochShuffleSampler(len(dataset), self.args.seed)
         collator = RetrievalCollator(self.processor, self.data_args.max_length, include_images=True)
