@@ -289,3 +289,14 @@ def test_train_with_push_to_hub_uploads_the_best_model(tmp_path, monkeypatch) ->
     card = (snapshot / "README.md").read_text()
     assert "org/pushed" in card and "model-index" in card
     assert (snapshot / "model.safetensors").is_file() and (snapshot / "processor_config.json").is_file()
+
+
+def test_training_without_frame_cache_decodes_videos(tmp_path) -> None:
+    result = cli.run([
+        "--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), "--synthetic_num_train", "8",
+        "--synthetic_num_test", "4", "--num_frames", "3", "--per_device_train_batch_size", "4", "--max_steps", "2",
+        "--report_to", "none", "--use_frame_cache", "false",
+    ])
+    assert result.global_step == 2
+    assert result.evaluation.settings["frames_from"] == "decoded" and result.evaluation.num_videos == 4
+    assert not (tmp_path / "data" / "frame_cache").exists()
