@@ -64,3 +64,111 @@ def test_inference_speed_rejects_bad_arguments() -> None:
     )
     assert completed.returncode != 0
     assert "--repeats must be >= 1" in completed.stderr
+
+
+# ------------------------------------------------------------------ scoring_speed.py, search_latency.py, gpu.py
+
+
+def test_scoring_speed_script_measures_extrapolates_and_breaks_down(tmp_path: Path) -> None:
+    output = tmp_path / "scoring.json"
+    completed = run_script(
+        "scoring_speed.py", "--presets", *TINY_PRESETS, "--sizes", "12", "30", "--extrapolate",
+        "--extrapolate-texts", "12", "--extrapolate-videos", "12", "--repeats", "2", "--warmup", "0",
+        "--breakdown-size", "12", "--no-memory", "--threads", "1", "--json", str(output),
+    )
+    results = json.loads(output.read_text())
+    rows = {(row["size"], row["preset"]): row for row in results["scoring"]}
+    assert set(rows) == {(size, preset) for size in (12, 30) for preset in TINY_PRESETS}
+    for preset in TINY_PRESETS:
+        small, large = rows[(12, preset)], rows[(30, preset)]
+        assert not small["extrapolated"] and small["scale"] == 1.0
+        assert large["extrapolated"] and large["measured_texts"] == large["measured_videos"] == 12
+        assert abs(large["median_seconds"] - small["median_seconds"] * 30 * 30 / 144) < 1e-12
+        assert 0 < small["min_seconds"] <= small["median_seconds"]
+        assert small["tile_plan"]["largest_tile_elements"] <= 2**24
+        assert large["output_mib"] > small["output_mib"] > 0
+    assert rows[(12, "xclip-tiny")]["ratio_to_xclip"] == 1.0
+    assert rows[(12, "clip4clip-meanp-tiny")]["ratio_to_clip4clip"] == 1.0
+    breakdown = results["breakdown"]
+    assert set(breakdown["alignments"]) == {
+        "sentence_video", "sentence_frame", "triplet_frame", "word_frame", "word_patch", "word_video"}
+    unitrim_sum = breakdown["sum_per_preset"]["unitrim-tiny"]["median_seconds"]
+    assert unitrim_sum == sum(breakdown["alignments"][name]["median_seconds"] for name in (
+        "sentence_video", "sentence_frame", "triplet_frame", "word_frame", "word_patch"))
+    assert "extrapolated x6 from 12x12" in completed.stdout
+    assert "| word_patch | unitrim-tiny |" in completed.stdout
+
+
+def test_scoring_memory_probe_reports_growth() -> None:
+    completed = run_script("scoring_speed.py", "--memory-probe", "unitrim-tiny", "64", "64")
+    probe = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert probe["peak_growth_mib"] > 0 and probe["rss_before_mib"] > 0
+    assert probe["method"] in ("VmHWM after clear_refs", "ru_maxrss")
+
+
+def test_random_features_have_realistic_masks() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from scoring_speed import random_text_features, random_visual_features
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    from unitrim_hf import UniTriMConfig
+
+    config = UniTriMConfig.from_preset("unitrim-tiny")
+    text = random_text_features(config, 50)
+    visual = random_visual_features(config, 5000)
+    real_words = text.word_mask.sum(dim=1)
+    assert not text.word_mask[:, 0].any() and real_words.min() >= 8 and real_words.max() <= 20
+    assert 1 <= text.triplet_mask.sum(dim=1).min() and text.triplet_mask.sum(dim=1).max() <= 3
+    assert text.word_embeds.shape == (50, 32, config.projection_dim)
+    assert visual.patch_embeds.shape == (5000, 12, config.patch_top_k, config.projection_dim)
+    assert visual.video_mask.all()
+    for tensor in (text.word_embeds, visual.frame_embeds, visual.video_embeds, visual.patch_embeds[-1]):
+        assert abs(tensor.norm(dim=-1) - 1).max() < 1e-5
+
+
+def test_search_latency_script(tmp_path: Path) -> None:
+    output = tmp_path / "search.json"
+    completed = run_script(
+        "search_latency.py", "--sizes", "300", "--queries", "4", "--rerank-preset", "unitrim-tiny",
+        "--build-videos", "2", "--build-images", "2", "--build-frames", "4", "--pool-size", "64",
+        "--faiss-factories", "Flat", "--json", str(output),
+    )
+    results = json.loads(output.read_text())
+    assert results["index_build"]["items"] == 4 and results["index_build"]["items_per_second"] > 0
+    assert results["query_encoding"]["p50_ms"] > 0
+    backends = results["query_latency"]["sizes"]["300"]
+    expected = {"exact", "faiss Flat"} if results["query_latency"]["faiss_available"] else {"exact"}
+    assert set(backends) == expected
+    for entry in backends.values():
+        assert entry["timed_queries"] == 4
+        assert entry["coarse_recall"] == 1.0  # both are exact searches
+        assert 0 < entry["total"]["p50_ms"] <= entry["total"]["p95_ms"]
+        assert entry["total"]["p50_ms"] >= entry["coarse"]["min_ms"]
+    assert "| 300 | exact |" in completed.stdout
+
+
+def test_gpu_script_quick_runs_on_cpu(tmp_path: Path) -> None:
+    output = tmp_path / "gpu.json"
+    completed = run_script("gpu.py", "--device", "cpu", "--quick", "--repeats", "1", "--warmup", "0", "--json", str(output))
+    results = json.loads(output.read_text())
+    assert results["settings"]["presets"] == TINY_PRESETS
+    assert set(results["video_encoding"]["rows"]) == {"clip-frames", *TINY_PRESETS}
+    assert results["video_encoding"]["rows"]["clip-frames"]["ratio_to_reference"] == 1.0
+    assert {"unitrim-tiny", "xclip-tiny", "alone: word_patch"} <= set(results["scoring"]["rows"])
+    assert results["search"]["total"]["p50_ms"] > 0
+    assert set(results["training"]["rows"]) == {"unitrim-tiny", "xclip-tiny"}
+    assert len(results["goals"]) == 3
+    assert "4. Training step" in completed.stdout
+
+
+def test_gpu_script_explains_missing_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py")], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode != 0
+    assert "CUDA is not available" in completed.stderr and "Traceback" not in completed.stderr
