@@ -25,14 +25,7 @@ from unitrim_hf.training.optimization import create_optimizer, create_scheduler
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    """In-process training runs create an Accelerator; reset accelerate's process-wide state after each test."""
-    yield
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 # ---------------------------------------------------------------- arguments

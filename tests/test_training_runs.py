@@ -20,14 +20,7 @@ from unitrim_hf.training.checkpointing import CHECKPOINT_FOLDER, complete_checkp
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    """In-process training runs create an Accelerator; reset accelerate's process-wide state after each test."""
-    yield
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 # 32 training videos, batch 8: 4 optimizer steps per epoch.
 SMALL_RUN = [
     "--preset", "unitrim-tiny", "--synthetic_num_train", "32", "--synthetic_num_test", "12",

@@ -71,6 +71,15 @@ def _decode_check(path: Path) -> Optional[str]:
     return None
 
 
+def video_columns() -> dict[str, datasets.Value]:
+    """The columns every benchmark row starts with: the video's id, its file and its index in the split."""
+    return {
+        "video_id": datasets.Value("string"),
+        "video_path": datasets.Value("string"),
+        "video_index": datasets.Value("int32"),
+    }
+
+
 class VideoBenchmarkBuilder(datasets.GeneratorBasedBuilder):
     """Base of :class:`MSRVTT`, :class:`MSVD`, :class:`DiDeMo` (and :class:`SyntheticTriM`).
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import datasets
 
-from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig
+from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, video_columns
 from .exceptions import BenchmarkFormatError
 from .msvd import read_id_list
 from .video_lookup import VideoIndex, existing_directories, strip_video_extensions
@@ -78,9 +78,7 @@ class DiDeMo(VideoBenchmarkBuilder):
             description=__doc__,
             features=datasets.Features(
                 {
-                    "video_id": datasets.Value("string"),
-                    "video_path": datasets.Value("string"),
-                    "video_index": datasets.Value("int32"),
+                    **video_columns(),
                     "caption_index": datasets.Value("int32"),
                     "caption": datasets.Value("string"),
                     "descriptions": datasets.List(datasets.Value("string")),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import datasets
 
-from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig
+from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, video_columns
 from .exceptions import BenchmarkFormatError
 from .video_lookup import VideoIndex, existing_directories
 
@@ -76,11 +76,7 @@ class MSRVTT(VideoBenchmarkBuilder):
         return f"MSRVTT_train.{self.config.name}.csv"
 
     def _info(self) -> datasets.DatasetInfo:
-        common = {
-            "video_id": datasets.Value("string"),
-            "video_path": datasets.Value("string"),
-            "video_index": datasets.Value("int32"),
-        }
+        common = video_columns()
         if self.config.one_row_per_video:
             text = {"captions": datasets.List(datasets.Value("string")), "sen_ids": datasets.List(datasets.Value("int32"))}
             extra = {field + "s": datasets.List(datasets.Value("string")) for field in self.SENTENCE_STRING_FIELDS}

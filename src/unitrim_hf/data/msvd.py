@@ -13,7 +13,7 @@ from pathlib import Path
 
 import datasets
 
-from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig
+from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, video_columns
 from .exceptions import BenchmarkFormatError
 from .safe_pickle import load_caption_pickle
 from .video_lookup import VideoIndex, existing_directories, strip_last_extension
@@ -38,11 +38,7 @@ class MSVD(VideoBenchmarkBuilder):
     CAPTIONS_FILE = "raw-captions.pkl"
 
     def _info(self) -> datasets.DatasetInfo:
-        common = {
-            "video_id": datasets.Value("string"),
-            "video_path": datasets.Value("string"),
-            "video_index": datasets.Value("int32"),
-        }
+        common = video_columns()
         if self.config.one_row_per_video:
             text = {"captions": datasets.List(datasets.Value("string"))}
         else:

@@ -273,18 +273,10 @@ def _skipped_dict(entry: SkippedFile) -> dict:
 
 
 def index_folder(
-    folder: str | os.PathLike,
-    index_dir: str | os.PathLike,
-    model,
-    processor,
-    batch_size: int = 8,
-    device: str | torch.device | None = None,
-    flush_every: int = 64,
-    progress: bool = True,
+    folder: str | os.PathLike, index_dir: str | os.PathLike, model, processor, **indexer_options
 ) -> IndexingReport:
-    """Build or update the index of `folder` in `index_dir` (see `Indexer`)."""
-    indexer = Indexer(index_dir, model, processor, batch_size, device, flush_every, progress)
-    return indexer.index_folder(folder)
+    """Build or update the index of `folder` in `index_dir`; `indexer_options` are those of `Indexer`."""
+    return Indexer(index_dir, model, processor, **indexer_options).index_folder(folder)
 
 
 __all__ = ["Indexer", "IndexingReport", "index_folder", "processor_settings"]
