@@ -166,3 +166,59 @@ def test_default_main_job_learns_well_above_chance(tmp_path) -> None:
     print(f"main job: {wall_seconds:.0f} s, text->video R@1 {text_to_video} (chance 1.0)")
     assert text_to_video >= LEARNING_BAR_R_AT_1
     assert metrics["metrics"]["text_to_image"]["R@1"] >= LEARNING_BAR_R_AT_1 / 2
+
+
+# A fast run for the epoch-order and resume tests: 16 videos, 2 frames, the smallest preset.
+FAST_RUN = [
+    "--preset", "clip4clip-meanp-tiny", "--synthetic_num_train", "16", "--synthetic_num_test", "8",
+    "--num_frames", "2", "--max_length", "16", "--per_device_train_batch_size", "4", "--report_to", "none",
+    "--do_eval", "false", "--debug_dump_parameters",
+]
+
+
+def test_each_epoch_has_its_own_order_and_caption_draws(tmp_path, monkeypatch) -> None:
+    from unitrim_hf.training import data as training_data
+
+    seen: list[tuple[int, list[int]]] = []
+    original_iter = training_data.EpochShuffleSampler.__iter__
+
+    def recording_iter(self):
+        order = list(original_iter(self))
+        seen.append((self.epoch, order))
+        return iter(order)
+
+    dataset_epochs: list[int] = []
+    original_getitem = training_data.VideoCaptionDataset.__getitem__
+
+    def recording_getitem(self, item):
+        dataset_epochs.append(self.epoch)
+        return original_getitem(self, item)
+
+    monkeypatch.setattr(training_data.EpochShuffleSampler, "__iter__", recording_iter)
+    monkeypatch.setattr(training_data.VideoCaptionDataset, "__getitem__", recording_getitem)
+    cli.run(["--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), *FAST_RUN,
+             "--num_train_epochs", "3"])
+    assert [epoch for epoch, _ in seen] == [0, 1, 2]
+    orders = [tuple(order) for _, order in seen]
+    assert len(set(orders)) == 3
+    # 4 batches of 4 per epoch: the dataset sees the epoch of the loop (its caption draws depend on it).
+    assert dataset_epochs == [0] * 16 + [1] * 16 + [2] * 16
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("accumulation", ["1", "2"])
+def test_resume_inside_a_later_epoch_is_bit_identical(tmp_path, accumulation) -> None:
+    def run(output_dir: Path, *extra: str):
+        return cli.run(["--output_dir", str(output_dir), "--data_dir", str(tmp_path / "data"), *FAST_RUN,
+                        "--num_train_epochs", "2", "--gradient_accumulation_steps", accumulation, *extra])
+
+    # 16 videos / batch 4 = 4 batches per epoch: 4 (or 2 with accumulation 2) optimizer steps per epoch.
+    steps_per_epoch = 4 // int(accumulation)
+    stop_at = steps_per_epoch + 1  # inside the second epoch
+    reference = run(tmp_path / "uninterrupted")
+    assert reference.global_step == 2 * steps_per_epoch
+    stopped = tmp_path / "stopped"
+    assert run(stopped, "--stop_after_steps", str(stop_at)).global_step == stop_at
+    resumed = run(stopped, "--resume_from_checkpoint", "latest")
+    assert resumed.global_step == 2 * steps_per_epoch
+    assert _digest(stopped)["parameter_sha256"] == _digest(tmp_path / "uninterrupted")["parameter_sha256"]

@@ -219,13 +219,17 @@ class Trainer:
             if self.state.global_step >= stop_at:
                 break
             self.state.epoch = epoch
-            sampler.set_epoch(epoch)
-            dataset.set_epoch(epoch)
             self.model.train()
             epoch_loader = loader
             already_done = self.state.global_step - epoch * steps_per_epoch
             if already_done > 0:
                 epoch_loader = accelerator.skip_first_batches(loader, already_done * args.gradient_accumulation_steps)
+            # accelerate's loader calls `set_epoch(self.iteration)` on every `__iter__` (its counter never advances
+            # here: the loop breaks on the epoch's last batch), and it forwards the epoch to the sampler OR the
+            # dataset, not both. So set its counter, then the sampler's and the dataset's explicitly.
+            epoch_loader.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)
             for batch_index, batch in enumerate(epoch_loader, start=already_done * args.gradient_accumulation_steps):
                 video_ids = batch.pop("video_ids")
                 with accelerator.accumulate(self.model):
