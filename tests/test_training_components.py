@@ -293,3 +293,33 @@ def test_training_without_frame_cache_decodes_videos(tmp_path) -> None:
     assert result.global_step == 2
     assert result.evaluation.settings["frames_from"] == "decoded" and result.evaluation.num_videos == 4
     assert not (tmp_path / "data" / "frame_cache").exists()
+
+
+@pytest.mark.parametrize("use_frame_cache", ["true", "false"])
+def test_an_undecodable_training_video_is_skipped_and_reported(tmp_path, use_frame_cache) -> None:
+    from unitrim_hf.training.builders import load_split
+
+    arguments = [
+        "--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), "--preset", "clip4clip-meanp-tiny",
+        "--synthetic_num_train", "9", "--synthetic_num_test", "4", "--num_frames", "2", "--max_length", "16",
+        "--per_device_train_batch_size", "4", "--num_train_epochs", "2", "--report_to", "none", "--do_eval", "false",
+        "--use_frame_cache", use_frame_cache,
+    ]
+    _, data_args, _ = parse_arguments(arguments)
+    train = load_split(data_args, "train")  # prepared while every file is fine
+    bad_id, bad_path = train["video_id"][1], train["video_path"][1]
+    Path(bad_path).write_bytes(b"this is not an mp4 file" * 64)
+
+    result = cli.run(arguments)
+    # 9 videos (8 with the cache, which leaves the bad one out), batch 4: 2 steps per epoch in both cases.
+    assert result.global_step == 4
+    report = json.loads((tmp_path / "run" / "skipped_training_videos.json").read_text())
+    assert report == {"count": 1, "video_ids": [bad_id]}
+
+    if use_frame_cache == "false":
+        # The substitute is the next video's item, the same on every call (exact resumes).
+        dataset = VideoCaptionDataset(train, image_size=32, num_frames=2, seed=0)
+        bad_index = dataset.video_ids.index(bad_id)
+        first, again = dataset[bad_index], dataset[bad_index]
+        assert first["video_id"] == dataset.video_ids[bad_index + 1] and first["caption"] == again["caption"]
+        assert np.array_equal(first["frames"], again["frames"]) and dataset.skipped_video_ids == [bad_id]

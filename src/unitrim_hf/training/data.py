@@ -5,10 +5,16 @@ generator seeded by (seed, epoch, item); the "random" frame sampler (when decodi
 epoch is a pure function of (seed, epoch): resuming mid-epoch replays exactly the same batches. One video per item
 keeps a video from appearing twice in a contrastive batch (CLIP4Clip's MSR-VTT setting). With
 `expand_captions=True` every (video, caption) pair is an item (CLIP4Clip's MSVD setting: ~41 captions per video).
+
+Undecodable training videos never stop training. With a frame cache, the videos the cache could not decode are
+dropped up front (`skipped_video_ids`; an error only when none is left). When decoding on the fly, an item whose
+video fails to decode is replaced by the item of the next decodable video (a pure function of the item, so batch
+shapes and resumes stay exact) and its id is recorded once in `skipped_video_ids`.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -19,9 +25,11 @@ from torch.utils.data import Dataset, Sampler
 
 from ..data import read_cached_batch, select_keyframe_index
 from ..data.frame_cache import to_model_resolution
-from ..errors import UniTriMError
+from ..errors import UniTriMError, VideoDecodingError
 from ..frame_sampling import FrameSampler
 from ..processing_unitrim import UniTriMProcessor
+
+logger = logging.getLogger(__name__)
 
 
 def group_captions_by_video(split: datasets.Dataset) -> tuple[list[str], list[str], list[list[str]]]:
@@ -74,14 +82,28 @@ class VideoCaptionDataset(Dataset):
         self.frame_cache = frame_cache
         self.sampler = FrameSampler(num_frames, strategy="random")
         self.cache_rows: list[int] | None = None
+        # Ids of training videos left out (not in the frame cache) or replaced (failed to decode), in order found.
+        self.skipped_video_ids: list[str] = []
         if frame_cache is not None:
             rows = {video_id: row for row, video_id in enumerate(frame_cache["video_id"])}
             missing = [video_id for video_id in self.video_ids if video_id not in rows]
-            if missing:
+            if len(missing) == len(self.video_ids):
                 raise UniTriMError(
-                    f"{len(missing)} training videos are not in the frame cache (e.g. {missing[:5]}); it was made for "
-                    "another split or the videos could not be decoded (see unreadable_videos.json in the cache)."
+                    f"None of the {len(missing)} training videos is in the frame cache (e.g. {missing[:5]}); it was "
+                    "made for another split or no video could be decoded (see unreadable.json in the cache's shards)."
                 )
+            if missing:
+                logger.warning(
+                    "%d training videos are not in the frame cache (they could not be decoded) and are left out: %s%s",
+                    len(missing), missing[:20], " ..." if len(missing) > 20 else "",
+                )
+                self.skipped_video_ids = list(missing)
+                kept = [index for index, video_id in enumerate(self.video_ids) if video_id in rows]
+                self.video_ids = [self.video_ids[index] for index in kept]
+                self.video_paths = [self.video_paths[index] for index in kept]
+                self.captions = [self.captions[index] for index in kept]
+                if self.pairs is not None:
+                    self.pairs = [(video, caption) for video, captions in enumerate(self.captions) for caption in range(len(captions))]
             self.cache_rows = [rows[video_id] for video_id in self.video_ids]
             frame_shape = frame_cache[0]["frame_shape"]
             if frame_shape[0] != num_frames:
@@ -103,6 +125,27 @@ class VideoCaptionDataset(Dataset):
         else:
             index = item
             caption_number = int(generator.integers(len(self.captions[index])))
+        if self.cache_rows is not None:
+            return self._load(index, caption_number, generator)
+        for offset in range(len(self.video_ids)):
+            candidate = (index + offset) % len(self.video_ids)
+            if offset > 0:
+                # The substitute's caption and frames are drawn from (seed, epoch, item, offset): deterministic.
+                generator = np.random.default_rng([self.seed, self.epoch, item, offset])
+                caption_number = int(generator.integers(len(self.captions[candidate])))
+            try:
+                return self._load(candidate, caption_number, generator)
+            except VideoDecodingError as error:
+                self._record_failure(self.video_ids[candidate], error)
+        raise UniTriMError(f"None of the {len(self.video_ids)} training videos could be decoded (e.g. {self.video_paths[:3]}).")
+
+    def _record_failure(self, video_id: str, error: VideoDecodingError) -> None:
+        if video_id not in self.skipped_video_ids:
+            self.skipped_video_ids.append(video_id)
+            logger.warning("Training video %s could not be decoded and is replaced by the next one: %s", video_id, error)
+
+    def _load(self, index: int, caption_number: int, generator: np.random.Generator) -> dict[str, Any]:
+        """The item of video `index` with its caption `caption_number` (frames from the cache or decoded)."""
         caption = self.captions[index][caption_number]
         if self.cache_rows is not None:
             batch = read_cached_batch(self.frame_cache, [self.cache_rows[index]])

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -37,6 +37,7 @@ from .trackers import select_trackers
 BEST_MODEL_FOLDER = "best_model"
 FINAL_MODEL_FOLDER = "final_model"
 METRICS_FILE_NAME = "metrics.json"
+SKIPPED_VIDEOS_FILE_NAME = "skipped_training_videos.json"
 
 logger = logging.getLogger(__name__)
 
@@ -268,7 +269,24 @@ class Trainer:
             save_checkpoint(accelerator, self.output_dir, self.state, args.save_total_limit)
         progress.close()
         train_seconds = time.perf_counter() - started
+        self._report_skipped_videos(dataset)
         return self._finish(evaluation, train_seconds)
+
+    def _report_skipped_videos(self, dataset: VideoCaptionDataset) -> None:
+        """Write `output_dir/skipped_training_videos.json` (ids left out or replaced on any process) and warn.
+
+        Failures met inside DataLoader worker processes stay in the workers (they are logged there as they happen).
+        """
+        skipped = sorted(set(gather_object(list(dataset.skipped_video_ids))))
+        if not self.accelerator.is_main_process:
+            return
+        path = self.output_dir / SKIPPED_VIDEOS_FILE_NAME
+        if not skipped:
+            path.unlink(missing_ok=True)  # a report of an earlier run in this folder would mislead
+            return
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"count": len(skipped), "video_ids": skipped}, indent=1))
+        logger.warning("%d training videos could not be decoded and were skipped: %s (list in %s)", len(skipped), skipped[:20], path)
 
     def _evaluate_and_keep_best(self) -> RetrievalEvaluation | None:
         evaluation = self.evaluate()
