@@ -222,3 +222,30 @@ def test_resume_inside_a_later_epoch_is_bit_identical(tmp_path, accumulation) ->
     resumed = run(stopped, "--resume_from_checkpoint", "latest")
     assert resumed.global_step == 2 * steps_per_epoch
     assert _digest(stopped)["parameter_sha256"] == _digest(tmp_path / "uninterrupted")["parameter_sha256"]
+
+
+def test_a_fresh_run_refuses_an_earlier_runs_checkpoints_unless_overwriting(tmp_path, monkeypatch) -> None:
+    from unitrim_hf.training import parse_arguments
+    from unitrim_hf.training.checkpointing import CheckpointError
+
+    output_dir = tmp_path / "run"
+    arguments = ["--output_dir", str(output_dir), "--data_dir", str(tmp_path / "data"), *FAST_RUN, "--max_steps", "6",
+                 "--save_steps", "1", "--save_total_limit", "2", "--report_to", "jsonl", "--logging_steps", "1"]
+    cli.run(arguments)
+    assert [folder.name for folder in complete_checkpoints(output_dir)] == ["checkpoint-000005", "checkpoint-000006"]
+    with pytest.raises(CheckpointError, match="--overwrite_output_dir"):
+        cli.run([*arguments, "--max_steps", "2"])
+    assert [folder.name for folder in complete_checkpoints(output_dir)] == ["checkpoint-000005", "checkpoint-000006"]
+
+    # Overwriting: the earlier run's checkpoints, models and log are gone; "latest" is this run's.
+    result = cli.run([*arguments, "--max_steps", "2", "--overwrite_output_dir"])
+    assert result.global_step == 2
+    assert [folder.name for folder in complete_checkpoints(output_dir)] == ["checkpoint-000001", "checkpoint-000002"]
+    log = [json.loads(line) for line in (output_dir / "logs" / "training_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log if "train/loss" in row] == [1, 2]
+
+    # The no-argument main job overwrites its own default folder (so `python train.py` twice works); others do not.
+    monkeypatch.chdir(tmp_path)
+    assert parse_arguments([])[2].overwrite_output_dir is True
+    assert parse_arguments(["--output_dir", "elsewhere"])[2].overwrite_output_dir is False
+    assert parse_arguments(["--dataset", "msrvtt", "--data_dir", "d", "--output_dir", "outputs/unitrim-synthetic"])[2].overwrite_output_dir is False

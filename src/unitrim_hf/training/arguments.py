@@ -39,6 +39,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
     },
 }
+DEFAULT_OUTPUT_DIR = "outputs/unitrim-synthetic"
 DATASET_ALIASES = {"msr-vtt": "msrvtt", "synthetic_trim": "synthetic"}
 
 
@@ -122,7 +123,13 @@ class DataArguments:
 class TrainingArguments:
     """Optimisation, checkpoints, evaluation, logging and the Hub."""
 
-    output_dir: str = field(default="outputs/unitrim-synthetic", metadata={"help": "Where checkpoints and models go."})
+    output_dir: str = field(default=DEFAULT_OUTPUT_DIR, metadata={"help": "Where checkpoints and models go."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Let a fresh (not resumed) run delete the checkpoints and models of an earlier run in "
+                  "--output_dir; without it such a run stops with an error. Always on for the synthetic benchmark "
+                  "in the default output_dir (the no-argument main job starts over on every invocation)."},
+    )
     seed: int = field(default=42, metadata={"help": "Seed of initialisation, shuffling and frame sampling."})
     torch_num_threads: int | None = field(
         default=None,
@@ -201,6 +208,9 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
         if data_args.dataset_name != "synthetic":
             raise ValueError(f"--data_dir is required for --dataset {data_args.dataset}.")
         data_args.data_dir = str(Path(training_args.output_dir).parent / "synthetic_data")
+    if data_args.dataset_name == "synthetic" and Path(training_args.output_dir) == Path(DEFAULT_OUTPUT_DIR):
+        # `python train.py` twice in a row reruns the main job from scratch in its own folder.
+        training_args.overwrite_output_dir = True
     if training_args.push_to_hub and not training_args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/unitrim-msrvtt).")
 

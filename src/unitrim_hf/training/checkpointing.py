@@ -80,6 +80,36 @@ def resolve_checkpoint(output_dir: str | Path, which: str) -> Path:
     return folder
 
 
+# What a fresh run writes into its output folder; an earlier run's copies are deleted by --overwrite_output_dir.
+RUN_OUTPUTS = (
+    CHECKPOINT_FOLDER, "best_model", "final_model", "logs/training_log.jsonl", "debug", "metrics.json", "metrics.md", "skipped_training_videos.json",
+)
+
+
+def prepare_fresh_output_dir(accelerator: Accelerator, output_dir: str | Path, overwrite: bool) -> None:
+    """
+    Before a fresh (not resumed) run: refuse an `output_dir` holding an earlier run's checkpoints (its own new
+    checkpoints would be pruned as older than those, and `latest` would resume the earlier run), or, with
+    `overwrite`, delete that run's checkpoints and models. Call on every process.
+    """
+    output_dir = Path(output_dir)
+    earlier = complete_checkpoints(output_dir)
+    if earlier and not overwrite:
+        raise CheckpointError(
+            f"{output_dir} already holds checkpoints of an earlier run ({earlier[-1].name} is the newest). Pass "
+            "--resume_from_checkpoint latest to continue it, --overwrite_output_dir to start over (deleting them), "
+            "or choose another --output_dir."
+        )
+    if overwrite and accelerator.is_main_process:
+        for name in RUN_OUTPUTS:
+            path = output_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    accelerator.wait_for_everyone()
+
+
 def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, state: TrainerState, total_limit: int) -> Path:
     """
     Save the accelerate state and `state` as `checkpoint-<global_step>`, atomically; keep the newest `total_limit`.

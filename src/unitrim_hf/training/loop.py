@@ -29,7 +29,13 @@ from ..modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .builders import build_frame_cache, build_model, build_processor, load_split
-from .checkpointing import TrainerState, complete_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
+from .checkpointing import (
+    TrainerState,
+    load_checkpoint,
+    prepare_fresh_output_dir,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from .data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
 from .optimization import create_optimizer, create_scheduler, warmup_steps_for
 from .trackers import select_trackers
@@ -106,6 +112,9 @@ class Trainer:
             log_with=trackers or None,
             project_dir=str(self.output_dir),
         )
+        if not training_args.resume_from_checkpoint and not training_args.do_eval_only:
+            # Before any slow preparation: refuse (or clear) an earlier run's checkpoints.
+            prepare_fresh_output_dir(self.accelerator, self.output_dir, bool(training_args.overwrite_output_dir))
         set_seed(training_args.seed)
         self.model = build_model(model_args)
         self.processor = build_processor(model_args, self.model.config, data_args)
@@ -204,11 +213,6 @@ class Trainer:
             folder = resolve_checkpoint(self.output_dir, args.resume_from_checkpoint)
             self.state = load_checkpoint(accelerator, folder)
             accelerator.print(f"Resumed from {folder} at optimizer step {self.state.global_step}.")
-        elif complete_checkpoints(self.output_dir) and accelerator.is_main_process:
-            logger.warning(
-                "%s already holds checkpoints of an earlier run; this fresh run replaces those of the same steps "
-                "(pass --resume_from_checkpoint latest to continue it instead).", self.output_dir,
-            )
 
         stop_at = min(total_steps, args.stop_after_steps or total_steps)
         progress = tqdm(total=total_steps, initial=self.state.global_step, desc="training", disable=not accelerator.is_main_process)
