@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from model_inputs import random_text_inputs, random_video_inputs
 from unitrim_hf import UniTriMConfig, UniTriMModel
 from unitrim_hf.disentanglement import orthogonality_loss, reconstruction_loss
-from unitrim_hf.losses import gather_with_gradient, symmetric_info_nce
+from unitrim_hf.losses import gather_features, symmetric_info_nce
 
 GLOBAL_BATCH = 6
 
@@ -34,22 +34,23 @@ def test_disentangler_terms() -> None:
 
 
 def test_gather_without_process_group_is_the_identity() -> None:
-    tensor = torch.randn(3, 2)
-    gathered, offset = gather_with_gradient(tensor)
-    assert gathered is tensor and offset == 0
+    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
+    features = model.get_text_features(**random_text_inputs(model.config))
+    gathered, offset = gather_features(features)
+    assert gathered is features and offset == 0
 
 
 def _batch(config: UniTriMConfig) -> dict[str, torch.Tensor]:
     return {**random_text_inputs(config, GLOBAL_BATCH, seed=3), **random_video_inputs(config, GLOBAL_BATCH, seed=3)}
 
 
-def _worker(rank: int, world_size: int, init_file: str, output_dir: str) -> None:
+def _worker(rank: int, world_size: int, init_file: str, output_dir: str, shard_sizes: tuple[int, ...]) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
     torch.manual_seed(0)
     model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
     batch = _batch(model.config)
-    shard = GLOBAL_BATCH // world_size
-    local = {key: value[rank * shard : (rank + 1) * shard] for key, value in batch.items()}
+    start = sum(shard_sizes[:rank])
+    local = {key: value[start : start + shard_sizes[rank]] for key, value in batch.items()}
     # Rank 1 trims its text padding: shards of different text lengths must still gather.
     if rank == 1:
         keep = int(local["attention_mask"].sum(1).max())
@@ -68,19 +69,22 @@ def _worker(rank: int, world_size: int, init_file: str, output_dir: str) -> None
 
 
 @pytest.mark.timeout(300)
-def test_two_processes_see_the_gathered_batch(tmp_path) -> None:
+@pytest.mark.parametrize("shard_sizes", [(3, 3), (4, 2)])
+def test_two_processes_see_the_gathered_batch(tmp_path, shard_sizes: tuple[int, int]) -> None:
     world_size = 2
-    mp.spawn(_worker, args=(world_size, str(tmp_path / "init"), str(tmp_path)), nprocs=world_size, join=True)
+    mp.spawn(
+        _worker, args=(world_size, str(tmp_path / "init"), str(tmp_path), shard_sizes), nprocs=world_size, join=True
+    )
     results = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(world_size)]
-    for result in results:
-        assert result["logits_shape"] == (GLOBAL_BATCH // world_size, GLOBAL_BATCH)
+    for rank, result in enumerate(results):
+        assert result["logits_shape"] == (shard_sizes[rank], GLOBAL_BATCH)
 
     torch.manual_seed(0)
     model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
     single = model(**_batch(model.config), return_loss=True)
     single.loss.backward()
-    # With equal shards the mean of the per-process losses is the single-process loss on the whole batch, and
-    # the mean of the per-process gradients (what DDP applies) is exactly its gradient.
+    # Equal or not, the shards' losses average to the single-process loss on the whole batch, and the mean of
+    # the per-process gradients (what DDP applies) is exactly its gradient.
     torch.testing.assert_close(sum(r["loss"] for r in results) / world_size, single.loss.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(
         sum(r["grad"] for r in results) / world_size, model.text_projection.weight.grad, rtol=1e-3, atol=1e-5
