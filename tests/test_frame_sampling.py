@@ -320,3 +320,11 @@ def test_error_is_picklable():
 
     error = pickle.loads(pickle.dumps(VideoDecodingError("/a/b.mp4", "file does not exist")))
     assert error.path == "/a/b.mp4" and error.reason == "file does not exist"
+
+
+def test_fps_strategy_start_time_past_the_end_names_the_file_and_the_range(clips):
+    path = clips["mp4", 25]  # 80 frames at 25 fps: 3.2 s
+    with pytest.raises(VideoDecodingError) as caught:
+        FrameSampler(12, "fps")(path, start_time=100, end_time=200)
+    error = caught.value
+    assert error.path == str(path) and "[100, 4] s" in error.reason and "3.20 s video" in error.reason

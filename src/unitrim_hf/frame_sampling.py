@@ -202,6 +202,12 @@ class FrameSampler:
                 indices.append(index)
             if overflow:
                 break
+        if not indices:
+            duration = num_video_frames / fps
+            raise ValueError(
+                f"no frame lies in the time range [{first_second}, {last_second}] s of a {duration:.2f} s video "
+                "(start_time is past the end of the video)"
+            )
         selected = np.asarray(indices, dtype=np.int64)
         if len(selected) > self.num_frames:
             if self.slice_position == "head":
