@@ -250,9 +250,10 @@ def test_gradient_checkpointing_and_accumulation_run(tmp_path) -> None:
         "--output_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data"), "--synthetic_num_train", "8",
         "--synthetic_num_test", "4", "--num_frames", "2", "--per_device_train_batch_size", "2", "--max_steps", "3",
         "--gradient_accumulation_steps", "2", "--gradient_checkpointing", "--do_eval", "false", "--report_to", "jsonl",
-        "--logging_steps", "1",
+        "--logging_steps", "1", "--ddp_timeout", "5400",
     ])
     trainer = Trainer(model_args, data_args, training_args)
+    assert trainer.accelerator.init_handler.timeout.total_seconds() == 5400
     for tower in (trainer.model.text_model, trainer.model.vision_model):
         assert getattr(tower, "is_activation_checkpointing", None) or tower.is_gradient_checkpointing
     before = {name: parameter.detach().clone() for name, parameter in trainer.model.named_parameters()}
@@ -323,3 +324,22 @@ def test_an_undecodable_training_video_is_skipped_and_reported(tmp_path, use_fra
         first, again = dataset[bad_index], dataset[bad_index]
         assert first["video_id"] == dataset.video_ids[bad_index + 1] and first["caption"] == again["caption"]
         assert np.array_equal(first["frames"], again["frames"]) and dataset.skipped_video_ids == [bad_id]
+
+
+def test_fsdp_and_zero_stage_3_are_refused_with_a_clear_message() -> None:
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    from unitrim_hf.training.loop import UnsupportedDistributionError, check_supported_distribution
+
+    def stand_in(kind, zero_stage=None):
+        return SimpleNamespace(distributed_type=kind, state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=zero_stage)))
+
+    with pytest.raises(UnsupportedDistributionError, match="FSDP is not supported"):
+        check_supported_distribution(stand_in(DistributedType.FSDP))
+    with pytest.raises(UnsupportedDistributionError, match="ZeRO stage 3"):
+        check_supported_distribution(stand_in(DistributedType.DEEPSPEED, 3))
+    for kind, stage in ((DistributedType.DEEPSPEED, 2), (DistributedType.MULTI_GPU, None), (DistributedType.NO, None)):
+        check_supported_distribution(stand_in(kind, stage))
+    assert parse_arguments([])[2].ddp_timeout == 7200

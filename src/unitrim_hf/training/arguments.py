@@ -180,6 +180,11 @@ class TrainingArguments:
     push_to_hub: bool = field(default=False, metadata={"help": "Push the best model, metrics and a model card."})
     hub_model_id: str | None = field(default=None, metadata={"help": "Hub repository, e.g. your-name/unitrim-msrvtt."})
     hub_private_repo: bool = field(default=False)
+    ddp_timeout: int = field(
+        default=7200,
+        metadata={"help": "Seconds a process waits in a collective before failing (the process group's timeout): "
+                  "evaluation runs on the main process while the others wait."},
+    )
     debug_dump_parameters: bool = field(
         default=False,
         metadata={"help": "Each process writes debug/rank{r}.json: parameter hash and the contrastive logits' shapes."},
@@ -190,6 +195,8 @@ class TrainingArguments:
             raise ValueError("--gradient_accumulation_steps must be >= 1.")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("--max_steps must be >= 1.")
+        if self.ddp_timeout < 1:
+            raise ValueError("--ddp_timeout must be >= 1 second.")
         if "/" not in self.metric_for_best_model:
             raise ValueError(f"--metric_for_best_model must look like text_to_video/R@1, got {self.metric_for_best_model!r}.")
 

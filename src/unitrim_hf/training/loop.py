@@ -13,13 +13,14 @@ import logging
 import math
 import shutil
 import time
+from datetime import timedelta
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object, set_seed
+from accelerate.utils import DistributedType, InitProcessGroupKwargs, broadcast_object_list, gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -84,12 +85,46 @@ def parameter_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def save_model(model: UniTriMModel, processor: UniTriMProcessor, folder: Path, evaluation: RetrievalEvaluation | None) -> None:
-    """`save_pretrained` of model and processor (and the metrics) into `folder`, replacing it atomically."""
+class UnsupportedDistributionError(UniTriMError, RuntimeError):
+    """The accelerate configuration shards the model in a way the trainer does not support yet."""
+
+
+def check_supported_distribution(accelerator: Accelerator) -> None:
+    """
+    Refuse FSDP and DeepSpeed ZeRO-3 up front: evaluation runs the unwrapped model on the main process only, which
+    with parameters sharded across processes would hang (the other ranks wait) or see empty shards.
+    """
+    kind = accelerator.distributed_type
+    if kind == DistributedType.FSDP:
+        raise UnsupportedDistributionError(
+            "FSDP is not supported by unitrim_hf's trainer yet (evaluation runs on the main process only). Use plain "
+            "multi-GPU data parallelism (DDP) or DeepSpeed ZeRO stage 1/2 in `accelerate config`."
+        )
+    if kind == DistributedType.DEEPSPEED:
+        plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+        if plugin is not None and int(getattr(plugin, "zero_stage", 0) or 0) == 3:
+            raise UnsupportedDistributionError(
+                "DeepSpeed ZeRO stage 3 is not supported by unitrim_hf's trainer yet (evaluation runs on the main "
+                "process only). Use ZeRO stage 1 or 2, or plain multi-GPU data parallelism (DDP)."
+            )
+
+
+def save_model(
+    model: UniTriMModel,
+    processor: UniTriMProcessor,
+    folder: Path,
+    evaluation: RetrievalEvaluation | None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """`save_pretrained` of model and processor (and the metrics) into `folder`, replacing it atomically.
+
+    `state_dict`: the weights to save (`accelerator.get_state_dict`, gathered on every process); the model's own
+    when None.
+    """
     temporary = folder.with_name(f".tmp-{folder.name}")
     if temporary.exists():
         shutil.rmtree(temporary)
-    model.save_pretrained(temporary)
+    model.save_pretrained(temporary, state_dict=state_dict)
     processor.save_pretrained(temporary)
     if evaluation is not None:
         (temporary / METRICS_FILE_NAME).write_text(json.dumps(evaluation.to_dict(), indent=1))
@@ -111,7 +146,10 @@ class Trainer:
             gradient_accumulation_steps=training_args.gradient_accumulation_steps,
             log_with=trackers or None,
             project_dir=str(self.output_dir),
+            # Evaluation runs on the main process while the others wait in a collective: allow for its length.
+            kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=training_args.ddp_timeout))],
         )
+        check_supported_distribution(self.accelerator)
         if not training_args.resume_from_checkpoint and not training_args.do_eval_only:
             # Before any slow preparation: refuse (or clear) an earlier run's checkpoints.
             prepare_fresh_output_dir(self.accelerator, self.output_dir, bool(training_args.overwrite_output_dir))
@@ -294,15 +332,24 @@ class Trainer:
 
     def _evaluate_and_keep_best(self) -> RetrievalEvaluation | None:
         evaluation = self.evaluate()
+        improved_value: list[float | None] = [None]
         if evaluation is not None:
             value = metric_value(evaluation, self.args.metric_for_best_model)
             self._log({f"eval/{direction}/{name}": float(number) for direction, values in evaluation.metrics.items()
                        for name, number in values.items() if isinstance(number, (int, float))})
             if self.state.best_metric is None or value > self.state.best_metric:
-                self.state.best_metric, self.state.best_step = value, self.state.global_step
-                save_model(self.accelerator.unwrap_model(self.model), self.processor, self.output_dir / BEST_MODEL_FOLDER, evaluation)
+                improved_value = [value]
+        # Every process takes the main process's decision: the same best metric in every state, and the weights
+        # gathered on every process (`get_state_dict` is a collective under sharding).
+        if self.accelerator.num_processes > 1:
+            broadcast_object_list(improved_value)
+        if improved_value[0] is not None:
+            self.state.best_metric, self.state.best_step = improved_value[0], self.state.global_step
+            state_dict = self.accelerator.get_state_dict(self.model)
+            if self.accelerator.is_main_process:
+                save_model(self.accelerator.unwrap_model(self.model), self.processor, self.output_dir / BEST_MODEL_FOLDER,
+                           evaluation, state_dict)
         self.accelerator.wait_for_everyone()
-        # Every process needs the same best metric in its state (it is checkpointed by the main process only).
         return evaluation
 
     def _finish(self, evaluation: RetrievalEvaluation | None, train_seconds: float) -> TrainingResult:
@@ -320,8 +367,9 @@ class Trainer:
                 "global_step": self.state.global_step,
             }
             (debug / f"rank{accelerator.process_index}.json").write_text(json.dumps(record, indent=1))
+        state_dict = accelerator.get_state_dict(self.model)  # on every process (a collective under sharding)
         if accelerator.is_main_process:
-            save_model(model, self.processor, self.output_dir / FINAL_MODEL_FOLDER, evaluation)
+            save_model(model, self.processor, self.output_dir / FINAL_MODEL_FOLDER, evaluation, state_dict)
             if evaluation is not None:
                 evaluation.save(self.output_dir)
         accelerator.wait_for_everyone()
