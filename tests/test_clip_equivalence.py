@@ -67,3 +67,12 @@ def test_from_clip_takes_tower_sizes_from_the_checkpoint_and_loads_a_folder(tiny
 def test_from_clip_missing_checkpoint_says_how_to_get_one(tmp_path) -> None:
     with pytest.raises(OSError, match="CLIPModel format"):
         UniTriMModel.from_clip(str(tmp_path / "missing"))
+
+
+def test_from_clip_picks_temporal_heads_that_divide_the_projection() -> None:
+    tiny = UniTriMConfig.from_preset("unitrim-tiny")
+    clip = CLIPModel(
+        CLIPConfig(text_config=tiny.text_config.to_dict(), vision_config=tiny.vision_config.to_dict(), projection_dim=36)
+    )
+    model = UniTriMModel.from_clip(clip, preset="unitrim")
+    assert model.config.projection_dim == 36 and model.config.temporal_num_attention_heads == 4

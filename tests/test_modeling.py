@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -244,3 +246,32 @@ def test_compiled_scoring_gives_the_same_numbers() -> None:
         model.compile_scoring()
         compiled = model.similarity(text, video, text_block_size=2, visual_block_size=3)
     torch.testing.assert_close(compiled.logits, eager.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_half_precision_scores_are_finite_with_padding() -> None:
+    model = tiny_model().eval().to(torch.float16)
+    inputs = all_inputs(model.config)  # padded frames and empty triplet slots
+    inputs = {key: value.half() if value.is_floating_point() else value for key, value in inputs.items()}
+    with torch.no_grad():
+        output = model(**inputs)
+    for name, score in output.alignment_scores.items():
+        assert torch.isfinite(score).all(), name
+    assert torch.isfinite(output.logits_per_text_image).all()
+
+
+def test_logit_scale_at_clips_cap_still_learns() -> None:
+    model = tiny_model().train()
+    with torch.no_grad():
+        model.logit_scale.fill_(4.6052)  # OpenAI CLIP's stored value, a hair above ln(100)
+    model.clamp_logit_scale_()
+    assert model.logit_scale.item() <= torch.tensor(math.log(100.0)).item()  # in float32
+    model(**all_inputs(model.config), return_loss=True).loss.backward()
+    assert model.logit_scale.grad is not None and model.logit_scale.grad.abs() > 0
+
+
+def test_video_mask_with_padding_before_a_real_frame_is_rejected() -> None:
+    model = tiny_model()
+    inputs = {**random_text_inputs(model.config), **random_video_inputs(model.config)}
+    inputs["video_mask"] = torch.tensor([[1, 1, 1, 1], [0, 1, 1, 0], [1, 0, 0, 0]])
+    with pytest.raises(ValueError, match=r"batch index \[1\].*real frames come first"):
+        model(**inputs)

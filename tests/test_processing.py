@@ -116,3 +116,17 @@ def test_bad_input_is_named(processor: UniTriMProcessor, tmp_path) -> None:
         processor()
     with pytest.raises(ValueError, match="list of strings"):
         processor(text=[1, 2])
+
+
+def test_clip_folder_image_settings_are_used(tmp_path) -> None:
+    from transformers import CLIPImageProcessor, CLIPProcessor
+
+    from unitrim_hf import load_clip_tokenizer
+
+    image_processor = CLIPImageProcessor(crop_size={"height": 336, "width": 336}, size={"shortest_edge": 336})
+    CLIPProcessor(image_processor=image_processor, tokenizer=load_clip_tokenizer()).save_pretrained(tmp_path / "clip")
+    processor = UniTriMProcessor.from_pretrained(tmp_path / "clip")
+    assert processor.image_transform.size == 336
+    assert processor(images=np.zeros((40, 50, 3), dtype=np.uint8))["pixel_values"].shape == (1, 3, 336, 336)
+    processor.save_pretrained(tmp_path / "saved")
+    assert UniTriMProcessor.from_pretrained(tmp_path / "saved").image_transform.size == 336

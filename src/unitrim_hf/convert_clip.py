@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -40,10 +41,12 @@ def unitrim_config_from_clip(clip_config: CLIPConfig, preset: str = "unitrim", *
     for key in ("text_config", "vision_config"):
         tower_settings[key].pop("model_type", None)
         tower_settings[key].pop("transformers_version", None)
+    if "temporal_num_attention_heads" not in overrides:
+        # The presets use 8 heads (64-wide at D=512); keep heads that divide this checkpoint's projection size.
+        preset_heads = UniTriMConfig.from_preset(preset).temporal_num_attention_heads
+        tower_settings["temporal_num_attention_heads"] = math.gcd(preset_heads, clip_config.projection_dim)
     config = UniTriMConfig.from_preset(preset, **{**tower_settings, **overrides})
     # Tower sizes must be CLIP's exactly (the preset's JSON only fills what the checkpoint lacks).
     config.text_config = type(clip_config.text_config)(**tower_settings["text_config"])
     config.vision_config = type(clip_config.vision_config)(**tower_settings["vision_config"])
-    if config.num_temporal_layers and config.projection_dim % config.temporal_num_attention_heads:
-        config.temporal_num_attention_heads = 1
     return config

@@ -76,6 +76,12 @@ def check_video_inputs(pixel_values_videos: torch.Tensor | None, video_mask: tor
             f"`video_mask` has no valid frame for video(s) at batch index {empty}: every video needs at least one "
             "frame (a video that failed to decode must be left out, not passed as all padding)."
         )
+    holes = (video_mask[:, 1:] & ~video_mask[:, :-1]).any(dim=1).nonzero().flatten().tolist()
+    if holes:
+        raise ValueError(
+            f"`video_mask` of video(s) at batch index {holes} has padding before a real frame: real frames come "
+            "first (frame positions count from the first frame), padding after them."
+        )
     return video_mask
 
 

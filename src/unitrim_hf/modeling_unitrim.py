@@ -3,6 +3,7 @@ text disentangler, as a transformers `PreTrainedModel`. Imports only torch and t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -24,7 +25,12 @@ from .patch_selection import PatchSelector
 from .similarity import fine_grained_similarity, global_similarity, l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
-LOGIT_SCALE_MAX = 100.0
+MAX_LOG_LOGIT_SCALE = math.log(100.0)
+
+
+def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
+    """`min(value, maximum)` whose gradient is always passed through, so a parameter at the cap is not frozen."""
+    return value - (value - value.clamp(max=maximum)).detach()
 
 
 class UniTriMPreTrainedModel(PreTrainedModel):
@@ -35,6 +41,7 @@ class UniTriMPreTrainedModel(PreTrainedModel):
     input_modalities = ("image", "video", "text")
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    _supports_flash_attn = True
     _no_split_modules = ["CLIPTextEmbeddings", "CLIPEncoderLayer", "CLIPVisionEmbeddings", "TemporalEncoderLayer"]
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -124,6 +131,12 @@ class UniTriMModel(UniTriMPreTrainedModel):
         self.visual_projection.load_state_dict(clip_model.visual_projection.state_dict())
         with torch.no_grad():
             self.logit_scale.copy_(clip_model.logit_scale)
+        self.clamp_logit_scale_()
+
+    @torch.no_grad()
+    def clamp_logit_scale_(self) -> None:
+        """Keep `logit_scale` within [0, ln 100] (as CLIP's training does); call it after each optimizer step."""
+        self.logit_scale.clamp_(0.0, MAX_LOG_LOGIT_SCALE)
 
     def clip_parameter_names(self) -> set[str]:
         """Names of the parameters that come from CLIP (for a separate, smaller learning rate)."""
@@ -293,7 +306,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
     def _score_block(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         scores = {name: self._alignment_score(name, text, visual) for name in self.config.alignments}
         mean_score = torch.stack(list(scores.values())).mean(dim=0)
-        return self.logit_scale.exp().clamp(max=LOGIT_SCALE_MAX) * mean_score, scores
+        logit_scale = clamp_with_gradient(self.logit_scale, MAX_LOG_LOGIT_SCALE).exp()
+        return logit_scale * mean_score, scores
 
     def compile_scoring(self, **compile_kwargs: Any) -> None:
         """

@@ -38,7 +38,7 @@ def select_top_k_patches(
 
     hard_selection = torch.nn.functional.one_hot(indices, num_patches).to(patch_embeds.dtype)
     soft_weights = torch.softmax(patch_scores / temperature, dim=-1).unsqueeze(1)
-    selection = hard_selection + soft_weights - soft_weights.detach()
+    selection = hard_selection + (soft_weights - soft_weights.detach())  # exactly the hard value, in any dtype
     return selection @ patch_embeds, indices
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
+from transformers.utils import cached_file
 
 from .errors import UniTriMError
 from .frame_sampling import FrameSampler
@@ -86,6 +88,18 @@ class UniTriMProcessor(ProcessorMixin):
         settings.update(overrides)
         return cls(tokenizer, **settings)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: PathLike, **kwargs: Any) -> "UniTriMProcessor":
+        """
+        Load a saved UniTriM processor, or build one from a CLIP checkpoint folder (or Hub id): its tokenizer, and
+        its image size, mean and std from `preprocessor_config.json` when the folder has no UniTriM settings.
+        """
+        if "image_transform_config" not in kwargs:
+            clip_settings = _clip_image_settings(pretrained_model_name_or_path, kwargs)
+            if clip_settings is not None:
+                kwargs["image_transform_config"] = clip_settings
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
     @property
     def num_frames(self) -> int:
         return self.frame_sampler.num_frames
@@ -160,6 +174,8 @@ class UniTriMProcessor(ProcessorMixin):
     ) -> dict[str, torch.Tensor]:
         """`pixel_values_videos` (B, num_frames, 3, S, S), zero-padded, and `video_mask` (B, num_frames)."""
         videos = [videos] if _is_single_video(videos) else list(videos)
+        if not videos:
+            raise ValueError("`videos` must hold at least one video.")
         start_times = list(start_times) if start_times is not None else [None] * len(videos)
         end_times = list(end_times) if end_times is not None else [None] * len(videos)
         if not (len(start_times) == len(end_times) == len(videos)):
@@ -223,6 +239,34 @@ class UniTriMProcessor(ProcessorMixin):
         if self.use_triplets:
             names += ["triplet_input_ids", "triplet_attention_mask", "triplet_mask"]
         return names + ["pixel_values_videos", "video_mask", "pixel_values"]
+
+
+def _clip_image_settings(name_or_path: PathLike, loading_kwargs: dict) -> dict | None:
+    """`CLIPFrameTransform` settings of a CLIP checkpoint that has no UniTriM processor settings, else None."""
+    hub_options = {key: loading_kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in loading_kwargs}
+
+    def read_json(file_name: str) -> dict | None:
+        path = cached_file(
+            name_or_path, file_name, _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False, **hub_options,
+        )
+        return json.loads(Path(path).read_text()) if path else None
+
+    saved = read_json("processor_config.json") or {}
+    if "image_transform_config" in saved:
+        return None
+    image_settings = saved.get("image_processor") or read_json("preprocessor_config.json")
+    if not image_settings:
+        return None
+    crop = image_settings.get("crop_size") or image_settings.get("size") or {}
+    size = crop.get("height", crop.get("shortest_edge")) if isinstance(crop, dict) else crop
+    settings = {}
+    if size:
+        settings["size"] = int(size)
+    for source, target in (("image_mean", "mean"), ("image_std", "std")):
+        if image_settings.get(source):
+            settings[target] = list(image_settings[source])
+    return settings or None
 
 
 def _is_single_video(videos: Any) -> bool:

@@ -42,7 +42,8 @@ def softmax_pool(scores: torch.Tensor, mask_bias: torch.Tensor, dim: int, temper
     `mask_bias` (0 or -inf, broadcastable to `scores`) removes invalid entries; every slice along `dim` must keep
     at least one valid entry. Invalid entries get weight exactly 0, so their (finite) scores never contribute.
     """
-    weights = torch.softmax(scores / temperature + mask_bias, dim=dim)
+    # Under autocast the softmax may come back in float32 while the scores stay in half precision.
+    weights = torch.softmax(scores / temperature + mask_bias, dim=dim).to(scores.dtype)
     return torch.linalg.vecdot(weights, scores, dim=dim)
 
 
@@ -132,8 +133,10 @@ def fine_grained_similarity(
     Returns:
         (num_texts, num_visuals).
     """
-    text_units, text_mask = trim_to_valid_span(text_units, text_mask.bool())
-    visual_units, visual_mask = trim_to_valid_span(visual_units, visual_mask.bool())
+    text_mask, visual_mask = text_mask.bool(), visual_mask.bool()
+    if not torch.compiler.is_compiling():  # data-dependent shapes: a speed-up in eager mode only (exact either way)
+        text_units, text_mask = trim_to_valid_span(text_units, text_mask)
+        visual_units, visual_mask = trim_to_valid_span(visual_units, visual_mask)
     num_texts, text_length, dim = text_units.shape
     num_visuals, visual_length, _ = visual_units.shape
     # One matrix product of all text units with all visual units, viewed as (texts, text units, visuals, units).
@@ -144,5 +147,6 @@ def fine_grained_similarity(
 
 
 def l2_normalize(features: torch.Tensor) -> torch.Tensor:
-    """L2-normalise along the last dimension (a zero vector stays zero)."""
-    return F.normalize(features, dim=-1)
+    """L2-normalise along the last dimension; a zero vector (padding) stays zero, also in float16, whose smallest
+    normal number is far above the default epsilon of 1e-12."""
+    return F.normalize(features, dim=-1, eps=torch.finfo(features.dtype).tiny)
