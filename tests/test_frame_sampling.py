@@ -328,3 +328,17 @@ def test_fps_strategy_start_time_past_the_end_names_the_file_and_the_range(clips
         FrameSampler(12, "fps")(path, start_time=100, end_time=200)
     error = caught.value
     assert error.path == str(path) and "[100, 4] s" in error.reason and "3.20 s video" in error.reason
+
+
+def test_default_end_time_bounds_a_call_without_times_and_round_trips(clips):
+    path = clips["mp4", 25]  # 80 frames at 25 fps: seconds 0..3
+    sampler = FrameSampler(12, "fps", default_end_time=1)
+    sampled = sampler(path)
+    assert sampled.frame_indices[sampled.mask == 1].tolist() == [0, 25]  # seconds 0 and 1 only
+    assert FrameSampler(12, "fps")(path).frame_indices[:4].tolist() == [0, 25, 50, 75]
+    assert sampler(path, end_time=2).frame_indices[sampled.mask == 1].tolist() == [0, 25]  # an explicit end wins
+    assert sampler(path, end_time=2).mask.sum() == 3
+    assert FrameSampler.from_dict(sampler.to_dict()).default_end_time == 1.0
+    assert "default_end_time" not in FrameSampler(12, "fps").to_dict()
+    with pytest.raises(ValueError, match="default_end_time"):
+        FrameSampler(12, default_end_time=0)

@@ -343,3 +343,34 @@ def test_fsdp_and_zero_stage_3_are_refused_with_a_clear_message() -> None:
     for kind, stage in ((DistributedType.DEEPSPEED, 2), (DistributedType.MULTI_GPU, None), (DistributedType.NO, None)):
         check_supported_distribution(stand_in(kind, stage))
     assert parse_arguments([])[2].ddp_timeout == 7200
+
+
+def test_default_frame_sampling_per_dataset_is_the_documented_one() -> None:
+    from unitrim_hf.training.builders import build_frame_sampler, frame_cache_folder
+
+    expected = {
+        # CLIP4Clip: 1 frame per second, then num_frames of them by np.linspace; DiDeMo read from 0 to 31 s.
+        "msrvtt": {"num_frames": 12, "strategy": "fps", "frames_per_second": 1.0, "slice_position": "uniform"},
+        "msvd": {"num_frames": 12, "strategy": "fps", "frames_per_second": 1.0, "slice_position": "uniform"},
+        "didemo": {"num_frames": 64, "strategy": "fps", "frames_per_second": 1.0, "slice_position": "uniform",
+                   "default_end_time": 31.0},
+        "synthetic": {"num_frames": 8, "strategy": "uniform", "frames_per_second": 1.0, "slice_position": "uniform"},
+    }
+    for dataset, settings in expected.items():
+        _, data, _ = parse_arguments(["--dataset", dataset, "--data_dir", "/data/x"])
+        sampler = build_frame_sampler(data).to_dict()
+        assert {key: sampler[key] for key in settings} == settings, dataset
+        assert ("default_end_time" in sampler) == (dataset == "didemo")
+        assert build_frame_sampler(data, strategy="random").strategy == "random"
+    _, data, _ = parse_arguments(["--dataset", "didemo", "--data_dir", "/d"])
+    assert frame_cache_folder(data, "train", 224).name == "train-64f-224px-fps-to31s"
+    _, data, _ = parse_arguments(["--dataset", "msrvtt", "--data_dir", "/d", "--frame_sampling", "uniform"])
+    assert build_frame_sampler(data).strategy == "uniform" and frame_cache_folder(data, "test", 224).name == "test-12f-224px"
+    with pytest.raises(ValueError, match="--frame_sampling"):
+        parse_arguments(["--dataset", "msrvtt", "--data_dir", "/d", "--frame_sampling", "random"])
+    # The processor saved with a DiDeMo model carries the same sampler.
+    from unitrim_hf.training.builders import build_processor
+
+    model, data, _ = parse_arguments(["--dataset", "didemo", "--data_dir", "/d", "--preset", "unitrim-tiny"])
+    processor = build_processor(model, UniTriMConfig.from_preset("unitrim-tiny"), data)
+    assert processor.frame_sampler.to_dict() == build_frame_sampler(data).to_dict()

@@ -72,6 +72,8 @@ class FrameSampler:
             (``np.linspace(0, n - 1, T, dtype=int)``).
         seed: seed of the generator used by the "random" strategy when no ``rng`` is given per call.
         backend: decoding library; "pyav".
+        default_end_time: ``end_time`` (seconds) used when a call gives none; None: the end of the video.
+            CLIP4Clip reads DiDeMo videos from 0 to 31 s (at most 32 frames at 1 fps): ``default_end_time=31``.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class FrameSampler:
         slice_position: str = "uniform",
         seed: int | None = None,
         backend: str = "pyav",
+        default_end_time: float | None = None,
     ):
         if not isinstance(num_frames, (int, np.integer)) or isinstance(num_frames, bool) or num_frames < 1:
             raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
@@ -101,6 +104,9 @@ class FrameSampler:
         self.slice_position = slice_position
         self.seed = seed
         self.backend = backend
+        if default_end_time is not None and not float(default_end_time) > 0:
+            raise ValueError(f"default_end_time must be a positive number of seconds, got {default_end_time!r}")
+        self.default_end_time = None if default_end_time is None else float(default_end_time)
         self._rng = np.random.default_rng(seed)
 
     # ------------------------------------------------------------------ settings
@@ -112,11 +118,13 @@ class FrameSampler:
             "slice_position": self.slice_position,
             "seed": self.seed,
             "backend": self.backend,
+            # Only when set, so that the settings (and frame caches) of samplers without it are unchanged.
+            **({"default_end_time": self.default_end_time} if self.default_end_time is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, settings: dict) -> "FrameSampler":
-        unknown = set(settings) - set(cls().to_dict())
+        unknown = set(settings) - set(cls().to_dict()) - {"default_end_time"}
         if unknown:
             raise ValueError(f"unknown FrameSampler settings: {sorted(unknown)}")
         return cls(**settings)
@@ -234,6 +242,8 @@ class FrameSampler:
         """
         import av
 
+        if end_time is None and self.default_end_time is not None and (start_time is None or start_time < self.default_end_time):
+            end_time = self.default_end_time
         _check_file(path)
         try:
             container = av.open(os.fspath(path), metadata_errors="ignore")

@@ -21,25 +21,28 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "msrvtt": {
         "preset": "unitrim", "num_frames": 12, "max_length": 32, "per_device_train_batch_size": 64,
         "num_train_epochs": 5, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
-        "expand_captions": False,
+        "expand_captions": False, "frame_sampling": "fps",
     },
     "msvd": {
         "preset": "unitrim", "num_frames": 12, "max_length": 32, "per_device_train_batch_size": 64,
         "num_train_epochs": 5, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
-        "expand_captions": True,
+        "expand_captions": True, "frame_sampling": "fps",
     },
     "didemo": {
         "preset": "unitrim", "num_frames": 64, "max_length": 64, "per_device_train_batch_size": 16,
         "num_train_epochs": 10, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
+        # CLIP4Clip overwrites every DiDeMo moment with start 0, end 31: at most 32 frames at 1 fps.
+        "frame_sampling": "fps", "video_end_time": 31.0,
     },
     # Random initialisation (no CLIP weights offline): the towers must learn at the new modules' rate.
     "synthetic": {
         "preset": "unitrim-tiny", "num_frames": 8, "max_length": 24, "per_device_train_batch_size": 32,
         "num_train_epochs": 25, "learning_rate": 2e-3, "clip_learning_rate": 2e-3, "warmup_ratio": 0.05,
-        "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
+        "frame_sampling": "uniform", "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
     },
 }
 DEFAULT_OUTPUT_DIR = "outputs/unitrim-synthetic"
+FRAME_SAMPLING_CHOICES = ("fps", "uniform")
 DATASET_ALIASES = {"msr-vtt": "msrvtt", "synthetic_trim": "synthetic"}
 
 
@@ -95,6 +98,17 @@ class DataArguments:
     eval_split: str = field(default="test", metadata={"help": "Split evaluated each epoch (test for MSR-VTT 1k-A)."})
     num_frames: int | None = field(default=None, metadata={"help": "Frames per video T (12; DiDeMo 64)."})
     max_length: int | None = field(default=None, metadata={"help": "Caption tokens incl. SOT/EOT (32; DiDeMo 64)."})
+    frame_sampling: str | None = field(
+        default=None,
+        metadata={"help": "Frame sampling of the frame cache and of evaluation: 'fps' (CLIP4Clip: 1 frame per second, "
+                  "then T of them by np.linspace; the MSR-VTT, MSVD and DiDeMo default) or 'uniform' (centres of T "
+                  "equal segments; the synthetic default)."},
+    )
+    video_end_time: float | None = field(
+        default=None,
+        metadata={"help": "Read each video only up to this second (DiDeMo default 31, as CLIP4Clip: at most 32 "
+                  "frames at 1 fps); default elsewhere: the whole video."},
+    )
     use_frame_cache: bool = field(
         default=True, metadata={"help": "Decode every video once into a frame cache (recommended)."}
     )
@@ -211,6 +225,10 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
         for item in fields(arguments):
             if getattr(arguments, item.name) is None and item.name in defaults:
                 setattr(arguments, item.name, defaults[item.name])
+    if data_args.frame_sampling not in FRAME_SAMPLING_CHOICES:
+        raise ValueError(f"--frame_sampling must be one of {FRAME_SAMPLING_CHOICES}, got {data_args.frame_sampling!r}.")
+    if data_args.video_end_time is not None and not data_args.video_end_time > 0:
+        raise ValueError(f"--video_end_time must be a positive number of seconds, got {data_args.video_end_time}.")
     if data_args.data_dir is None:
         if data_args.dataset_name != "synthetic":
             raise ValueError(f"--data_dir is required for --dataset {data_args.dataset}.")

@@ -46,7 +46,20 @@ def build_processor(model_args: ModelArguments, config: UniTriMConfig, data_args
     return UniTriMProcessor.for_model_config(
         config,
         max_length=data_args.max_length,
-        frame_sampler_config={"num_frames": data_args.num_frames, "strategy": "uniform"},
+        frame_sampler_config=build_frame_sampler(data_args).to_dict(),
+    )
+
+
+def build_frame_sampler(data_args: DataArguments, strategy: str | None = None) -> FrameSampler:
+    """The sampler of the frame cache and of evaluation: `--frame_sampling` ("fps": CLIP4Clip's 1 frame per second,
+    then `num_frames` of them by `np.linspace`; "uniform") up to `--video_end_time`. `strategy` overrides it
+    (the on-the-fly training path uses "random")."""
+    return FrameSampler(
+        data_args.num_frames,
+        strategy=strategy or data_args.frame_sampling or "uniform",
+        frames_per_second=1,
+        slice_position="uniform",
+        default_end_time=data_args.video_end_time,
     )
 
 
@@ -78,13 +91,20 @@ def load_split(data_args: DataArguments, split: str) -> datasets.Dataset:
 
 
 def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) -> Path:
-    """`<frame_cache_dir or data_dir/frame_cache>/<split>-<T>f-<S>px`: one cache per split and input shape."""
+    """`<frame_cache_dir or data_dir/frame_cache>/<split>-<T>f-<S>px[-fps][-to<E>s]`: one cache per split, input
+    shape and sampling."""
     root = Path(data_args.frame_cache_dir) if data_args.frame_cache_dir else Path(data_args.data_dir) / "frame_cache"
-    return root / f"{split}-{data_args.num_frames}f-{image_size}px"
+    name = f"{split}-{data_args.num_frames}f-{image_size}px"
+    # Other samplings get their own folder, so switching --frame_sampling never meets a cache of the other one.
+    if (data_args.frame_sampling or "uniform") != "uniform":
+        name += f"-{data_args.frame_sampling}"
+    if data_args.video_end_time is not None:
+        name += f"-to{data_args.video_end_time:g}s"
+    return root / name
 
 
 def build_frame_cache(data_args: DataArguments, split: str, dataset: datasets.Dataset, image_size: int) -> datasets.Dataset:
-    """The split's frame cache (uniformly sampled frames and a middle keyframe), decoded once and reused."""
+    """The split's frame cache (frames of `build_frame_sampler` and a middle keyframe), decoded once and reused."""
     folder = frame_cache_folder(data_args, split, image_size)
     if (folder / CACHE_INFO_FILE_NAME).is_file():
         try:
@@ -93,7 +113,7 @@ def build_frame_cache(data_args: DataArguments, split: str, dataset: datasets.Da
             pass  # an unfinished cache: prepare_frames completes it
     return prepare_frames(
         dataset,
-        FrameSampler(data_args.num_frames, strategy="uniform"),
+        build_frame_sampler(data_args),
         folder,
         image_size=image_size,
         num_proc=data_args.frame_cache_num_proc,

@@ -60,6 +60,7 @@ class VideoCaptionDataset(Dataset):
         seed: seed of the caption draw and of the random frame sampler.
         frame_cache: a frame cache of this split (`prepare_frames`); the videos are decoded when None.
         expand_captions: one item per (video, caption) pair instead of one per video.
+        frame_sampler: the sampler used when decoding (seeded per item through its `rng`); default "random".
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class VideoCaptionDataset(Dataset):
         seed: int,
         frame_cache: datasets.Dataset | None = None,
         expand_captions: bool = False,
+        frame_sampler: FrameSampler | None = None,
     ) -> None:
         self.video_ids, self.video_paths, self.captions = group_captions_by_video(split)
         self.pairs: list[tuple[int, int]] | None = None
@@ -80,7 +82,7 @@ class VideoCaptionDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.frame_cache = frame_cache
-        self.sampler = FrameSampler(num_frames, strategy="random")
+        self.sampler = frame_sampler or FrameSampler(num_frames, strategy="random")
         self.cache_rows: list[int] | None = None
         # Ids of training videos left out (not in the frame cache) or replaced (failed to decode), in order found.
         self.skipped_video_ids: list[str] = []

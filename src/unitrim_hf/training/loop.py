@@ -29,7 +29,7 @@ from ..evaluation.runner import RetrievalEvaluation, evaluate_retrieval
 from ..modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
-from .builders import build_frame_cache, build_model, build_processor, load_split
+from .builders import build_frame_cache, build_frame_sampler, build_model, build_processor, load_split
 from .checkpointing import (
     TrainerState,
     load_checkpoint,
@@ -196,6 +196,7 @@ class Trainer:
         dataset = VideoCaptionDataset(
             self.train_split, self.image_size, self.data_args.num_frames, self.args.seed, frame_cache=self.train_cache,
             expand_captions=bool(self.data_args.expand_captions),
+            frame_sampler=build_frame_sampler(self.data_args, strategy="random"),
         )
         sampler = EpochShuffleSampler(len(dataset), self.args.seed)
         collator = RetrievalCollator(self.processor, self.data_args.max_length, include_images=True)
