@@ -374,3 +374,17 @@ def test_default_frame_sampling_per_dataset_is_the_documented_one() -> None:
     model, data, _ = parse_arguments(["--dataset", "didemo", "--data_dir", "/d", "--preset", "unitrim-tiny"])
     processor = build_processor(model, UniTriMConfig.from_preset("unitrim-tiny"), data)
     assert processor.frame_sampler.to_dict() == build_frame_sampler(data).to_dict()
+
+
+def test_a_frame_cache_of_other_videos_is_rebuilt_not_trusted(tmp_path) -> None:
+    from unitrim_hf.data import load_benchmark
+    from unitrim_hf.training.builders import build_frame_cache
+
+    _, data_args, _ = parse_arguments(["--data_dir", str(tmp_path / "data"), "--num_frames", "2",
+                                       "--frame_cache_dir", str(tmp_path / "cache")])
+    small = load_benchmark("synthetic", tmp_path / "small", "train", num_train=4, num_test=2, seed=0, cache_dir=str(tmp_path / "hf1"))
+    grown = load_benchmark("synthetic", tmp_path / "grown", "train", num_train=6, num_test=2, seed=0, cache_dir=str(tmp_path / "hf2"))
+    assert len(build_frame_cache(data_args, "train", small, 32)) == 4
+    assert len(build_frame_cache(data_args, "train", small, 32)) == 4  # reused
+    cache = build_frame_cache(data_args, "train", grown, 32)  # two videos added: encoded, not ignored
+    assert len(cache) == 6 and sorted(cache["video_id"]) == sorted(set(grown["video_id"]))

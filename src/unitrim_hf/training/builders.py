@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import datasets
 
 from ..configuration_unitrim import UniTriMConfig
-from ..data import load_benchmark, load_frame_cache, prepare_frames
-from ..data.frame_cache import CACHE_INFO_FILE_NAME
+from ..data import load_benchmark, prepare_frames
+from ..data.frame_cache import FrameCacheMismatchError
 from ..frame_sampling import FrameSampler
 from ..modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments
+
+logger = logging.getLogger(__name__)
 
 # The synthetic benchmark's clips (16 frames of 64x64 at 8 fps), shared by every synthetic run.
 SYNTHETIC_CLIP_SETTINGS = {"num_frames": 16, "frame_size": 64, "fps": 8.0}
@@ -104,18 +108,17 @@ def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) ->
 
 
 def build_frame_cache(data_args: DataArguments, split: str, dataset: datasets.Dataset, image_size: int) -> datasets.Dataset:
-    """The split's frame cache (frames of `build_frame_sampler` and a middle keyframe), decoded once and reused."""
+    """The split's frame cache (frames of `build_frame_sampler` and a middle keyframe), decoded once and reused.
+
+    `prepare_frames` is always called: it checks that the cache was made with the same sampler, size and video list
+    and only decodes unfinished shards. A cache made for other settings or other videos (e.g. videos added to the
+    benchmark) is rebuilt, so that it never serves stale frames.
+    """
     folder = frame_cache_folder(data_args, split, image_size)
-    if (folder / CACHE_INFO_FILE_NAME).is_file():
-        try:
-            return load_frame_cache(folder)
-        except ValueError:
-            pass  # an unfinished cache: prepare_frames completes it
-    return prepare_frames(
-        dataset,
-        build_frame_sampler(data_args),
-        folder,
-        image_size=image_size,
-        num_proc=data_args.frame_cache_num_proc,
-        keyframe=True,
-    )
+    arguments = dict(image_size=image_size, num_proc=data_args.frame_cache_num_proc, keyframe=True)
+    try:
+        return prepare_frames(dataset, build_frame_sampler(data_args), folder, **arguments)
+    except FrameCacheMismatchError as error:
+        logger.warning("Rebuilding the frame cache %s: %s", folder, error)
+        shutil.rmtree(folder)
+        return prepare_frames(dataset, build_frame_sampler(data_args), folder, **arguments)
