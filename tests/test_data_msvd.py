@@ -125,3 +125,14 @@ def test_wrong_structure_and_corrupt_pickle(tmp_path):
     path.write_bytes(b"\x80\x04garbage")
     with pytest.raises(BenchmarkFormatError, match="bad.pkl"):
         load_caption_pickle(path)
+
+
+@pytest.mark.parametrize("depth", [50_000, 200_000])
+def test_deeply_nested_caption_is_a_format_error_not_a_recursion_error(tmp_path, depth):
+    # Protocol 2, hand-written opcodes (pickle.dumps itself would recurse): {"v": [[[...[]...]]]} nested `depth` deep.
+    data = b"\x80\x02}X\x01\x00\x00\x00v]" + b"]" * depth + b"a" * (depth - 1) + b"as."
+    path = tmp_path / "raw-captions.pkl"
+    path.write_bytes(data)
+    with pytest.raises(BenchmarkFormatError) as caught:
+        load_caption_pickle(path)
+    assert str(path) in str(caught.value) and len(str(caught.value)) < 500

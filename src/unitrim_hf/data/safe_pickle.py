@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,18 @@ def load_caption_pickle(path: str | Path) -> dict[str, list[str]]:
             elif isinstance(caption, list) and all(isinstance(token, str) for token in caption):
                 joined.append(" ".join(caption))
             else:
+                # reprlib bounds the nesting depth and length: a plain repr of a deeply nested list would raise
+                # RecursionError instead of this message.
                 raise BenchmarkFormatError(
-                    f"{path}: a caption of video {video_id!r} is neither a string nor a list of tokens: {caption!r}"
+                    f"{path}: a caption of video {video_id!r} is neither a string nor a list of tokens: "
+                    f"{type(caption).__name__} {_short_repr(caption)}"
                 )
         captions[video_id] = joined
     return captions
+
+
+def _short_repr(value: Any) -> str:
+    """A repr of at most a few levels and ~80 characters, safe on arbitrarily deep nesting."""
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxlist, shortener.maxstring, shortener.maxother = 3, 5, 60, 60
+    return shortener.repr(value)
