@@ -56,9 +56,10 @@ def test_name_variants_resolve_and_paragraph_order(tmp_path):
     assert train["video_id"] == list(NAME_VARIANTS)
     assert [Path(path).name for path in train["video_path"]] == list(NAME_VARIANTS.values())
     row = train[1]
-    assert row["caption"] == "first thing in 1. second thing in 1. third thing in 1."
-    assert row["annotation_ids"] == [200, 201, 202]
-    assert row["times"] == [[[0, 0]], [[1, 1], [1, 2], [0, 1]], [[2, 3], [2, 2]]]
+    # JSON file order, as CLIP4Clip joins them (not annotation_id order): it decides what 64 tokens keep.
+    assert row["caption"] == "third thing in 1. first thing in 1. second thing in 1."
+    assert row["annotation_ids"] == [202, 200, 201]
+    assert row["times"] == [[[2, 3], [2, 2]], [[0, 0]], [[1, 1], [1, 2], [0, 1]]]
     assert train["video_index"] == [0, 1, 2, 3] and train["caption_index"] == [0, 1, 2, 3]
     assert builder.as_dataset("validation")["caption"] == ["only one."]
     assert builder.as_dataset("test")["video_id"] == ["10000002@N02_222_bbb.m2ts"]
@@ -76,3 +77,15 @@ def test_split_lists_and_missing_videos(tmp_path):
     report = builder.missing_videos_report()["train"]
     assert report["missing"] == {"count": 1, "ids": ["10000003@N03_333_ccc.mp4"]}
     assert report["listed_without_annotation"] == {"count": 1, "ids": ["not_in_json_video.mp4"]}
+
+
+def test_a_file_named_exactly_like_the_annotation_is_found_whatever_its_extension(tmp_path):
+    # ".3g2" is not a known video extension: only the exact-name match can find it.
+    files = {**NAME_VARIANTS, "10000005@N05_555_eee.3g2": None}
+    root = write_didemo(tmp_path / "didemo", files)
+    mp4 = write_tiny_video(root / "videos" / "tmp.mp4", shade=5)
+    Path(mp4).rename(root / "videos" / "10000005@N05_555_eee.3g2")  # an MP4 stream in a 3GPP2-named file
+    train = build(root, tmp_path / "cache").as_dataset("train")
+    assert "10000005@N05_555_eee.3g2" in train["video_id"]
+    row = train[train["video_id"].index("10000005@N05_555_eee.3g2")]
+    assert Path(row["video_path"]).name == "10000005@N05_555_eee.3g2"

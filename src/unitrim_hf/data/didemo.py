@@ -33,9 +33,10 @@ _REQUIRED_FIELDS = ("annotation_id", "description", "video")
 
 
 def read_didemo_annotations(path: Path) -> dict[str, list[dict]]:
-    """``{video name: [moment record, ...]}`` with each video's records sorted by ``annotation_id``.
+    """``{video name: [moment record, ...]}`` with each video's records in file order.
 
-    Videos keep the order of their first record in the file; ties in ``annotation_id`` keep file order.
+    Videos keep the order of their first record in the file. File order, not ``annotation_id`` order, is what
+    CLIP4Clip joins into the paragraph, and it decides what survives the 64-token truncation.
     """
     try:
         records = json.loads(path.read_text())
@@ -49,8 +50,6 @@ def read_didemo_annotations(path: Path) -> dict[str, list[dict]]:
         if absent:
             raise BenchmarkFormatError(f"{path}: record {position} lacks field(s) {', '.join(absent)}")
         by_video.setdefault(str(record["video"]), []).append(record)
-    for video_records in by_video.values():
-        video_records.sort(key=lambda record: int(record["annotation_id"]))
     return by_video
 
 
@@ -64,7 +63,7 @@ def _times(record: dict) -> list[list[int]]:
 
 
 class DiDeMo(VideoBenchmarkBuilder):
-    """DiDeMo: one row per video; ``caption`` = its descriptions joined by a space in ``annotation_id`` order.
+    """DiDeMo: one row per video; ``caption`` = its descriptions joined by a space in JSON file order (as CLIP4Clip).
 
     ``descriptions``, ``annotation_ids`` and ``times`` (per description, one ``[start_chunk, end_chunk]``
     per annotator; chunks are 5 s) are kept in the same order.

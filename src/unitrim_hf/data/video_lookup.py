@@ -69,6 +69,18 @@ def list_video_files(directory: Path, recursive: bool) -> list[Path]:
     return sorted(found)
 
 
+def _list_other_files(directory: Path, recursive: bool) -> list[Path]:
+    """Files of a folder that `list_video_files` leaves out (no known video extension), sorted by path."""
+    if not directory.is_dir():
+        return []
+    if not recursive:
+        return sorted(entry for entry in directory.iterdir() if entry.is_file() and not _is_video_file(entry.name))
+    found = []
+    for root, _, file_names in os.walk(directory, followlinks=True):
+        found.extend(Path(root) / name for name in file_names if not _is_video_file(name))
+    return sorted(found)
+
+
 def _preference(path: Path, exact_name: str | None) -> tuple[int, int, str]:
     exact = 0 if exact_name is not None and path.name == exact_name else 1
     return (exact, _EXTENSION_RANK.get(path.suffix.lower(), len(_EXTENSION_RANK)), str(path))
@@ -92,9 +104,14 @@ class VideoIndex:
         self.directories = [Path(directory) for directory in directories]
         self.key_function = key_function
         self._files: dict[str, list[tuple[int, Path]]] = {}
+        # Files whose extension is not a known video extension (e.g. "x.3g2"), by exact name: an annotation that
+        # names such a file exactly still finds it.
+        self._other_files: dict[str, list[tuple[int, Path]]] = {}
         for directory_rank, directory in enumerate(self.directories):
             for path in list_video_files(directory, recursive):
                 self._files.setdefault(key_function(path.name), []).append((directory_rank, path))
+            for path in _list_other_files(directory, recursive):
+                self._other_files.setdefault(path.name, []).append((directory_rank, path))
 
     def __len__(self) -> int:
         return len(self._files)
@@ -105,10 +122,11 @@ class VideoIndex:
     def find(self, name: str) -> Path | None:
         """The best file for an annotation name (``video7``, ``x.mov``...) or None when absent.
 
-        Preference: earlier folder, then the file whose name equals ``name`` exactly, then the
-        extension order of :data:`VIDEO_EXTENSIONS` (so ``.mp4`` beats the ``.webm`` fallback).
+        Preference: earlier folder, then the file whose name equals ``name`` exactly (even with an extension
+        outside :data:`VIDEO_EXTENSIONS`), then the extension order of :data:`VIDEO_EXTENSIONS` (so ``.mp4``
+        beats the ``.webm`` fallback).
         """
-        candidates = self._files.get(self.key_function(name))
+        candidates = list(self._files.get(self.key_function(name), [])) + list(self._other_files.get(name, []))
         if not candidates:
             return None
         best_rank = min(rank for rank, _ in candidates)
