@@ -388,3 +388,45 @@ def test_a_frame_cache_of_other_videos_is_rebuilt_not_trusted(tmp_path) -> None:
     assert len(build_frame_cache(data_args, "train", small, 32)) == 4  # reused
     cache = build_frame_cache(data_args, "train", grown, 32)  # two videos added: encoded, not ignored
     assert len(cache) == 6 and sorted(cache["video_id"]) == sorted(set(grown["video_id"]))
+
+
+def test_real_dataset_without_clip_weights_warns(caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="unitrim_hf.training.arguments"):
+        parse_arguments(["--dataset", "msrvtt", "--data_dir", "/data/msrvtt"])
+    assert "--clip_model_name_or_path" in caplog.text and "random" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="unitrim_hf.training.arguments"):
+        parse_arguments(["--dataset", "msrvtt", "--data_dir", "/d", "--clip_model_name_or_path", "openai/clip-vit-base-patch32"])
+        parse_arguments([])
+    assert "--clip_model_name_or_path" not in caplog.text
+
+
+def test_no_stale_best_model_and_no_local_paths_in_the_model_card(tmp_path, monkeypatch) -> None:
+    import huggingface_hub
+
+    api = LocalHubStandIn(tmp_path / "hub")
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda *args, **kwargs: api)
+    output_dir = tmp_path / "run"
+    stale = output_dir / "best_model"
+    shutil.copytree(_saved_tiny_model(tmp_path / "stale"), stale)  # an earlier run's best model, no checkpoints
+    result = cli.run([
+        "--output_dir", str(output_dir), "--data_dir", str(tmp_path / "data"), "--preset", "clip4clip-meanp-tiny",
+        "--synthetic_num_train", "8", "--synthetic_num_test", "4", "--num_frames", "2", "--per_device_train_batch_size", "4",
+        "--max_steps", "2", "--report_to", "none", "--do_eval", "false", "--push_to_hub", "--hub_model_id", "org/fresh",
+    ])
+    assert result.best_model_dir is None
+    snapshot = next((tmp_path / "hub" / "models--org--fresh" / "snapshots").iterdir())
+    pushed = UniTriMModel.from_pretrained(snapshot)
+    assert pushed.config.num_temporal_layers == 0  # this run's clip4clip-meanp model, not the stale one
+    card = (snapshot / "README.md").read_text()
+    assert str(tmp_path) not in card and "`output_dir`" not in card and "`data_dir`" not in card
+    assert "clip4clip-meanp-tiny" in card
+
+
+def _saved_tiny_model(folder: Path) -> Path:
+    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny"))
+    model.save_pretrained(folder)
+    UniTriMProcessor.for_model_config(model.config, max_length=16).save_pretrained(folder)
+    return folder

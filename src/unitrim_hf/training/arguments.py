@@ -9,6 +9,7 @@ the offline synthetic job. A `--config file.json|yaml` supplies defaults that th
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +42,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "frame_sampling": "uniform", "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
     },
 }
+logger = logging.getLogger(__name__)
+
 DEFAULT_OUTPUT_DIR = "outputs/unitrim-synthetic"
 FRAME_SAMPLING_CHOICES = ("fps", "uniform")
 DATASET_ALIASES = {"msr-vtt": "msrvtt", "synthetic_trim": "synthetic"}
@@ -236,6 +239,13 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
     if data_args.dataset_name == "synthetic" and Path(training_args.output_dir) == Path(DEFAULT_OUTPUT_DIR):
         # `python train.py` twice in a row reruns the main job from scratch in its own folder.
         training_args.overwrite_output_dir = True
+    if data_args.dataset_name != "synthetic" and not (model_args.clip_model_name_or_path or model_args.model_name_or_path):
+        logger.warning(
+            "Training on %s from random initialisation: without --clip_model_name_or_path (e.g. "
+            "openai/clip-vit-base-patch32) the CLIP towers start random and learn at --clip_learning_rate %g, "
+            "which is meant for fine-tuning CLIP weights; results will be far below the paper's.",
+            data_args.dataset_name, training_args.clip_learning_rate,
+        )
     if training_args.push_to_hub and not training_args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/unitrim-msrvtt).")
 

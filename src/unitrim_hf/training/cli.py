@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Sequence
 
 from .arguments import parse_arguments
@@ -13,10 +14,23 @@ from .loop import Trainer, TrainingResult
 from .sample_search import sample_search
 
 
+# Arguments that name folders of the training machine: meaningless (and private) in a published model card.
+LOCAL_PATH_ARGUMENTS = frozenset({"data_dir", "output_dir", "video_dir", "datasets_cache_dir", "frame_cache_dir"})
+
+
+def _is_local_path(value: object) -> bool:
+    return isinstance(value, str) and (Path(value).is_absolute() or Path(value).exists())
+
+
 def _training_summary(trainer: Trainer) -> dict:
+    """The settings listed in the model card: no local paths (data and output folders, local checkpoints)."""
     values = {}
     for arguments in (trainer.model_args, trainer.data_args, trainer.args):
-        values.update({key: value for key, value in asdict(arguments).items() if value is not None})
+        values.update({
+            key: value for key, value in asdict(arguments).items()
+            if value is not None and key not in LOCAL_PATH_ARGUMENTS
+            and not (key.endswith("name_or_path") and _is_local_path(value))
+        })
     return values
 
 

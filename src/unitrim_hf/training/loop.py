@@ -379,7 +379,8 @@ class Trainer:
         return TrainingResult(
             output_dir=self.output_dir,
             final_model_dir=self.output_dir / FINAL_MODEL_FOLDER,
-            best_model_dir=best if best.is_dir() else None,
+            # Only a best model of this run (or of the run it resumed): never a stale folder of an earlier run.
+            best_model_dir=best if best.is_dir() and self.state.best_step is not None else None,
             global_step=self.state.global_step,
             train_seconds=train_seconds,
             evaluation=evaluation,
