@@ -277,6 +277,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "breakdown": None,
     }
     measured: dict[tuple[int, int], dict[str, Timing]] = {}
+    probed: dict[tuple[str, int, int], dict[str, Any]] = {}
     for size in args.sizes:
         num_texts, num_visuals, extrapolated = measured_shape(size, args)
         scale = size * size / (num_texts * num_visuals)
@@ -316,7 +317,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if device.type == "cuda":
                     row["peak_memory"] = cuda_peak_memory(model, text, visual)
                 else:
-                    row["peak_memory"] = cpu_peak_memory(preset, num_texts, num_visuals, args.dtype, threads)
+                    key = (preset, num_texts, num_visuals)
+                    if key not in probed:  # an extrapolated size reuses the probe of its measured shape
+                        probed[key] = cpu_peak_memory(preset, num_texts, num_visuals, args.dtype, threads)
+                    row["peak_memory"] = dict(probed[key])
                 row["peak_memory"]["measured_at"] = f"{num_texts}x{num_visuals}"
             results["scoring"].append(row)
         del features
