@@ -249,3 +249,16 @@ def test_a_fresh_run_refuses_an_earlier_runs_checkpoints_unless_overwriting(tmp_
     assert parse_arguments([])[2].overwrite_output_dir is True
     assert parse_arguments(["--output_dir", "elsewhere"])[2].overwrite_output_dir is False
     assert parse_arguments(["--dataset", "msrvtt", "--data_dir", "d", "--output_dir", "outputs/unitrim-synthetic"])[2].overwrite_output_dir is False
+
+
+def test_logit_scale_is_kept_at_or_below_clips_cap(tmp_path, data_dir) -> None:
+    # Starting above the cap (as a model could after an unclamped update), every logged step is back within it.
+    output_dir = tmp_path / "run"
+    result = cli.run(
+        ["--output_dir", str(output_dir), "--data_dir", str(data_dir), *SMALL_RUN, "--max_steps", "2",
+         "--do_eval", "false", "--report_to", "jsonl", "--config_overrides", '{"logit_scale_init_value": 5.0}']
+    )
+    assert result.global_step == 2
+    log = [json.loads(line) for line in (output_dir / "logs" / "training_log.jsonl").read_text().splitlines()]
+    scales = [row["train/logit_scale"] for row in log if "train/logit_scale" in row]
+    assert scales and all(scale <= 100.0 + 1e-3 for scale in scales)

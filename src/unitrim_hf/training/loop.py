@@ -291,6 +291,7 @@ class Trainer:
                 if not accelerator.sync_gradients:
                     continue
                 scheduler.step()
+                accelerator.unwrap_model(self.model).clamp_logit_scale_()
                 self.state.global_step += 1
                 progress.update(1)
                 if self.state.global_step % args.logging_steps == 0 or self.state.global_step == stop_at:
