@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -117,3 +117,11 @@ def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def report(results: dict[str, Any], print_report: Callable[[dict[str, Any]], None], json_path: str | None) -> dict[str, Any]:
+    """Print a script's tables and, when `json_path` is given, write its results there; returns the results."""
+    print_report(results)
+    if json_path:
+        write_json(json_path, results)
+    return results

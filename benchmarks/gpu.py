@@ -30,7 +30,7 @@ import time
 from typing import Any, Callable
 
 import torch
-from _timing import Timing, machine_info, markdown_table, time_interleaved, write_json
+from _timing import Timing, machine_info, markdown_table, report, time_interleaved
 from inference_speed import text_inputs, video_inputs
 from scoring_speed import (
     DTYPES, only_alignment, random_text_features, random_visual_features, synchronized, unit_vectors,
@@ -292,10 +292,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["training"] = training(args, device, dtype)
     results["goals"] = goal_lines(results, args.presets)
     results["total_seconds"] = time.perf_counter() - started
-    print_report(results)
+    report(results, print_report, args.json)
     print(f"\nTotal {results['total_seconds']:.1f} s")
-    if args.json:
-        write_json(args.json, results)
     return results
 
 

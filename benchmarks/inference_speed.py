@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 import torch
-from _timing import Timing, machine_info, markdown_table, set_torch_threads, time_interleaved, write_json
+from _timing import Timing, machine_info, markdown_table, report, set_torch_threads, time_interleaved
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMTextFeatures, UniTriMVisualFeatures
 
@@ -266,10 +266,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     results = run(args)
-    print_report(results)
-    if args.json:
-        write_json(args.json, results)
-    return results
+    return report(results, print_report, args.json)
 
 
 if __name__ == "__main__":

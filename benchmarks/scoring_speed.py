@@ -37,7 +37,7 @@ import sys
 from typing import Any, Callable
 
 import torch
-from _timing import Timing, machine_info, markdown_table, set_torch_threads, time_interleaved, write_json
+from _timing import Timing, machine_info, markdown_table, report, set_torch_threads, time_interleaved
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
 from unitrim_hf.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
@@ -450,10 +450,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(json.dumps(memory_probe(preset, int(texts), int(videos), args.dtype)))
         return {}
     results = run(args)
-    print_report(results)
-    if args.json:
-        write_json(args.json, results)
-    return results
+    return report(results, print_report, args.json)
 
 
 if __name__ == "__main__":

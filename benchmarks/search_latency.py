@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _timing import available_cores, machine_info, markdown_table, write_json
+from _timing import available_cores, machine_info, markdown_table, report
 from scoring_speed import random_text_features, random_visual_features, unit_vectors
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor
@@ -293,10 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["index_build"] = measure_index_build(args) if args.build_videos + args.build_images else None
     results["query_encoding"] = measure_query_encoding(args)
     results["query_latency"] = measure_query_latency(args)
-    print_report(results)
-    if args.json:
-        write_json(args.json, results)
-    return results
+    return report(results, print_report, args.json)
 
 
 if __name__ == "__main__":
