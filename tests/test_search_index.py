@@ -238,3 +238,41 @@ def test_open_without_index_is_a_clear_error(tmp_path, model_and_processor):
     model, processor = model_and_processor
     with pytest.raises(UniTriMError, match="no index at"):
         Searcher(tmp_path, model, processor)
+
+
+def test_two_indexers_on_one_index_keep_it_consistent(tmp_path, media_folder, model_and_processor):
+    """Two Indexer objects (as two processes would) updating one index in turn, each with a stale manifest."""
+    model, processor = model_and_processor
+    parts = {"first": ("clip_a.mp4", "clip_b.avi"), "second": ("photo_a.png", "nested/photo_b.jpg"), "third": ("clip_c.webm",)}
+    for part, names in parts.items():
+        for name in names:
+            (tmp_path / part / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(media_folder / name, tmp_path / part / name)
+    index_dir = tmp_path / "shared_index"
+    writer_a = Indexer(index_dir, model, processor, progress=False)
+    writer_b = Indexer(index_dir, model, processor, progress=False)
+    writer_a.index_folder(tmp_path / "first")
+    writer_b.index_folder(tmp_path / "second")
+    writer_a.index_folder(tmp_path / "third")
+    writer_a.index_folder(tmp_path / "first")  # unchanged: must not re-add or drop anything
+
+    store = IndexStore.open(index_dir)
+    shard_files = [shard["file"] for shard in store.manifest.shards]
+    assert len(set(shard_files)) == len(shard_files) == 3
+    assert all((index_dir / name).is_file() for name in shard_files)
+    assert not list((index_dir / "shards").glob("*.tmp"))
+    grown = _features_by_path(index_dir)
+    assert len(grown) == len(store.items) == 5
+
+    at_once_dir = tmp_path / "at_once"
+    Indexer(at_once_dir, model, processor, progress=False).add_files(
+        [tmp_path / part / name for part, names in parts.items() for name in names]
+    )
+    at_once = _features_by_path(at_once_dir)
+    assert set(at_once) == set(grown)
+    for path, expected in at_once.items():
+        for name, value in expected.items():
+            if isinstance(value, torch.Tensor):
+                torch.testing.assert_close(grown[path][name].float(), value.float(), atol=2e-3, rtol=0, msg=f"{path} {name}")
+            else:
+                assert grown[path][name] == value

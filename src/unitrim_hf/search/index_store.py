@@ -3,23 +3,27 @@
 Layout of an index folder::
 
     manifest.json                 items, skipped files, shards, model fingerprint, feature layout
-    shards/shard-00000.safetensors
-    shards/shard-00001.safetensors ...
+    shards/shard-<32 hex digits>.safetensors ...   one per flush, uniquely named
+    .lock                         held (fcntl.flock) by a writer for the whole of one update
 
 Each shard holds, for its `n` items (T = frame slots, K = selected patches, D = embedding size):
 `video_embeds` (n, D) fp16, `frame_embeds` (n, T, D) fp16, `video_mask` (n, T) uint8, `timestamps` (n, T)
 float32 seconds (-1 for padding), and `patch_embeds` (n, T, K, D) fp16 when the model selects patches.
 Shards are append-only: the manifest is rewritten (atomically) after each shard, so an interrupted build keeps
-every flushed item. A changed or deleted file only drops its manifest entry; its old row stays unused in its
+every flushed item. Writers (`Indexer`s, in one or several processes) take an exclusive lock on `.lock` and
+re-read the manifest from disk under it, so concurrent updates are serialised rather than lost. A changed or deleted file only drops its manifest entry; its old row stays unused in its
 shard.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -29,6 +33,7 @@ from .model_fingerprint import ModelFingerprint
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+LOCK_NAME = ".lock"
 SHARD_FOLDER = "shards"
 STORAGE_DTYPE = torch.float16
 FEATURE_NAMES = ("video_embeds", "frame_embeds", "video_mask", "timestamps", "patch_embeds")
@@ -139,6 +144,8 @@ class IndexStore:
         self.directory = directory
         self.manifest = manifest
         self._shard_cache: dict[int, dict[str, torch.Tensor]] = {}
+        self._lock_depth = 0
+        self._lock_file = None
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -168,6 +175,13 @@ class IndexStore:
             IndexModelMismatchError: `fingerprint` is given and differs from the model that built the index.
         """
         directory = Path(directory)
+        manifest = cls._read_manifest(directory)
+        if fingerprint is not None and not manifest.fingerprint.matches(fingerprint):
+            raise IndexModelMismatchError(directory, manifest.fingerprint, fingerprint)
+        return cls(directory, manifest)
+
+    @staticmethod
+    def _read_manifest(directory: Path) -> IndexManifest:
         manifest_path = directory / MANIFEST_NAME
         if not manifest_path.is_file():
             raise IndexFormatError(f"no index at {str(directory)!r} (missing {MANIFEST_NAME}); build one with `unitrim index`")
@@ -178,12 +192,37 @@ class IndexStore:
                     f"index {str(directory)!r} has format version {values.get('format_version')!r}; "
                     f"this version of unitrim_hf reads version {FORMAT_VERSION}"
                 )
-            manifest = IndexManifest.from_dict(values)
+            return IndexManifest.from_dict(values)
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise IndexFormatError(f"unreadable manifest {str(manifest_path)!r}: {error}") from error
-        if fingerprint is not None and not manifest.fingerprint.matches(fingerprint):
-            raise IndexModelMismatchError(directory, manifest.fingerprint, fingerprint)
-        return cls(directory, manifest)
+
+    def reload(self) -> None:
+        """Re-read the manifest from disk (another writer may have updated it)."""
+        self.manifest = self._read_manifest(self.directory)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator["IndexStore"]:
+        """
+        Hold the index's exclusive writer lock (blocking until other writers release it) and re-read the
+        manifest from disk. Re-entrant within one store; every writing method takes it itself.
+        """
+        if self._lock_depth == 0:
+            self._lock_file = open(self.directory / LOCK_NAME, "a+")
+            try:
+                _exclusive_lock(self._lock_file)
+            except BaseException:
+                self._lock_file.close()
+                self._lock_file = None
+                raise
+        self._lock_depth += 1
+        try:
+            self.reload()
+            yield self
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                self._lock_file.close()  # closing the descriptor releases the flock
+                self._lock_file = None
 
     # ------------------------------------------------------------------ writing
     def save_manifest(self) -> None:
@@ -224,25 +263,31 @@ class IndexStore:
         tensors["video_mask"] = tensors["video_mask"].to(torch.uint8).contiguous()
         tensors["timestamps"] = tensors["timestamps"].to(torch.float32).contiguous()
 
-        shard_number = len(self.manifest.shards)
-        file_name = f"{SHARD_FOLDER}/shard-{shard_number:05d}.safetensors"
-        save_file(tensors, str(self.directory / file_name))
-        self.manifest.shards.append({"file": file_name, "num_items": count})
-        for row, entry in enumerate(entries):
-            self.manifest.items.append(IndexedItem(shard=shard_number, row=row, **entry))
-        self.save_manifest()
+        # A unique name: a shard written by a concurrent or crashed writer is never overwritten.
+        file_name = f"{SHARD_FOLDER}/shard-{uuid.uuid4().hex}.safetensors"
+        temporary = self.directory / (file_name + ".tmp")
+        save_file(tensors, str(temporary))
+        os.replace(temporary, self.directory / file_name)
+        with self.locked():
+            shard_number = len(self.manifest.shards)
+            self.manifest.shards.append({"file": file_name, "num_items": count})
+            for row, entry in enumerate(entries):
+                self.manifest.items.append(IndexedItem(shard=shard_number, row=row, **entry))
+            self.save_manifest()
 
     def remove_paths(self, paths: set[str]) -> None:
         """Drop the manifest entries (indexed or skipped) of `paths`; their shard rows become unused."""
-        self.manifest.items = [item for item in self.manifest.items if item.path not in paths]
-        self.manifest.skipped = [entry for entry in self.manifest.skipped if entry["path"] not in paths]
-        self.save_manifest()
+        with self.locked():
+            self.manifest.items = [item for item in self.manifest.items if item.path not in paths]
+            self.manifest.skipped = [entry for entry in self.manifest.skipped if entry["path"] not in paths]
+            self.save_manifest()
 
     def record_skipped(self, entries: list[dict]) -> None:
         """Remember files that could not be indexed (`path`, `reason`, `size`, `mtime_ns`)."""
         known = {entry["path"] for entry in entries}
-        self.manifest.skipped = [entry for entry in self.manifest.skipped if entry["path"] not in known] + entries
-        self.save_manifest()
+        with self.locked():
+            self.manifest.skipped = [entry for entry in self.manifest.skipped if entry["path"] not in known] + entries
+            self.save_manifest()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -287,6 +332,15 @@ class IndexStore:
             merged["video_embeds"], merged["frame_embeds"], merged["video_mask"], merged["timestamps"],
             merged.get("patch_embeds"),
         )
+
+
+def _exclusive_lock(handle) -> None:
+    """Block until this process holds the exclusive flock of `handle` (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; concurrent writers are not supported there
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
 
 
 __all__ = [

@@ -6,7 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -134,10 +134,11 @@ class Indexer:
         scan = scan_folder(folder, exclude=[self.store.directory])
         present = {str(media.path) for media in scan.media} | {str(entry.path) for entry in scan.skipped}
         prefix = str(folder) + os.sep
-        vanished = {
-            path for path in [item.path for item in self.store.items] + [entry["path"] for entry in self.store.manifest.skipped]
-            if path.startswith(prefix) and path not in present
-        }
+
+        def vanished() -> set[str]:  # read under the writer lock, from the manifest as it is on disk
+            known = [item.path for item in self.store.items] + [entry["path"] for entry in self.store.manifest.skipped]
+            return {path for path in known if path.startswith(prefix) and path not in present}
+
         return self._update(scan.media, scan.skipped, vanished)
 
     def add_files(self, paths: Iterable[str | os.PathLike]) -> IndexingReport:
@@ -147,10 +148,18 @@ class Indexer:
         for path in sorted(Path(path).absolute() for path in paths):
             entry = classify_file(path)
             (media if isinstance(entry, MediaFile) else skipped).append(entry)
-        return self._update(media, skipped, set())
+        return self._update(media, skipped, set)
 
     # ------------------------------------------------------------------ work
-    def _update(self, media: list[MediaFile], skipped: list[SkippedFile], vanished: set[str]) -> IndexingReport:
+    def _update(
+        self, media: list[MediaFile], skipped: list[SkippedFile], vanished: Callable[[], set[str]]
+    ) -> IndexingReport:
+        # One writer at a time: the lock is held for the whole update and the manifest re-read under it, so
+        # another Indexer (or process) on the same index cannot interleave with or overwrite this update.
+        with self.store.locked():
+            return self._update_locked(media, skipped, vanished())
+
+    def _update_locked(self, media: list[MediaFile], skipped: list[SkippedFile], vanished: set[str]) -> IndexingReport:
         start = time.perf_counter()
         report = IndexingReport()
         indexed = {item.path: item for item in self.store.items}
