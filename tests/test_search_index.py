@@ -276,3 +276,14 @@ def test_two_indexers_on_one_index_keep_it_consistent(tmp_path, media_folder, mo
                 torch.testing.assert_close(grown[path][name].float(), value.float(), atol=2e-3, rtol=0, msg=f"{path} {name}")
             else:
                 assert grown[path][name] == value
+
+
+def test_add_files_indexes_a_repeated_file_once(tmp_path, media_folder, model_and_processor, monkeypatch):
+    model, processor = model_and_processor
+    clip = media_folder / "clip_a.mp4"
+    monkeypatch.chdir(media_folder)
+    report = Indexer(tmp_path / "index", model, processor, progress=False).add_files(
+        [clip, clip, str(clip), "clip_a.mp4", media_folder / "nested" / ".." / "clip_a.mp4"]
+    )
+    assert report.added == [str(clip)]
+    assert [item.path for item in IndexStore.open(tmp_path / "index").items] == [str(clip)]

@@ -142,10 +142,14 @@ class Indexer:
         return self._update(scan.media, scan.skipped, vanished)
 
     def add_files(self, paths: Iterable[str | os.PathLike]) -> IndexingReport:
-        """Index the given files (classified by content); files already indexed and unchanged are left alone."""
+        """Index the given files (classified by content; a file named twice, in any spelling, counts once);
+        files already indexed and unchanged are left alone."""
         media: list[MediaFile] = []
         skipped: list[SkippedFile] = []
-        for path in sorted(Path(path).absolute() for path in paths):
+        unique: dict[Path, Path] = {}  # resolved path -> the first absolute spelling given
+        for path in paths:
+            unique.setdefault(Path(path).resolve(), Path(path).absolute())
+        for path in sorted(unique.values()):
             entry = classify_file(path)
             (media if isinstance(entry, MediaFile) else skipped).append(entry)
         return self._update(media, skipped, set)
