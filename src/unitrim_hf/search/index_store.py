@@ -314,20 +314,23 @@ class IndexStore:
                 torch.zeros(0, frames, dtype=torch.uint8), torch.zeros(0, frames),
                 torch.zeros(0, frames, layout.top_k, embed, dtype=STORAGE_DTYPE) if layout.top_k else None,
             )
-        columns: dict[str, list[torch.Tensor]] = {name: [] for name in FEATURE_NAMES}
-        # Gather shard by shard (one indexing op per shard), then restore the requested order.
-        order: list[int] = []
-        for shard_number in sorted({item.shard for item in items}):
-            positions = [position for position, item in enumerate(items) if item.shard == shard_number]
-            rows = torch.tensor([items[position].row for position in positions])
+        positions_by_shard: dict[int, list[int]] = {}
+        for position, item in enumerate(items):
+            positions_by_shard.setdefault(item.shard, []).append(position)
+        rows_of = [item.row for item in items]
+        # Fill preallocated columns shard by shard (one gather per shard and column): no concatenated copy.
+        merged: dict[str, torch.Tensor] = {}
+        for shard_number in sorted(positions_by_shard):
+            positions = torch.tensor(positions_by_shard[shard_number])
+            rows = torch.tensor([rows_of[position] for position in positions_by_shard[shard_number]])
             shard = self._shard(shard_number)
             for name in FEATURE_NAMES:
-                if name in shard:
-                    columns[name].append(shard[name][rows])
-            order.extend(positions)
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        merged = {name: torch.cat(parts)[inverse] for name, parts in columns.items() if parts}
+                if name not in shard:
+                    continue
+                if name not in merged:
+                    column = shard[name]
+                    merged[name] = torch.empty((len(items), *column.shape[1:]), dtype=column.dtype)
+                merged[name][positions] = shard[name][rows]
         return StoredFeatures(
             merged["video_embeds"], merged["frame_embeds"], merged["video_mask"], merged["timestamps"],
             merged.get("patch_embeds"),
