@@ -310,3 +310,11 @@ def test_load_features_scales_with_items_not_items_times_shards(built_index, mon
     assert features.video_embeds.shape[0] == num_items
     torch.testing.assert_close(features.frame_embeds[-1], shard["frame_embeds"][items[-1].row], atol=0, rtol=0)
     assert elapsed < 1.0, f"load_features took {elapsed:.2f} s"
+
+
+def test_loaded_features_are_not_also_kept_by_the_store(built_index, model_and_processor):
+    model, processor = model_and_processor
+    searcher = Searcher(built_index[0], model, processor)
+    assert len(searcher) > 0
+    held = [value for value in vars(searcher.store).values() if isinstance(value, (dict, torch.Tensor)) and len(value)]
+    assert held == [], "the store keeps a second copy of the shards after the full load"

@@ -143,7 +143,6 @@ class IndexStore:
     def __init__(self, directory: Path, manifest: IndexManifest):
         self.directory = directory
         self.manifest = manifest
-        self._shard_cache: dict[int, dict[str, torch.Tensor]] = {}
         self._lock_depth = 0
         self._lock_file = None
 
@@ -295,13 +294,13 @@ class IndexStore:
         return self.manifest.items
 
     def _shard(self, number: int) -> dict[str, torch.Tensor]:
-        if number not in self._shard_cache:
-            path = self.directory / self.manifest.shards[number]["file"]
-            try:
-                self._shard_cache[number] = load_file(str(path))
-            except (OSError, ValueError) as error:
-                raise IndexFormatError(f"cannot read index shard {str(path)!r}: {error}") from error
-        return self._shard_cache[number]
+        """Read one shard from disk. Not cached: `load_features` reads each shard once, and a cache would keep
+        a second copy of every feature next to the loaded columns."""
+        path = self.directory / self.manifest.shards[number]["file"]
+        try:
+            return load_file(str(path))
+        except (OSError, ValueError) as error:
+            raise IndexFormatError(f"cannot read index shard {str(path)!r}: {error}") from error
 
     def load_features(self, items: list[IndexedItem] | None = None) -> StoredFeatures:
         """The stored features of `items` (default: every indexed item, in manifest order)."""
