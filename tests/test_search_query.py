@@ -208,3 +208,23 @@ def test_cli_index_and_search_end_to_end(tmp_path, capsys):
     other_dir = save_model(tmp_path / "other", seed=3)
     assert main(["search", "a car", "--index", str(index_dir), "--model", str(other_dir)]) == 2
     assert "was built by" in capsys.readouterr().err
+
+
+def test_exhaustive_scores_convert_the_index_in_chunks(searcher, monkeypatch):
+    """Only a chunk of items is converted to float32 at a time; chunked scores equal the one-item brute force."""
+    import unitrim_hf.search.searcher as searcher_module
+
+    monkeypatch.setattr(searcher_module, "RESCORE_CHUNK_ITEMS", 2)
+    sizes: list[int] = []
+    original = Searcher.visual_features
+
+    def recording(self, positions, kind):
+        sizes.append(len(positions))
+        return original(self, positions, kind)
+
+    monkeypatch.setattr(Searcher, "visual_features", recording)
+    logits, positions = searcher.exhaustive_scores(searcher.encode(QUERIES[0]))
+    assert len(positions) == len(searcher) and max(sizes) <= 2 and len(sizes) >= len(searcher) // 2
+    chunked = {searcher.items[int(position)].path: float(logit) for logit, position in zip(logits, positions)}
+    for path, expected in brute_force_ranking(searcher, QUERIES[0]):
+        assert chunked[path] == pytest.approx(expected, abs=1e-4)

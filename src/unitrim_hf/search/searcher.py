@@ -25,6 +25,9 @@ from .model_fingerprint import model_fingerprint
 from .query import EncodedQuery, encode_query
 
 KIND_FILTERS = ("all", VIDEO, IMAGE)
+# Items converted from stored fp16 to float32 and scored per `model.similarity` call, so an exhaustive pass
+# never holds a float32 copy of the whole index.
+RESCORE_CHUNK_ITEMS = 4096
 
 
 @dataclass
@@ -160,19 +163,20 @@ class Searcher:
 
     @torch.inference_mode()
     def rescore(self, query: EncodedQuery, positions: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Stage 2: MGSA logits (len(positions),) and per-alignment scores of the items at `positions`."""
+        """Stage 2: MGSA logits (len(positions),) and per-alignment scores of the items at `positions`, scored
+        `RESCORE_CHUNK_ITEMS` items at a time."""
         positions = torch.as_tensor(positions, dtype=torch.long)
         logits = torch.empty(len(positions))
         alignments = {name: torch.empty(len(positions)) for name in self.model.config.alignments}
         text = query.features.to(self.device)
         for media_kind in MEDIA_KINDS:
-            selected = [i for i, position in enumerate(positions.tolist()) if self.kinds[position] == media_kind]
-            if not selected:
-                continue
-            output = self.model.similarity(text, self.visual_features(positions[selected], media_kind))
-            logits[selected] = output.logits[0].float().cpu()
-            for name, value in output.alignment_scores.items():
-                alignments[name][selected] = value[0].float().cpu()
+            of_kind = [i for i, position in enumerate(positions.tolist()) if self.kinds[position] == media_kind]
+            for start in range(0, len(of_kind), RESCORE_CHUNK_ITEMS):
+                selected = torch.tensor(of_kind[start : start + RESCORE_CHUNK_ITEMS], dtype=torch.long)
+                output = self.model.similarity(text, self.visual_features(positions[selected], media_kind))
+                logits[selected] = output.logits[0].float().cpu()
+                for name, value in output.alignment_scores.items():
+                    alignments[name][selected] = value[0].float().cpu()
         return logits, alignments
 
     def exhaustive_scores(self, query: EncodedQuery, kind: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
