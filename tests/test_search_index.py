@@ -318,3 +318,14 @@ def test_loaded_features_are_not_also_kept_by_the_store(built_index, model_and_p
     assert len(searcher) > 0
     held = [value for value in vars(searcher.store).values() if isinstance(value, (dict, torch.Tensor)) and len(value)]
     assert held == [], "the store keeps a second copy of the shards after the full load"
+
+
+@pytest.mark.parametrize("numel", [1025, 49408 * 512, 2**31 + 12345])
+def test_fingerprint_sample_positions_are_exact_integers(numel):
+    """float32 linspace rounds large positions differently per device; integer positions are the same everywhere."""
+    from unitrim_hf.search.model_fingerprint import SAMPLES_PER_TENSOR, sample_positions
+
+    positions = sample_positions(numel)
+    expected = [index * (numel - 1) // (SAMPLES_PER_TENSOR - 1) for index in range(SAMPLES_PER_TENSOR)]
+    assert positions.dtype == torch.int64 and positions.device.type == "cpu"
+    assert positions.tolist() == expected

@@ -57,6 +57,15 @@ def config_sha256(config) -> str:
     return hashlib.sha256(json.dumps(strip(values), sort_keys=True).encode()).hexdigest()
 
 
+def sample_positions(numel: int) -> torch.Tensor:
+    """
+    `SAMPLES_PER_TENSOR` evenly spaced flat positions in a tensor of `numel` elements, as (SAMPLES_PER_TENSOR,)
+    int64 on the CPU. Integer arithmetic: float32 linspace rounds large positions differently on CPU and CUDA,
+    which would give one model two fingerprints.
+    """
+    return torch.arange(SAMPLES_PER_TENSOR, dtype=torch.int64) * (numel - 1) // (SAMPLES_PER_TENSOR - 1)
+
+
 def weights_sha256(model: torch.nn.Module) -> str:
     """Hash of every tensor's name, shape and `SAMPLES_PER_TENSOR` evenly spaced values (cast to float32)."""
     digest = hashlib.sha256()
@@ -64,8 +73,7 @@ def weights_sha256(model: torch.nn.Module) -> str:
         for name, tensor in sorted(model.state_dict().items()):
             flat = tensor.detach().reshape(-1)
             if flat.numel() > SAMPLES_PER_TENSOR:
-                positions = torch.linspace(0, flat.numel() - 1, SAMPLES_PER_TENSOR, device=flat.device).long()
-                flat = flat[positions]
+                flat = flat[sample_positions(flat.numel()).to(flat.device)]
             digest.update(f"{name}:{tuple(tensor.shape)}".encode())
             digest.update(flat.to(device="cpu", dtype=torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -80,4 +88,4 @@ def model_fingerprint(model) -> ModelFingerprint:
     )
 
 
-__all__ = ["ModelFingerprint", "config_sha256", "model_fingerprint", "weights_sha256"]
+__all__ = ["ModelFingerprint", "config_sha256", "model_fingerprint", "sample_positions", "weights_sha256"]
