@@ -329,3 +329,25 @@ def test_fingerprint_sample_positions_are_exact_integers(numel):
     expected = [index * (numel - 1) // (SAMPLES_PER_TENSOR - 1) for index in range(SAMPLES_PER_TENSOR)]
     assert positions.dtype == torch.int64 and positions.device.type == "cpu"
     assert positions.tolist() == expected
+
+
+def test_unexpected_error_on_one_file_skips_it_and_continues(tmp_path, media_folder, model_and_processor, monkeypatch):
+    model, processor = model_and_processor
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("clip_a.mp4", "clip_b.avi", "photo_a.png"):
+        shutil.copy2(media_folder / name, folder / name)
+    sampler_class = type(processor.frame_sampler)
+    original_call = sampler_class.__call__
+
+    def failing_call(self, path, *args, **kwargs):
+        if Path(path).name == "clip_b.avi":
+            raise RuntimeError("decoder exploded")
+        return original_call(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(sampler_class, "__call__", failing_call)
+    report = index_folder(folder, tmp_path / "index", model, processor, batch_size=3, progress=False)
+    assert _names(report.added) == {"clip_a.mp4", "photo_a.png"}
+    [skipped] = report.skipped
+    assert skipped.path.name == "clip_b.avi"
+    assert "RuntimeError" in skipped.reason and "decoder exploded" in skipped.reason

@@ -53,9 +53,13 @@ def processor_settings(processor) -> dict:
 
 
 def _decode(media: MediaFile, processor) -> _DecodedItem:
-    """Frames of one file, transformed for the model. Raises UniTriMError (VideoDecodingError) for a bad file."""
-    import av
+    """Frames of one file, transformed for the model.
 
+    Raises:
+        UniTriMError: the file cannot be decoded, for any reason (a library error as is; any other exception,
+            e.g. a decoder crash on a corrupt file, wrapped with its type and message), so that one bad file is
+            recorded as skipped and never stops an indexing run.
+    """
     try:
         if media.kind == VIDEO:
             sampled = processor.frame_sampler(media.path)
@@ -65,8 +69,10 @@ def _decode(media: MediaFile, processor) -> _DecodedItem:
         else:
             pixel_values = processor.encode_images(media.path)["pixel_values"]
             timestamps = torch.zeros(1)
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise UniTriMError(f"cannot decode {str(media.path)!r}: {error}") from error
+    except UniTriMError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure on one file only skips that file
+        raise UniTriMError(f"cannot decode {str(media.path)!r}: {type(error).__name__}: {error}") from error
     return _DecodedItem(media, pixel_values, timestamps)
 
 
