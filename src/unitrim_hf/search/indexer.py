@@ -82,7 +82,8 @@ class Indexer:
 
     Args:
         index_dir: the index folder (created on first use).
-        model: a `UniTriMModel`; it is put in eval mode.
+        model: a `UniTriMModel`; it is put in eval mode and left so (call `model.train()` afterwards to go on
+            training it).
         processor: its `UniTriMProcessor` (frame sampling and image transform).
         batch_size: items encoded per forward pass.
         device: where the model runs (default: where its parameters are).

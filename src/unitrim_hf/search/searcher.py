@@ -83,7 +83,8 @@ class Searcher:
 
     Args:
         index_dir: the index folder.
-        model: the `UniTriMModel` that built the index (checked by fingerprint).
+        model: the `UniTriMModel` that built the index (checked by fingerprint); it is put in eval mode and left
+            so (call `model.train()` afterwards to go on training it).
         processor: its `UniTriMProcessor` (query tokenisation and triplets).
         device: where scoring runs (default: the model's device).
         coarse_backend: "exact" (matrix product, default) or "faiss" (needs `pip install unitrim_hf[faiss]`).
