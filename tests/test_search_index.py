@@ -61,6 +61,17 @@ def _features_by_path(index_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
         }
     return by_path
 
+def _assert_same_features(actual: dict, expected: dict) -> None:
+    """Two `_features_by_path` tables hold the same items with equal features (fp16 storage tolerance)."""
+    assert set(actual) == set(expected)
+    for path, fields in expected.items():
+        for name, value in fields.items():
+            if isinstance(value, torch.Tensor):
+                torch.testing.assert_close(actual[path][name].float(), value.float(), atol=2e-3, rtol=0, msg=f"{path} {name}")
+            else:
+                assert actual[path][name] == value
+
+
 
 def test_scan_classifies_by_content_not_extension(media_folder):
     scan = scan_folder(media_folder)
@@ -162,13 +173,7 @@ def test_adding_files_later_gives_the_same_index(tmp_path, built_index, media_fo
     at_once, grown = _features_by_path(built_index[0]), _features_by_path(index_dir)
     relative = lambda table, root: {str(Path(path).relative_to(root)): value for path, value in table.items()}
     at_once, grown = relative(at_once, media_folder), relative(grown, folder)
-    assert set(at_once) == set(grown)
-    for path, expected in at_once.items():
-        for name, value in expected.items():
-            if isinstance(value, torch.Tensor):
-                torch.testing.assert_close(grown[path][name].float(), value.float(), atol=2e-3, rtol=0, msg=f"{path} {name}")
-            else:
-                assert grown[path][name] == value
+    _assert_same_features(grown, at_once)
     assert _names(entry.path for entry in second.skipped) == set(BAD_FILES)
     # Unchanged third run: nothing re-encoded, nothing retried.
     third = index_folder(folder, index_dir, model, processor, progress=False)
@@ -269,13 +274,7 @@ def test_two_indexers_on_one_index_keep_it_consistent(tmp_path, media_folder, mo
         [tmp_path / part / name for part, names in parts.items() for name in names]
     )
     at_once = _features_by_path(at_once_dir)
-    assert set(at_once) == set(grown)
-    for path, expected in at_once.items():
-        for name, value in expected.items():
-            if isinstance(value, torch.Tensor):
-                torch.testing.assert_close(grown[path][name].float(), value.float(), atol=2e-3, rtol=0, msg=f"{path} {name}")
-            else:
-                assert grown[path][name] == value
+    _assert_same_features(grown, at_once)
 
 
 def test_add_files_indexes_a_repeated_file_once(tmp_path, media_folder, model_and_processor, monkeypatch):
