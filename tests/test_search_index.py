@@ -61,6 +61,7 @@ def _features_by_path(index_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
         }
     return by_path
 
+
 def _assert_same_features(actual: dict, expected: dict) -> None:
     """Two `_features_by_path` tables hold the same items with equal features (fp16 storage tolerance)."""
     assert set(actual) == set(expected)
@@ -70,7 +71,6 @@ def _assert_same_features(actual: dict, expected: dict) -> None:
                 torch.testing.assert_close(actual[path][name].float(), value.float(), atol=2e-3, rtol=0, msg=f"{path} {name}")
             else:
                 assert actual[path][name] == value
-
 
 
 def test_scan_classifies_by_content_not_extension(media_folder):
