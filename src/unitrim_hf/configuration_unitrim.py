@@ -147,3 +147,6 @@ class UniTriMConfig(PretrainedConfig):
                 settings[key] = {**settings.get(key, {}), **overrides.pop(key)}
         settings.update(overrides)
         return cls(**settings)
+
+
+UniTriMConfig.register_for_auto_class()  # saved configs name their code (auto_map) for trust_remote_code loading

@@ -438,4 +438,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
         return output
 
 
+# Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the
+# package is not installed.
+UniTriMModel.register_for_auto_class("AutoModel")
+
 __all__ = ["UniTriMModel", "UniTriMPreTrainedModel"]

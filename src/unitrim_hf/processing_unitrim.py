@@ -16,6 +16,7 @@ from transformers.utils import cached_file
 from .errors import UniTriMError
 from .frame_sampling import FrameSampler
 from .image_transforms import CLIPFrameTransform
+from .remote_processor import LOADER_REFERENCE, write_processor_bundle
 from .tokenization import load_clip_tokenizer
 from .triplet_parser import Triplet, TripletParser
 
@@ -99,6 +100,22 @@ class UniTriMProcessor(ProcessorMixin):
             if clip_settings is not None:
                 kwargs["image_transform_config"] = clip_settings
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    def save_pretrained(self, save_directory: PathLike, push_to_hub: bool = False, **kwargs: Any) -> list[str]:
+        """
+        Save the tokenizer and the settings (`processor_config.json`), plus the processor's code and the parser's
+        data, so that `AutoProcessor.from_pretrained(folder, trust_remote_code=True)` rebuilds this processor where
+        the package is not installed (see `remote_processor`). `push_to_hub=True` then uploads the folder.
+        """
+        self.auto_map = {"AutoProcessor": LOADER_REFERENCE}
+        try:
+            files = super().save_pretrained(save_directory, **kwargs)
+        finally:
+            del self.auto_map
+        files += write_processor_bundle(save_directory, __file__)
+        if push_to_hub:
+            self.push_to_hub(kwargs.get("repo_id", Path(save_directory).name), token=kwargs.get("token"))
+        return files
 
     @property
     def num_frames(self) -> int:
