@@ -229,7 +229,7 @@ _CLAUSE_WORDS = frozenset({"and", "while", "because", "whereas", "when", "but", 
 @functools.lru_cache(maxsize=1)
 def _read_lexicon() -> tuple[dict[str, str], frozenset[str]]:
     """Parse the shipped lexicon once: ``({lowercase word: tag}, words listed in lowercase)``."""
-    text = importlib.resources.files("unitrim_hf").joinpath("assets", LEXICON_RESOURCE).read_text(encoding="utf-8")
+    text = importlib.resources.files(__package__).joinpath("assets", LEXICON_RESOURCE).read_text(encoding="utf-8")
     lowercase_entries: dict[str, str] = {}
     other_entries: dict[str, str] = {}
     for line in text.splitlines():
