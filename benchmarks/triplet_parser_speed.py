@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from unitrim_hf.triplet_parser import TripletParser, triplet_f1
+from unitrim_hf.triplets import TripletParser, triplet_f1
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from unitrim_hf import triplet_rules
-from unitrim_hf.triplet_parser import (
+from unitrim_hf.triplets import (
     TaggerDataMissingError,
     Triplet,
     TripletParser,
@@ -17,6 +16,9 @@ from unitrim_hf.triplet_parser import (
     tokenize,
     triplet_f1,
 )
+from unitrim_hf.triplets.lemmatize import lemmatize_verb
+from unitrim_hf.triplets.lexicon import load_lexicon
+from unitrim_hf.triplets.tagger import tag_words
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -169,7 +171,7 @@ def test_non_string_caption_is_rejected(parser):
     ],
 )
 def test_lemmatize_verb(inflected, base):
-    assert triplet_rules.lemmatize_verb(inflected) == base
+    assert lemmatize_verb(inflected) == base
 
 
 def test_sentence_split_and_tokenize():
@@ -271,7 +273,7 @@ def test_nltk_backend_uses_nltk_pos_tag(monkeypatch):
 
     def fake_pos_tag(tokens):
         calls.append(list(tokens))
-        return triplet_rules.lexicon_tagger().tag(tokens)
+        return list(zip(tokens, tag_words(tokens)))
 
     monkeypatch.setattr(nltk.data, "find", lambda resource: resource)
     monkeypatch.setattr(nltk, "pos_tag", fake_pos_tag)
@@ -302,6 +304,6 @@ def test_lexicon_asset_is_shipped_with_its_licence():
     assets = importlib.resources.files("unitrim_hf").joinpath("assets")
     licence = assets.joinpath("LICENSE-en-lexicon.txt").read_text(encoding="utf-8")
     assert "Brill" in licence and "Redistribution and use in source and binary forms" in licence
-    lexicon = triplet_rules.load_lexicon()
+    lexicon = load_lexicon()
     assert len(lexicon) > 80_000
     assert lexicon["girl"] == "NN" and lexicon["running"] == "VBG"

@@ -14,7 +14,7 @@ from .frame_sampling import FrameSampler, SampledFrames
 from .image_transforms import CLIPFrameTransform, clip_transform
 from .processing_unitrim import UniTriMProcessor
 from .tokenization import load_clip_tokenizer
-from .triplet_parser import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
+from .triplets import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,7 @@ from .errors import UniTriMError
 from .frame_sampling import FrameSampler
 from .image_transforms import CLIPFrameTransform
 from .tokenization import load_clip_tokenizer
-from .triplet_parser import Triplet, TripletParser
+from .triplets import Triplet, TripletParser
 
 PathLike = str | os.PathLike
 
