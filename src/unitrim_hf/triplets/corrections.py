@@ -43,11 +43,13 @@ NOUN_VERB_HOMOGRAPHS = frozenset(
     flip tumble twirl skip stomp tap march cartwheel somersault juggle balance
     shower bathe soak rinse scrub shave trim style braid curl
     chat text call phone email tweet blog vlog review unbox tour visit photograph
+    move drift rise glide zoom
     """.split()
 )
 
 
 # Words that end the clause whose verb slot the retagging rules look at.
+DIRECTION_WORDS = frozenset({"left", "right"})
 _CLAUSE_WORDS = frozenset({"and", "while", "because", "whereas", "when", "but", "then", "as", "although", "though", "until", "who", "which", "that", "or"})
 
 
@@ -101,6 +103,25 @@ def _has_finite_verb(tags: list[str], tokens: list[str], start: int, end: int, s
     return False
 
 
+def _correct_direction_words(tokens: list[str], tags: list[str]) -> None:
+    """"left" and "right" name a direction or a side ("moves left", "on the left", "top right"): tag them NN.
+
+    "left" stays the past of "leave" after "have"/"be" and right after a subject that cannot itself be read
+    as a verb ("the man left the room"); after "square moves" or "circles move" it is the direction.
+    """
+    for index, word in enumerate(tokens):
+        if word not in DIRECTION_WORDS:
+            continue
+        previous_word = tokens[index - 1] if index else ""
+        previous_tag = tags[index - 1] if index else ""
+        after_subject = (previous_tag in NOUN_TAGS and not _may_be_verb(previous_word)) or previous_tag == "PRP" or (
+            previous_word in SUBJECT_PRONOUNS
+        )
+        if word == "left" and (previous_word in HAVE_FORMS or previous_word in BE_FORMS or after_subject):
+            continue
+        tags[index] = "NN"
+
+
 def correct_tags(tokens: list[str], tags: list[str]) -> list[str]:
     """Contextual corrections of lexicon tags, in place and returned.
 
@@ -108,6 +129,7 @@ def correct_tags(tokens: list[str], tags: list[str]) -> list[str]:
         tokens: lowercased words of one sentence, length N.
         tags: their Penn tags from the lexicon or NLTK tagger, length N.
     """
+    _correct_direction_words(tokens, tags)
     count = len(tokens)
     for index in range(count):
         word, tag = tokens[index], tags[index]
