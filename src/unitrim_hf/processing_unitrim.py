@@ -17,7 +17,7 @@ from .errors import UniTriMError
 from .frame_sampling import FrameSampler
 from .image_transforms import CLIPFrameTransform
 from .tokenization import load_clip_tokenizer
-from .triplets import Triplet, TripletParser
+from .triplets import Triplet, TripletParser, strip_control_characters
 
 PathLike = str | os.PathLike
 
@@ -117,10 +117,11 @@ class UniTriMProcessor(ProcessorMixin):
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     def encode_text(self, text: str | Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
-        """Token and triplet tensors of a caption or a list of captions."""
+        """Token and triplet tensors of a caption or a list of captions (ANSI escapes and control characters removed)."""
         texts = [text] if isinstance(text, str) else list(text)
         if not texts or not all(isinstance(item, str) for item in texts):
             raise ValueError("`text` must be a string or a non-empty list of strings.")
+        texts = [strip_control_characters(item) for item in texts]
         features = self._tokenize(texts, max_length or self.max_length)
         if not self.use_triplets:
             return features
