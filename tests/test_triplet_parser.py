@@ -346,6 +346,19 @@ def test_contextual_rules_change_tags_from_context():
     assert tag_words(["the", "man", "left", "the", "room"])[2] == "VBD"
 
 
+def test_sparse_brill_tagger_tags_as_nltks_brill_tagger():
+    from nltk.tag import BrillTagger
+
+    sparse = tagger.context_tagger()
+    plain = BrillTagger(sparse._initial_tagger, sparse.rules())
+    edge = [tagger.SENTENCE_EDGE] * 3
+    for name in ANNOTATION_FILES:
+        for row in _load(name):
+            for sentence in split_sentences(row["caption"]):
+                words = edge + tokenize(sentence) + ["."] + edge
+                assert sparse.tag(words) == plain.tag(words), sentence
+
+
 def test_context_rules_asset_is_shipped_with_its_licence():
     licence = read_asset_text("LICENSE-en-context.txt")
     assert "Brill" in licence and "Redistribution and use in source and binary forms" in licence
