@@ -58,6 +58,12 @@ def test_self_attention_keyframe_differs_from_middle_and_centroid():
         select_keyframe_index(frames, mask, "self_attention", embed_frames=lambda f: torch.full((5, 2), float("nan")))
 
 
+def test_identical_frames_give_the_middle_frame():
+    frames = np.zeros((7, 2, 2, 3), dtype=np.uint8)
+    mask = np.array([1, 1, 1, 1, 1, 0, 0])
+    assert select_keyframe_index(frames, mask, "self_attention", embed_frames=lambda f: torch.ones(len(f), 4)) == 2
+
+
 def test_a_single_frame_is_its_own_keyframe():
     assert attention_received(torch.ones(1, 4)).tolist() == [1.0]
     frames = np.zeros((3, 2, 2, 3), dtype=np.uint8)

@@ -28,7 +28,7 @@ class UniTriMProcessor(ProcessorMixin):
 
     - text (a caption or a list) -> `input_ids`, `attention_mask` (B, max_length) and, with triplets,
       `triplet_input_ids`, `triplet_attention_mask` (B, max_triplets, max_triplet_length), `triplet_mask`
-      (B, max_triplets);
+      (B, max_triplets); ANSI escape sequences and control characters are removed from captions first;
     - videos (paths, (T, H, W, 3) uint8 arrays, or lists of frames) -> `pixel_values_videos` (B, T, 3, S, S),
       zero-padded, and `video_mask` (B, T);
     - images (PIL images, (H, W, 3) uint8 arrays or paths) -> `pixel_values` (B, 3, S, S).

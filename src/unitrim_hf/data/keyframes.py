@@ -64,7 +64,7 @@ def select_keyframe_index(
         frames: uint8 (num_frames, height, width, 3), zero-padded after the real frames.
         mask: (num_frames,) 1 for real frames.
         strategy: ``"self_attention"``: the real frame receiving the most attention (:func:`attention_received`;
-            ties go to the earliest frame); ``"middle"``: the middle real frame (``num_real // 2``);
+            among frames tied for it, the one nearest the middle real frame); ``"middle"``: the middle real frame (``num_real // 2``);
             ``"clip_centroid"``: the real frame whose embedding has the highest cosine similarity to the mean
             embedding.
         embed_frames: for ``"self_attention"`` and ``"clip_centroid"``: uint8 (n, height, width, 3) -> (n, dim)
@@ -88,7 +88,10 @@ def select_keyframe_index(
     if not torch.isfinite(embeddings).all():
         raise ValueError("embed_frames returned non-finite embeddings")
     if strategy == "self_attention":
-        return int(real[int(torch.argmax(attention_received(embeddings, temperature)))])
+        received = attention_received(embeddings, temperature)
+        # Frames tied for the most attention (e.g. a still scene, identical frames) give way to the middle one.
+        tied = torch.nonzero(received >= received.max() - 1e-5 * received.max().abs()).flatten().tolist()
+        return int(real[min(tied, key=lambda position: (abs(position - real.size // 2), position))])
     embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
     centroid = torch.nn.functional.normalize(embeddings.mean(dim=0), dim=-1)
     return int(real[int(torch.argmax(embeddings @ centroid))])

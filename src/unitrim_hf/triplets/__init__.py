@@ -24,6 +24,11 @@ Conventions of the output (the hand-annotated ``tests/data/triplets_*.jsonl`` fo
   gives the object and the preposition joins the predicate: "a man walks on the beach" ->
   ("man", "walk on", "beach"). With a direct object, later prepositional phrases are dropped:
   "a person is connecting something to system" -> ("person", "connect", "something").
+* **Directions and sides**: "left"/"right" right after a motion verb are its object ("a red square moves left"
+  -> ("red square", "move", "left")); after a preposition they name a side ("stays on the left" ->
+  ("...", "stay on", "left"), "in the top left" -> object "top left"). "up", "down" and the like are particles
+  ("moves up" -> ("...", "move up", "")). "left" is the past of "leave" only after have/be or right after a
+  subject that cannot itself be read as a verb ("the man left the room" -> ("man", "leave", "room")).
 * **Object** is ``""`` for an intransitive verb ("a baby is crying" -> ("baby", "cry", "")).
 * **Coordination** gives one triplet per conjunct: "a man sings and dances" -> (man, sing),
   (man, dance); "a man and a woman dance" -> (man, dance), (woman, dance); "a fondant baby and
@@ -37,7 +42,7 @@ Conventions of the output (the hand-annotated ``tests/data/triplets_*.jsonl`` fo
   pizza"), give no triplet. Negation and adverbs are dropped ("is not barking" -> "bark").
 
 Parsing is deterministic, needs no NLTK download with the default ``backend="lexicon"``, and runs at
-several thousand captions per second on one core (the lexicon is read once per process, on first use).
+a few thousand captions per second on one core (the lexicon and rules are read once per process, on first use).
 """
 
 from .metric import triplet_f1
