@@ -113,6 +113,11 @@ def test_training_frame_cache_uses_self_attention_keyframes_of_the_starting_chec
     assert settings["keyframe_strategy"] == "self_attention" and settings["embed_frames"].name == folder
     _, random_init, _ = parse_arguments(["--output_dir", str(tmp_path / "out")])
     assert random_init.keyframe_features is None and keyframe_settings(random_init, 32) == {"keyframe_strategy": "middle"}
+    # A saved model being evaluated or continued does not choose its own test images.
+    _, saved, _ = parse_arguments(["--model_name_or_path", str(tmp_path / "saved"), "--output_dir", str(tmp_path / "out")])
+    assert saved.keyframe_features is None
+    _, explicit, _ = parse_arguments(["--model_name_or_path", "m", "--keyframe_features", folder, "--output_dir", "o"])
+    assert explicit.keyframe_features == folder
 
     root = write_synthetic_benchmark(tmp_path / "data", num_train=3, num_test=1, seed=3, num_frames=8, frame_size=32)
     builder = MSRVTT(data_dir=str(root), config_name="9k", cache_dir=str(tmp_path / "hf"))

@@ -137,8 +137,8 @@ class DataArguments:
     keyframe_features: str | None = field(
         default=None,
         metadata={"help": "CLIP or UniTriM checkpoint whose image features choose each video's keyframe (the text->image "
-                  "split) by self-attention among its frames. Default: the checkpoint training starts from "
-                  "(--model_name_or_path or --clip_model_name_or_path); without one, the middle frame."},
+                  "split) by self-attention among its frames. Default: --clip_model_name_or_path (pass the same one "
+                  "to evaluate a saved model on the keyframes it was trained with); without one, the middle frame."},
     )
     use_frame_cache: bool = field(
         default=True, metadata={"help": "Decode every video once into a frame cache (recommended)."}
@@ -259,7 +259,8 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
             if getattr(arguments, item.name) is None and item.name in defaults:
                 setattr(arguments, item.name, defaults[item.name])
     if data_args.keyframe_features is None:
-        data_args.keyframe_features = model_args.model_name_or_path or model_args.clip_model_name_or_path
+        # The CLIP checkpoint, never the model being trained or evaluated: the image split must not depend on it.
+        data_args.keyframe_features = model_args.clip_model_name_or_path
     if data_args.frame_sampling not in FRAME_SAMPLING_CHOICES:
         raise ValueError(f"--frame_sampling must be one of {FRAME_SAMPLING_CHOICES}, got {data_args.frame_sampling!r}.")
     if data_args.video_end_time is not None and not data_args.video_end_time > 0:

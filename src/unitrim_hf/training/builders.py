@@ -110,8 +110,8 @@ def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) ->
 
 def keyframe_settings(data_args: DataArguments, image_size: int) -> dict:
     """How the frame cache chooses keyframes: by self-attention over the CLIP image features of
-    `--keyframe_features` (by default the checkpoint training starts from), or the middle frame when there is no
-    such checkpoint (random initialisation: features of random weights would choose arbitrarily)."""
+    `--keyframe_features` (by default `--clip_model_name_or_path`), or the middle frame without such a checkpoint
+    (random initialisation: features of random weights would choose arbitrarily)."""
     if not data_args.keyframe_features:
         return {"keyframe_strategy": "middle"}
     embedder = CLIPFrameEmbedder(data_args.keyframe_features, image_size=image_size)
