@@ -22,8 +22,8 @@ _IS_CONTRACTING_WORDS = frozenset({"it", "he", "she", "that", "there", "what", "
 
 
 def strip_control_characters(text: str) -> str:
-    """``text`` without ANSI escape sequences and control characters (tabs and newlines become spaces or stay
-    sentence breaks: ``\\t`` -> space, ``\\n``/``\\r`` kept as line breaks)."""
+    """``text`` without ANSI escape sequences; other control characters become spaces (so they never glue two
+    words together), except line breaks (``\\n``, ``\\r``), which stay sentence breaks."""
     text = _ESCAPE_SEQUENCE.sub("", text)
     return _CONTROL_CHARACTERS.sub(" ", text.replace("\t", " ").replace("\r", "\n"))
 
