@@ -18,7 +18,7 @@ from .frame_sampling import FrameSampler
 from .image_transforms import CLIPFrameTransform
 from .remote_processor import LOADER_REFERENCE, write_processor_bundle
 from .tokenization import load_clip_tokenizer
-from .triplet_parser import Triplet, TripletParser
+from .triplets import Triplet, TripletParser, strip_control_characters
 
 PathLike = str | os.PathLike
 
@@ -29,7 +29,7 @@ class UniTriMProcessor(ProcessorMixin):
 
     - text (a caption or a list) -> `input_ids`, `attention_mask` (B, max_length) and, with triplets,
       `triplet_input_ids`, `triplet_attention_mask` (B, max_triplets, max_triplet_length), `triplet_mask`
-      (B, max_triplets);
+      (B, max_triplets); ANSI escape sequences and control characters are removed from captions first;
     - videos (paths, (T, H, W, 3) uint8 arrays, or lists of frames) -> `pixel_values_videos` (B, T, 3, S, S),
       zero-padded, and `video_mask` (B, T);
     - images (PIL images, (H, W, 3) uint8 arrays or paths) -> `pixel_values` (B, 3, S, S).
@@ -134,10 +134,11 @@ class UniTriMProcessor(ProcessorMixin):
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     def encode_text(self, text: str | Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
-        """Token and triplet tensors of a caption or a list of captions."""
+        """Token and triplet tensors of a caption or a list of captions (ANSI escapes and control characters removed)."""
         texts = [text] if isinstance(text, str) else list(text)
         if not texts or not all(isinstance(item, str) for item in texts):
             raise ValueError("`text` must be a string or a non-empty list of strings.")
+        texts = [strip_control_characters(item) for item in texts]
         features = self._tokenize(texts, max_length or self.max_length)
         if not self.use_triplets:
             return features

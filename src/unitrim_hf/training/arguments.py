@@ -34,6 +34,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "num_train_epochs": 10, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
         # CLIP4Clip overwrites every DiDeMo moment with start 0, end 31: at most 32 frames at 1 fps.
         "frame_sampling": "fps", "video_end_time": 31.0,
+        # A paragraph has about 4 sentences (up to 5+ moments), each with its triplets: 4 slots would drop the 5th.
+        "max_triplets": 8,
     },
     # Random initialisation (no CLIP weights offline): the towers must learn at the new modules' rate.
     "synthetic": {
@@ -41,6 +43,12 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "num_train_epochs": 25, "learning_rate": 2e-3, "clip_learning_rate": 2e-3, "warmup_ratio": 0.05,
         "frame_sampling": "uniform", "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
     },
+}
+# `--frame_protocol paper`: T frames uniformly over the whole video (the UniTriM paper's DiDeMo setting, 64 frames),
+# instead of the dataset's CLIP4Clip sampling (1 fps, np.linspace; DiDeMo cut at 31 s).
+FRAME_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "clip4clip": {},
+    "paper": {"frame_sampling": "uniform", "video_end_time": None},
 }
 logger = logging.getLogger(__name__)
 
@@ -73,17 +81,24 @@ class ModelArguments:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "Recompute the CLIP towers' activations in backward (less memory)."}
     )
+    max_triplets: int | None = field(
+        default=None,
+        metadata={"help": "Triplets per caption M (config.max_triplets; a --config_overrides value wins). Default: the "
+                  "preset's 4; DiDeMo 8, so that a paragraph keeps the triplets of all its sentences."},
+    )
 
     def overrides(self) -> dict[str, Any]:
-        """`config_overrides` parsed; raises ValueError naming the flag on bad JSON."""
+        """`config_overrides` parsed (plus `max_triplets` when set); raises ValueError naming the flag on bad JSON."""
         if not self.config_overrides:
-            return {}
+            return {} if self.max_triplets is None else {"max_triplets": self.max_triplets}
         try:
             parsed = json.loads(self.config_overrides)
         except json.JSONDecodeError as error:
             raise ValueError(f"--config_overrides is not valid JSON: {error}") from error
         if not isinstance(parsed, dict):
             raise ValueError(f"--config_overrides must be a JSON object, got {type(parsed).__name__}.")
+        if self.max_triplets is not None:
+            parsed.setdefault("max_triplets", self.max_triplets)
         return parsed
 
 
@@ -111,6 +126,19 @@ class DataArguments:
         default=None,
         metadata={"help": "Read each video only up to this second (DiDeMo default 31, as CLIP4Clip: at most 32 "
                   "frames at 1 fps); default elsewhere: the whole video."},
+    )
+    frame_protocol: str = field(
+        default="clip4clip",
+        metadata={"help": "clip4clip: the dataset's sampling (--frame_sampling, --video_end_time; reproduces CLIP4Clip "
+                  "and X-CLIP's DiDeMo numbers: at most 32 frames from 0-31 s). paper: --num_frames frames uniformly "
+                  "over the whole video (the UniTriM paper's DiDeMo setting, 64 frames); explicit "
+                  "--frame_sampling/--video_end_time still win."},
+    )
+    keyframe_features: str | None = field(
+        default=None,
+        metadata={"help": "CLIP or UniTriM checkpoint whose image features choose each video's keyframe (the text->image "
+                  "split) by self-attention among its frames. Default: --clip_model_name_or_path (pass the same one "
+                  "to evaluate a saved model on the keyframes it was trained with); without one, the middle frame."},
     )
     use_frame_cache: bool = field(
         default=True, metadata={"help": "Decode every video once into a frame cache (recommended)."}
@@ -223,11 +251,16 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
 def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
     """Fill every field left at None with the default of the chosen dataset (in place)."""
-    defaults = DATASET_DEFAULTS[data_args.dataset_name]
+    if data_args.frame_protocol not in FRAME_PROTOCOLS:
+        raise ValueError(f"--frame_protocol must be one of {sorted(FRAME_PROTOCOLS)}, got {data_args.frame_protocol!r}.")
+    defaults = DATASET_DEFAULTS[data_args.dataset_name] | FRAME_PROTOCOLS[data_args.frame_protocol]
     for arguments in (model_args, data_args, training_args):
         for item in fields(arguments):
             if getattr(arguments, item.name) is None and item.name in defaults:
                 setattr(arguments, item.name, defaults[item.name])
+    if data_args.keyframe_features is None:
+        # The CLIP checkpoint, never the model being trained or evaluated: the image split must not depend on it.
+        data_args.keyframe_features = model_args.clip_model_name_or_path
     if data_args.frame_sampling not in FRAME_SAMPLING_CHOICES:
         raise ValueError(f"--frame_sampling must be one of {FRAME_SAMPLING_CHOICES}, got {data_args.frame_sampling!r}.")
     if data_args.video_end_time is not None and not data_args.video_end_time > 0:
