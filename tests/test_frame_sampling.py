@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from unitrim_hf.errors import UniTriMError, VideoDecodingError
-from unitrim_hf.frame_sampling import FrameSampler, SampledFrames, _KeyframeDecoder, _stream_info
+from unitrim_hf.frame_sampling import FrameSampler, SampledFrames
+from unitrim_hf.video_decoding import FrameRateTimeline, KeyframeDecoder, probe_stream
 from unitrim_hf.video_writer import write_video
 
 HEIGHT, WIDTH = 48, 64
@@ -130,7 +131,8 @@ def test_seeking_decodes_only_the_needed_keyframe_groups(tmp_path):
     path = write_video(tmp_path / "long.mp4", coded_frames(300), fps=25, gop_size=10)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        decoder = _KeyframeDecoder(container, stream, _stream_info(container, stream, path), path)
+        info = probe_stream(container, stream, path, path.stat().st_size)
+        decoder = KeyframeDecoder(container, stream, FrameRateTimeline(info), path)
         budget = decoder.packet_budget
         decoded = decoder.decode(np.array([5, 151, 295]))
         packets_read = budget - decoder.packet_budget
