@@ -73,7 +73,7 @@ def _fit_pixel_limit(opened: Image.Image, path, max_pixels: int | None) -> None:
     if opened.format == "JPEG":
         for reduction in JPEG_DRAFT_REDUCTIONS:
             if math.ceil(width / reduction) * math.ceil(height / reduction) <= max_pixels:
-                opened.draft(opened.mode, (math.ceil(width / reduction), math.ceil(height / reduction)))
+                opened.draft(opened.mode, (width // reduction, height // reduction))
                 if opened.size[0] * opened.size[1] <= max_pixels:
                     return
     raise ImageDecodingError(
