@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -41,39 +39,6 @@ def read_index(frame: np.ndarray) -> int:
         if frame[rows, column + 2 : column + BIT_WIDTH - 2].mean() > 127:
             value |= 1 << bit
     return value
-
-
-def write_timed_video(
-    path: Path,
-    frames: np.ndarray,
-    pts: list[int],
-    time_base: Fraction,
-    rate: int = 25,
-    rotation_degrees: int | None = None,
-    gop_size: int = 10,
-) -> Path:
-    """Encode ``frames`` with the given presentation timestamps (variable frame rate when they are irregular).
-
-    Args:
-        rotation_degrees: counter-clockwise display rotation stored in the display matrix (a phone held upright
-            records with -90: the player turns the picture 90 degrees clockwise).
-    """
-    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.codec_context.time_base = time_base
-        stream.codec_context.gop_size = gop_size
-        if rotation_degrees is not None:
-            stream.set_display_rotation(rotation_degrees)
-        for image, timestamp in zip(frames, pts):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            frame.pts, frame.time_base = timestamp, time_base
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
 
 
 def slow_after_50_pts(num_frames: int) -> list[int]:

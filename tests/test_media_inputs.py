@@ -31,7 +31,6 @@ from media_files import (
     read_index,
     save_exif_rotated_jpeg,
     slow_after_50_pts,
-    write_timed_video,
 )
 
 VFR_FRAMES = 80
@@ -54,7 +53,7 @@ def processor() -> UniTriMProcessor:
 @pytest.mark.parametrize("extension, last_frame_seconds", [("mp4", 0.12), ("mkv", 0.04)])
 def test_variable_frame_rate_video_is_sampled_by_presentation_time(tmp_path, extension, last_frame_seconds):
     pts = slow_after_50_pts(VFR_FRAMES)
-    path = write_timed_video(tmp_path / f"vfr.{extension}", coded_frames(VFR_FRAMES), pts, VFR_TIME_BASE)
+    path = write_video(tmp_path / f"vfr.{extension}", coded_frames(VFR_FRAMES), pts=pts, time_base=VFR_TIME_BASE, gop_size=10)
     frame_times = np.asarray(pts) / 75
 
     # "fps" (the benchmarks' default): the frame on screen at 0, 1, 2, ... s; after 2 s a frame lasts 0.12 s.
@@ -78,7 +77,7 @@ def test_variable_frame_rate_video_is_sampled_by_presentation_time(tmp_path, ext
 
 def test_variable_frame_rate_clip_bounds_are_times(tmp_path):
     pts = slow_after_50_pts(VFR_FRAMES)
-    path = write_timed_video(tmp_path / "vfr.mp4", coded_frames(VFR_FRAMES), pts, VFR_TIME_BASE)
+    path = write_video(tmp_path / "vfr.mp4", coded_frames(VFR_FRAMES), pts=pts, time_base=VFR_TIME_BASE, gop_size=10)
     sampled = FrameSampler(4)(path, start_time=3.0, end_time=4.0)
     indices = sampled.frame_indices[sampled.mask == 1].tolist()
     times = np.asarray(pts)[indices] / 75
@@ -90,9 +89,7 @@ def test_variable_frame_rate_clip_bounds_are_times(tmp_path):
 
 
 def test_display_matrix_rotation_is_applied_to_frames_and_thumbnails(tmp_path):
-    path = write_timed_video(
-        tmp_path / "phone.mp4", coded_frames(20), list(range(20)), Fraction(1, 25), rotation_degrees=-90
-    )
+    path = write_video(tmp_path / "phone.mp4", coded_frames(20), fps=25, gop_size=10, display_rotation=-90)
     sampled = FrameSampler(4)(path)
     assert sampled.frames.shape == (4, WIDTH, HEIGHT, 3), "portrait, as a player shows it"
     upright = [read_index(np.rot90(frame, k=1)) for frame in sampled.frames]  # undo the clockwise turn
