@@ -65,7 +65,12 @@ class SampledFrames(NamedTuple):
 
 
 class FrameSampler:
-    """Samples ``num_frames`` RGB frames from a video file.
+    """Samples ``num_frames`` RGB frames from a video file, as a player shows them.
+
+    Constant-frame-rate video is sampled on its frame grid (frame numbers, exactly as CLIP4Clip); variable-frame-rate
+    video (and animated GIFs) by presentation time. Frames are rotated by the stream's display matrix. A still
+    image, a file with no video stream, a truncated or corrupt file and a header that claims more frames than the
+    file can hold raise :class:`~unitrim_hf.errors.VideoDecodingError` (docs/datasets.md, "Bad input").
 
     Args:
         num_frames: T, the number of frame slots returned (real frames first, then zero padding).
