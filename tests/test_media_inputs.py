@@ -85,6 +85,33 @@ def test_variable_frame_rate_clip_bounds_are_times(tmp_path):
     assert ((times >= 3.0 - 1e-6) & (times < 4.0)).all()
 
 
+def test_variable_frame_rate_random_sampling_decodes_the_frames_it_reports(tmp_path):
+    pts = slow_after_50_pts(VFR_FRAMES)
+    path = write_video(tmp_path / "vfr.mp4", coded_frames(VFR_FRAMES), pts=pts, time_base=VFR_TIME_BASE, gop_size=10)
+    sampled = FrameSampler(6, "random", seed=0)(path)
+    assert painted(sampled) == sampled.frame_indices.tolist() and sampled.mask.sum() == 6
+
+
+def test_time_based_choice_weights_frames_by_how_long_they_are_shown():
+    frame_times = np.asarray([0.0, 0.1, 0.2, 5.0])  # the third frame is shown from 0.2 s to 5 s
+    sampler = FrameSampler(4)
+    assert sampler.sample_timed_indices(frame_times, video_end=5.1).tolist() == [0, 1, 2, 3]
+    assert FrameSampler(3).sample_timed_indices(frame_times, video_end=5.1).tolist() == [2, 2, 2]
+    assert sampler.sample_timed_indices(frame_times, video_end=5.1, start_time=1.0, end_time=2.0).tolist() == [2]
+    assert FrameSampler(12, "fps").sample_timed_indices(frame_times, video_end=5.1).tolist() == [0, 2, 2, 2, 2, 3]
+    with pytest.raises(ValueError, match="past the end"):
+        sampler.sample_timed_indices(frame_times, video_end=5.1, start_time=6.0)
+
+
+def test_constant_rate_header_with_a_long_hole_in_the_timestamps_is_an_error(tmp_path):
+    # 25 fps declared (Matroska's default duration), but no frame between 1 s and 3 s: data is missing.
+    pts = [index * 40 if index < 25 else 3000 + (index - 25) * 40 for index in range(50)]
+    path = write_video(tmp_path / "hole.mkv", coded_frames(50), pts=pts, time_base=Fraction(1, 1000), gop_size=10)
+    with pytest.raises(VideoDecodingError, match=r"no frame between 0.960 s and 3.000 s") as caught:
+        FrameSampler(12)(path)
+    assert caught.value.path == str(path)
+
+
 # ---------------------------------------------------------------- rotation
 
 
