@@ -121,8 +121,9 @@ def probe_stream(container, stream, path, file_size: int) -> StreamInfo:
         duration_seconds = None
     if duration_seconds is not None:
         estimate = duration_seconds * fps
-        if estimate >= 0.5:
-            info = StreamInfo(int(min(round(estimate), file_size + 1)), False, fps, start_pts, seconds_per_pts, variable)
+        rounded = min(round(estimate), file_size + 1)  # capped: a claim past the file size is refused just below
+        if rounded > 0:
+            info = StreamInfo(int(rounded), False, fps, start_pts, seconds_per_pts, variable)
             _check_claim(info, path, file_size, f"a duration of {duration_seconds:.6g} s ({estimate:.6g} frames at {fps:g} fps)")
             return info
     counted = count_packets(container, stream, path)
