@@ -235,7 +235,7 @@ class FrameSampler:
         try:
             info = probe_stream(container, stream, path, file_size)
             if info.variable_frame_rate:
-                timeline = scan_timestamps(container, stream, info, path)
+                timeline = scan_timestamps(container, stream, info, path, rewind=info.packets_counted)
             else:
                 timeline = FrameRateTimeline(info)
             return self._sample_timeline(container, stream, timeline, path, start_time, end_time, rng)

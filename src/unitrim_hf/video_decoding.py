@@ -44,6 +44,7 @@ class StreamInfo:
         start_pts: pts of the stream start.
         seconds_per_pts: the stream's time base.
         variable_frame_rate: the average rate differs from the nominal one (timestamps are irregular).
+        packets_counted: the count comes from a demux pass (the container is at its end).
     """
 
     num_frames: int
@@ -52,6 +53,7 @@ class StreamInfo:
     start_pts: int
     seconds_per_pts: float
     variable_frame_rate: bool = False
+    packets_counted: bool = False
 
 
 def check_video_file(path: str | os.PathLike) -> int:
@@ -129,7 +131,7 @@ def probe_stream(container, stream, path, file_size: int) -> StreamInfo:
     counted = count_packets(container, stream, path)
     if counted == 0:
         raise VideoDecodingError(path, "the video stream contains no packets")
-    return StreamInfo(counted, True, fps, start_pts, seconds_per_pts, variable)
+    return StreamInfo(counted, True, fps, start_pts, seconds_per_pts, variable, packets_counted=True)
 
 
 def _check_claim(info: StreamInfo, path, file_size: int, claim: str) -> None:
