@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 TRUE_WORDS = ("yes", "true", "t", "y", "1")
 FALSE_WORDS = ("no", "false", "f", "n", "0")
@@ -58,10 +58,19 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             group.add_argument(f"--no_{item.name}", action="store_false", dest=item.name, help=argparse.SUPPRESS)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (`prog: error: message`, exit status 2), without the usage
+    block that would bury the message under the dozens of options."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser(classes: Sequence[type], prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
-    """An `ArgumentParser` with the options of every dataclass of `classes`."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """An `ArgumentParser` with the options of every dataclass of `classes` (no abbreviations: a mistyped
+    `--learning_rat` is an error, not `--learning_rate`)."""
+    parser = OneLineErrorParser(prog=prog, description=description, allow_abbrev=False,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for cls in classes:
         add_dataclass_arguments(parser, cls)
     return parser

@@ -90,11 +90,13 @@ def push_model_folder(
     Returns:
         whatever `api.upload_folder` returns (a `CommitInfo` for the real Hub).
     """
+    from .output_layout import METRICS_FILE
+
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} holds no saved model (config.json missing); nothing to push.")
-    if evaluation is None and (folder / "metrics.json").is_file():
-        evaluation = json.loads((folder / "metrics.json").read_text())
+    if evaluation is None and (folder / METRICS_FILE).is_file():
+        evaluation = json.loads((folder / METRICS_FILE).read_text())
     if api is None:
         from huggingface_hub import HfApi
 
