@@ -131,3 +131,13 @@ def test_a_launch_that_runs_fewer_processes_than_asked_warns(monkeypatch, caplog
     with caplog.at_level(logging.WARNING):
         launch_check.warn_if_fewer_processes_than_requested()
     assert caplog.text == ""
+
+
+def test_benchmark_names_and_aliases_are_one_list() -> None:
+    from unitrim_hf.benchmark_names import BENCHMARK_NAMES
+    from unitrim_hf.data.loading import BENCHMARKS
+    from unitrim_hf.training import parse_arguments
+    from unitrim_hf.training.arguments import DATASET_DEFAULTS
+
+    assert set(DATASET_DEFAULTS) == set(BENCHMARKS) == set(BENCHMARK_NAMES)
+    assert parse_arguments(["--dataset", "MSR-VTT", "--data_dir", "/data/msrvtt"])[1].dataset_name == "msrvtt"

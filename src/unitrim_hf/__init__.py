@@ -1,14 +1,16 @@
 """UniTriM: one model that retrieves videos and images for a text query.
 
 The package loads lazily: `import unitrim_hf` is instant (the command-line tools answer `--help` and refuse bad
-arguments without importing torch), and the first name taken from it (`from unitrim_hf import UniTriMModel`,
-`unitrim_hf.UniTriMConfig`, ...) imports the model code and registers `UniTriMConfig`, `UniTriMModel` (and
-`UniTriMProcessor`) with transformers' Auto classes. Nothing is downloaded at import.
+arguments without importing torch). The first name taken from it (`from unitrim_hf import UniTriMModel`,
+`unitrim_hf.UniTriMConfig`, ...), or importing it after transformers, imports the model code and registers
+`UniTriMConfig`, `UniTriMModel` (and `UniTriMProcessor`) with transformers' Auto classes. Nothing is downloaded at
+import.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 __version__ = "0.1.0"
@@ -73,3 +75,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = sorted(_EXPORTS)
+
+if "transformers" in sys.modules:
+    # transformers is already loaded (its Auto classes are about to be used): registering costs no extra import.
+    _register_auto_classes()

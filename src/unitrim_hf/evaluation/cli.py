@@ -15,9 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..benchmark_names import BENCHMARK_NAMES
+
 # Paragraph length of the DiDeMo protocol (DESIGN.md section 1).
 DIDEMO_MAX_LENGTH = 64
-BENCHMARK_CHOICES = ("synthetic", "msrvtt", "msvd", "didemo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, help="folder (or cached Hub id) holding the model and processor (save_pretrained)")
     parser.add_argument("--processor", default=None, help="processor folder when it is not saved with the model")
-    parser.add_argument("--benchmark", required=True, choices=BENCHMARK_CHOICES)
+    parser.add_argument("--benchmark", required=True, choices=BENCHMARK_NAMES)
     parser.add_argument("--data_dir", required=True, help="benchmark folder (synthetic: written there if absent)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--config_name", default=None, help='MSR-VTT training list "9k" or "7k" (does not change the test split)')

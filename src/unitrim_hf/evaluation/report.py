@@ -20,7 +20,7 @@ DIRECTION_LABELS = {
     "text_to_image": "text → image",
     "image_to_text": "image → text",
 }
-# Metrics are kept (in memory and in metrics.json) to two decimals: 29.0, not 28.999999999999996.
+# metrics.json keeps two decimals: 29.0, not 28.999999999999996 (the table shows one).
 METRIC_DECIMALS = 2
 TABLE_COLUMNS = ("R@1", "R@5", "R@10", "Rsum", "MdR", "MnR", "num_queries")
 ALIGNMENT_COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MnR")

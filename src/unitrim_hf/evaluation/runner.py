@@ -20,7 +20,7 @@ import torch
 from ..data.base import video_table
 from .encoding import encode_captions, encode_videos_and_keyframes
 from .metrics import inverted_softmax, text_to_video_metrics, video_to_text_metrics
-from .report import render_markdown, round_metrics, save_report
+from .report import render_markdown, save_report
 
 logger = logging.getLogger(__name__)
 
@@ -236,9 +236,9 @@ def evaluate_retrieval(
         "num_unique_captions": len(unique_texts),
     }
     return RetrievalEvaluation(
-        metrics=round_metrics(results),
-        dsl_metrics=round_metrics(dsl_results),
-        alignment_metrics=round_metrics(alignment_results),
+        metrics=results,
+        dsl_metrics=dsl_results,
+        alignment_metrics=alignment_results,
         num_captions=int(len(kept_captions)),
         num_videos=len(gallery.kept_positions),
         skipped_videos=list(gallery.skipped),

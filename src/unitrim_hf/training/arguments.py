@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..benchmark_names import canonical_benchmark_name
 from ..errors import UniTriMError
 from .argument_parser import build_parser
 
@@ -50,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = "outputs/unitrim-synthetic"
 FRAME_SAMPLING_CHOICES = ("fps", "uniform")
-DATASET_ALIASES = {"msr-vtt": "msrvtt", "synthetic_trim": "synthetic"}
 
 
 class TrainingArgumentError(UniTriMError, ValueError):
@@ -138,8 +138,7 @@ class DataArguments:
 
     @property
     def dataset_name(self) -> str:
-        name = self.dataset.lower()
-        name = DATASET_ALIASES.get(name, name)
+        name = canonical_benchmark_name(self.dataset)
         if name not in DATASET_DEFAULTS:
             raise TrainingArgumentError(f"--dataset {self.dataset!r} is not one of {sorted(DATASET_DEFAULTS)}.")
         return name

@@ -52,6 +52,9 @@ from .trackers import select_trackers
 
 logger = logging.getLogger(__name__)
 
+# (training split or None, evaluation split, their frame caches or None)
+PreparedData = tuple[datasets.Dataset | None, datasets.Dataset, datasets.Dataset | None, datasets.Dataset | None]
+
 
 class NonFiniteLossError(UniTriMError, FloatingPointError):
     """The training loss became NaN or infinite; the message names the step, batch and video ids."""
@@ -182,7 +185,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
 
-    def _prepare_data(self) -> tuple[datasets.Dataset | None, datasets.Dataset, datasets.Dataset | None, datasets.Dataset | None]:
+    def _prepare_data(self) -> PreparedData:
         """The splits and their frame caches: the main process writes them (benchmark files, Arrow cache, frames)
         while the others wait; then the others read what it wrote."""
         accelerator = self.accelerator
@@ -193,7 +196,8 @@ class Trainer:
             prepared = self._load_data(write=False)
         return prepared
 
-    def _load_data(self, write: bool):
+    def _load_data(self, write: bool) -> PreparedData:
+        """Load the splits; `write`: prepare (or check and complete) the frame caches, else only read them."""
         data_args = self.data_args
         train_split = None if self.args.do_eval_only else load_split(data_args, "train")
         eval_split = load_split(data_args, data_args.eval_split)
