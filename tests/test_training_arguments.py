@@ -141,3 +141,37 @@ def test_benchmark_names_and_aliases_are_one_list() -> None:
 
     assert set(DATASET_DEFAULTS) == set(BENCHMARKS) == set(BENCHMARK_NAMES)
     assert parse_arguments(["--dataset", "MSR-VTT", "--data_dir", "/data/msrvtt"])[1].dataset_name == "msrvtt"
+
+
+class RefusingHub:
+    token = "hf_stand_in"
+
+    def create_repo(self, **kwargs):
+        raise ConnectionError("Max retries exceeded with url: https://huggingface.co/api/repos/create\nmore detail")
+
+
+class RecordingHub:
+    token = "hf_stand_in"
+
+    def __init__(self) -> None:
+        self.created: list[dict] = []
+
+    def create_repo(self, **kwargs):
+        self.created.append(kwargs)
+
+
+def test_the_hub_repository_is_created_at_start_or_the_run_refused(monkeypatch) -> None:
+    from unitrim_hf.training.arguments import TrainingArgumentError
+    from unitrim_hf.training.hub import prepare_hub_repository
+
+    monkeypatch.delenv("RANK", raising=False)
+    hub = RecordingHub()
+    prepare_hub_repository("org/model", private=True, api=hub)
+    assert hub.created == [{"repo_id": "org/model", "repo_type": "model", "private": True, "exist_ok": True}]
+    with pytest.raises(TrainingArgumentError, match=r"^--hub_model_id org/model: cannot create the repository on the Hub \(Max retries exceeded[^\n]*\)\.$"):
+        prepare_hub_repository("org/model", api=RefusingHub())
+    # Other processes of a distributed run leave the creation to the main one.
+    monkeypatch.setenv("RANK", "1")
+    other = RecordingHub()
+    prepare_hub_repository("org/model", api=other)
+    assert other.created == []
