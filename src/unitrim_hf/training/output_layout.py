@@ -23,3 +23,10 @@ RUN_OUTPUTS = (
 def debug_dump_name(process_index: int) -> str:
     """`rank<r>.json`: the per-process debug dump under `debug/`."""
     return f"rank{process_index}.json"
+
+
+__all__ = [
+    "BEST_MODEL_FOLDER", "CHECKPOINT_FOLDER", "DEBUG_FOLDER", "FINAL_MODEL_FOLDER", "LOGS_FOLDER", "METRICS_FILE",
+    "METRICS_MARKDOWN_FILE", "RUN_OUTPUTS", "SKIPPED_VIDEOS_FILE", "TRAINING_CONFIG_FILE", "TRAINING_DATA_FILE",
+    "TRAINING_LOG_FILE", "debug_dump_name",
+]
