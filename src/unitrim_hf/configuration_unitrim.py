@@ -139,8 +139,10 @@ class UniTriMConfig(PretrainedConfig):
         known = {item.name for item in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            hints = [f"{key!r}" + "".join(f" (did you mean {match!r}?)" for match in difflib.get_close_matches(key, known, n=1))
-                     for key in unknown]
+            hints = [
+                f"{key!r}" + "".join(f" (did you mean {match!r}?)" for match in difflib.get_close_matches(key, known, n=1))
+                for key in unknown
+            ]
             raise ValueError(f"Unknown {cls.__name__} field {', '.join(hints)} in the overrides of preset {name!r}.")
         path = PRESET_DIRECTORY / f"{name}.json"
         if not path.is_file():
