@@ -82,8 +82,13 @@ def test_help_lists_every_argument(tmp_path) -> None:
 def test_help_and_argument_checks_do_not_import_torch() -> None:
     script = (
         "import sys\n"
+        "from unitrim_hf.training import cli\n"
         "from unitrim_hf.training.arguments import parse_arguments\n"
         "parse_arguments(['--output_dir', 'x'])\n"
+        "try:\n"
+        "    cli.main(['--learning_rate', '0'])\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code == 2\n"
         "print(sorted(name for name in ('torch', 'transformers', 'datasets') if name in sys.modules))\n"
     )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
