@@ -4,17 +4,22 @@ Fields left at `None` are filled from the per-dataset defaults of `DATASET_DEFAU
 MSR-VTT, MSVD and DiDeMo; a tiny, fast setup for the built-in synthetic benchmark), so that
 `python train.py --dataset msrvtt --data_dir ...` reproduces the paper settings and `python train.py` alone runs
 the offline synthetic job. A `--config file.json|yaml` supplies defaults that the command line overrides.
+
+This module imports neither torch nor transformers: `--help` and argument errors answer at once.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from transformers import HfArgumentParser
+from ..benchmark_names import canonical_benchmark_name
+from ..errors import UniTriMError
+from .argument_parser import build_parser
 
 # The paper's per-dataset settings (DESIGN.md section 1) and the synthetic defaults, tuned so that a CPU run of
 # about two minutes learns well above chance (see docs/training.md).
@@ -54,7 +59,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = "outputs/unitrim-synthetic"
 FRAME_SAMPLING_CHOICES = ("fps", "uniform")
-DATASET_ALIASES = {"msr-vtt": "msrvtt", "synthetic_trim": "synthetic"}
+
+
+class TrainingArgumentError(UniTriMError, ValueError):
+    """A command-line argument (or `--config` entry) is invalid; the message names it. `train.py` prints it as one
+    line and exits with status 2, as argparse does."""
 
 
 @dataclass
@@ -88,15 +97,16 @@ class ModelArguments:
     )
 
     def overrides(self) -> dict[str, Any]:
-        """`config_overrides` parsed (plus `max_triplets` when set); raises ValueError naming the flag on bad JSON."""
+        """`config_overrides` parsed (plus `max_triplets` when set); raises `TrainingArgumentError` naming the flag
+        on bad JSON or unknown fields."""
         if not self.config_overrides:
             return {} if self.max_triplets is None else {"max_triplets": self.max_triplets}
         try:
             parsed = json.loads(self.config_overrides)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--config_overrides is not valid JSON: {error}") from error
+            raise TrainingArgumentError(f"--config_overrides is not valid JSON: {error}") from error
         if not isinstance(parsed, dict):
-            raise ValueError(f"--config_overrides must be a JSON object, got {type(parsed).__name__}.")
+            raise TrainingArgumentError(f"--config_overrides must be a JSON object, got {type(parsed).__name__}.")
         if self.max_triplets is not None:
             parsed.setdefault("max_triplets", self.max_triplets)
         return parsed
@@ -157,10 +167,9 @@ class DataArguments:
 
     @property
     def dataset_name(self) -> str:
-        name = self.dataset.lower()
-        name = DATASET_ALIASES.get(name, name)
+        name = canonical_benchmark_name(self.dataset)
         if name not in DATASET_DEFAULTS:
-            raise ValueError(f"--dataset {self.dataset!r} is not one of {sorted(DATASET_DEFAULTS)}.")
+            raise TrainingArgumentError(f"--dataset {self.dataset!r} is not one of {sorted(DATASET_DEFAULTS)}.")
         return name
 
 
@@ -235,16 +244,6 @@ class TrainingArguments:
         metadata={"help": "Each process writes debug/rank{r}.json: parameter hash and the contrastive logits' shapes."},
     )
 
-    def __post_init__(self) -> None:
-        if self.gradient_accumulation_steps < 1:
-            raise ValueError("--gradient_accumulation_steps must be >= 1.")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("--max_steps must be >= 1.")
-        if self.ddp_timeout < 1:
-            raise ValueError("--ddp_timeout must be >= 1 second.")
-        if "/" not in self.metric_for_best_model:
-            raise ValueError(f"--metric_for_best_model must look like text_to_video/R@1, got {self.metric_for_best_model!r}.")
-
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
@@ -262,12 +261,12 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
         # The CLIP checkpoint, never the model being trained or evaluated: the image split must not depend on it.
         data_args.keyframe_features = model_args.clip_model_name_or_path
     if data_args.frame_sampling not in FRAME_SAMPLING_CHOICES:
-        raise ValueError(f"--frame_sampling must be one of {FRAME_SAMPLING_CHOICES}, got {data_args.frame_sampling!r}.")
+        raise TrainingArgumentError(f"--frame_sampling must be one of {FRAME_SAMPLING_CHOICES}, got {data_args.frame_sampling!r}.")
     if data_args.video_end_time is not None and not data_args.video_end_time > 0:
-        raise ValueError(f"--video_end_time must be a positive number of seconds, got {data_args.video_end_time}.")
+        raise TrainingArgumentError(f"--video_end_time must be a positive number of seconds, got {data_args.video_end_time}.")
     if data_args.data_dir is None:
         if data_args.dataset_name != "synthetic":
-            raise ValueError(f"--data_dir is required for --dataset {data_args.dataset}.")
+            raise TrainingArgumentError(f"--data_dir is required for --dataset {data_args.dataset}.")
         data_args.data_dir = str(Path(training_args.output_dir).parent / "synthetic_data")
     if data_args.dataset_name == "synthetic" and Path(training_args.output_dir) == Path(DEFAULT_OUTPUT_DIR):
         # `python train.py` twice in a row reruns the main job from scratch in its own folder.
@@ -279,14 +278,12 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
             "which is meant for fine-tuning CLIP weights; results will be far below the paper's.",
             data_args.dataset_name, training_args.clip_learning_rate,
         )
-    if training_args.push_to_hub and not training_args.hub_model_id:
-        raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/unitrim-msrvtt).")
 
 
 def _load_config_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"--config {path}: no such file.")
+        raise TrainingArgumentError(f"--config {path}: no such file.")
     text = file.read_text()
     if file.suffix in (".yaml", ".yml"):
         import yaml
@@ -296,23 +293,32 @@ def _load_config_file(path: str) -> dict[str, Any]:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--config {path}: not valid JSON ({error}).") from error
+            raise TrainingArgumentError(f"--config {path}: not valid JSON ({error}).") from error
     if not isinstance(values, dict):
-        raise ValueError(f"--config {path} must hold a mapping of argument names to values.")
+        raise TrainingArgumentError(f"--config {path} must hold a mapping of argument names to values.")
     known = {item.name for cls in ARGUMENT_CLASSES for item in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"--config {path}: unknown arguments {unknown}.")
+        raise TrainingArgumentError(f"--config {path}: unknown arguments {unknown}.")
     if isinstance(values.get("config_overrides"), dict):
         values["config_overrides"] = json.dumps(values["config_overrides"])
     return values
 
 
-def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """Parse the command line (and an optional `--config` file whose values the command line overrides)."""
-    argv = list(argv) if argv is not None else None
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
+def argument_parser() -> argparse.ArgumentParser:
+    """The parser of `train.py` / `unitrim-train` (all argument dataclasses plus `--config`)."""
+    parser = build_parser(ARGUMENT_CLASSES, prog="unitrim-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=str, default=None, help="JSON or YAML file of arguments.")
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """Parse the command line (and an optional `--config` file whose values the command line overrides), fill the
+    dataset defaults and check every value; raises `TrainingArgumentError` naming the first bad argument."""
+    from .argument_checks import check_arguments
+
+    argv = list(argv) if argv is not None else None
+    parser = argument_parser()
     known, _ = parser.parse_known_args(argv)
     if known.config:
         parser.set_defaults(**_load_config_file(known.config))
@@ -325,4 +331,5 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, 
         arguments.append(cls(**{name: values[name] for name in names}))
     model_args, data_args, training_args = arguments
     apply_dataset_defaults(model_args, data_args, training_args)
+    check_arguments(model_args, data_args, training_args)
     return model_args, data_args, training_args
