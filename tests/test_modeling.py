@@ -67,15 +67,55 @@ def test_switched_off_modules_have_no_parameters() -> None:
     assert text.word_embeds is None and text.triplet_embeds is None and text.spatial_embeds is None
 
 
-def test_image_equals_one_frame_video() -> None:
+def test_image_features_are_clip_image_features_without_temporal_encoder_or_patches() -> None:
     model = tiny_model().eval()
-    pixel_values = random_image_inputs(model.config)["pixel_values"]
     with torch.no_grad():
+        for parameter in model.temporal_encoder.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)  # leave the zero initialisation
+        pixel_values = random_image_inputs(model.config)["pixel_values"]
         image = model.get_image_features(pixel_values)
-        video = model.get_video_features(pixel_values[:, None], torch.ones(3, 1))
-    for field in ("video_embeds", "frame_embeds", "patch_embeds"):
-        torch.testing.assert_close(getattr(image, field), getattr(video, field), rtol=0, atol=0)
-    assert image.is_image and not video.is_image
+        clip_image = model.visual_projection(model.vision_model(pixel_values=pixel_values).pooler_output)
+    torch.testing.assert_close(image.frame_embeds[:, 0], clip_image, rtol=0, atol=0)
+    torch.testing.assert_close(image.video_embeds, torch.nn.functional.normalize(clip_image, dim=-1), rtol=1e-6, atol=1e-6)
+    assert image.is_image and image.patch_embeds is None and image.video_mask.shape == (3, 1)
+
+
+def manual_text_to_image_logits(model: UniTriMModel, text, image) -> torch.Tensor:
+    """The paper's text->image score written out: t = s + mean(triplets) + mean(words); cos(E_sp(t), image) with
+    the disentangler, cos(t, image) without it (No-Disentangle), times the logit scale."""
+    triplets = (text.triplet_embeds * text.triplet_mask[..., None]).sum(1) / text.triplet_mask.sum(1, keepdim=True)
+    words = (text.word_embeds * text.word_mask[..., None]).sum(1) / text.word_mask.sum(1, keepdim=True)
+    combined = text.sentence_embeds + triplets + words
+    query = model.disentangler.spatial_encoder(combined) if model.disentangler is not None else combined
+    cosine = torch.nn.functional.normalize(query, dim=-1) @ torch.nn.functional.normalize(image.frame_embeds[:, 0], dim=-1).t()
+    return model.logit_scale.exp() * cosine
+
+
+@pytest.mark.parametrize("use_disentangler", [True, False])
+def test_text_to_image_is_one_text_feature_against_the_clip_image_feature(use_disentangler: bool) -> None:
+    model = tiny_model(use_disentangler=use_disentangler).eval()
+    inputs = all_inputs(model.config, batch_size=4)
+    with torch.no_grad():
+        output = model(**inputs)
+        expected = manual_text_to_image_logits(model, output.text_features, output.image_features)
+        similarity = model.similarity(output.text_features, output.image_features)
+    torch.testing.assert_close(output.logits_per_text_image, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(similarity.logits, expected, rtol=1e-5, atol=1e-5)
+    assert set(similarity.alignment_scores) == {"text_image"}
+    text = output.text_features
+    assert text.combined_embeds is not None
+    assert (text.spatial_embeds is not None) == use_disentangler
+    torch.testing.assert_close(text.image_text_embeds, text.spatial_embeds if use_disentangler else text.combined_embeds)
+
+
+def test_clip4clip_text_to_image_is_clip() -> None:
+    model = tiny_model("clip4clip-meanp-tiny").eval()
+    inputs = all_inputs(model.config)
+    with torch.no_grad():
+        output = model(**inputs)
+        sentence = torch.nn.functional.normalize(output.text_features.sentence_embeds, dim=-1)
+        image = torch.nn.functional.normalize(output.image_features.frame_embeds[:, 0], dim=-1)
+    torch.testing.assert_close(output.logits_per_text_image, model.logit_scale.exp() * sentence @ image.t(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("preset", TINY_PRESETS)

@@ -81,7 +81,7 @@ def _gather_padded(tensor: torch.Tensor, shapes_of_ranks: torch.Tensor) -> torch
 # Fields the scoring function reads; the others (disentangler internals, patch indices) stay local. A tuple:
 # every process must gather them in the same order.
 _SCORED_FIELDS = (
-    "sentence_embeds", "word_mask", "word_embeds", "triplet_embeds", "triplet_mask", "spatial_embeds",
+    "sentence_embeds", "word_mask", "word_embeds", "triplet_embeds", "triplet_mask", "combined_embeds", "spatial_embeds",
     "video_embeds", "frame_embeds", "video_mask", "patch_embeds",
 )
 

@@ -46,8 +46,9 @@ class UniTriMTextFeatures(_FeatureBatch):
         triplet_embeds (`(B, M, D)`, optional): projected EOT states of the triplet phrases; a caption with no
             triplet has its sentence feature in slot 0. None when triplets are off.
         triplet_mask (`(B, M)` bool, optional): true for real triplets (and the fallback slot).
-        combined_embeds (`(B, D)`, optional): `t = s + mean(r) + mean(w)`, input of the disentangler.
-        spatial_embeds (`(B, D)`, optional): `t_sp`, used in place of the sentence for images.
+        combined_embeds (`(B, D)`): `t = s + mean(r) + mean(w)` over the granularities the model encodes (triplets
+            and words only where enabled); input of the disentangler, and the text->image feature without it.
+        spatial_embeds (`(B, D)`, optional): `t_sp = E_sp(t)`, the text->image feature with the disentangler.
         temporal_embeds (`(B, D)`, optional): `t_tp`.
         reconstructed_embeds (`(B, D)`, optional): the decoder's reconstruction of `t`.
     """
@@ -66,6 +67,11 @@ class UniTriMTextFeatures(_FeatureBatch):
     def batch_size(self) -> int:
         return self.sentence_embeds.shape[0]
 
+    @property
+    def image_text_embeds(self) -> torch.Tensor:
+        """(B, D) the one text feature matched against still images: `t_sp` with the disentangler, else `t`."""
+        return self.spatial_embeds if self.spatial_embeds is not None else self.combined_embeds
+
 
 @dataclass
 class UniTriMVisualFeatures(_FeatureBatch):
@@ -79,7 +85,8 @@ class UniTriMVisualFeatures(_FeatureBatch):
         video_mask (`(B, T)` bool): true for real frames.
         patch_embeds (`(B, T, K, D)`, optional): projected selected patch tokens; None without patch selection.
         patch_indices (`(B, T, K)`, optional): indices of the selected patches in the frame's patch grid.
-        is_image (`bool`): features of still images; the coarse alignment then uses the spatial text feature.
+        is_image (`bool`): features of still images (T = 1, no temporal encoder, no patches); they are scored by
+            one cosine with the text's `image_text_embeds`.
     """
 
     video_embeds: torch.Tensor | None = None
@@ -99,7 +106,8 @@ class UniTriMSimilarityOutput(ModelOutput):
     """
     Args:
         logits (`(num_texts, num_visuals)`): `logit_scale * mean(enabled alignment scores)`.
-        alignment_scores (`dict[str, (num_texts, num_visuals)]`): each enabled alignment's score (cosine scale).
+        alignment_scores (`dict[str, (num_texts, num_visuals)]`): each enabled alignment's score (cosine scale);
+            for images the single `text_image` score.
     """
 
     logits: torch.Tensor | None = None

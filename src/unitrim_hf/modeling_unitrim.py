@@ -26,6 +26,8 @@ from .similarity import fine_grained_similarity, global_similarity, l2_normalize
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
+# Name of the single score of a text against a still image in `alignment_scores`.
+IMAGE_ALIGNMENT = "text_image"
 
 
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
@@ -173,6 +175,17 @@ class UniTriMModel(UniTriMPreTrainedModel):
             triplet_mask = triplet_mask | fallback_slot
         return triplet_embeds, triplet_mask
 
+    @staticmethod
+    def _combine_granularities(features: UniTriMTextFeatures) -> torch.Tensor:
+        """`t = s + mean(r) + mean(w)` (B, D) over the text granularities the model encodes (triplets and words
+        only where the config enables them): the one text feature matched against still images."""
+        combined = features.sentence_embeds
+        if features.triplet_embeds is not None:
+            combined = combined + masked_mean(features.triplet_embeds, features.triplet_mask, dim=1)
+        if features.word_embeds is not None:
+            combined = combined + masked_mean(features.word_embeds, features.word_mask, dim=1)
+        return combined
+
     def get_text_features(
         self,
         input_ids: torch.Tensor,
@@ -207,12 +220,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
             features.triplet_embeds, features.triplet_mask = self._encode_triplets(
                 sentence_embeds, triplet_input_ids, triplet_attention_mask, triplet_mask
             )
+        features.combined_embeds = self._combine_granularities(features)
         if self.disentangler is not None:
-            combined = sentence_embeds + masked_mean(features.word_embeds, word_mask, dim=1)
-            if features.triplet_embeds is not None:
-                combined = combined + masked_mean(features.triplet_embeds, features.triplet_mask, dim=1)
-            features.combined_embeds = combined
-            features.spatial_embeds, features.temporal_embeds, features.reconstructed_embeds = self.disentangler(combined)
+            features.spatial_embeds, features.temporal_embeds, features.reconstructed_embeds = self.disentangler(
+                features.combined_embeds
+            )
         return features
 
     # ------------------------------------------------------------------ visual
@@ -241,7 +253,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             and masked out of every score.
         """
         video_mask = check_video_inputs(pixel_values_videos, video_mask)
-        return self._visual_features(pixel_values_videos, video_mask, is_image=False)
+        return self._visual_features(pixel_values_videos, video_mask)
 
     def get_image_features(self, pixel_values: torch.Tensor) -> UniTriMVisualFeatures:
         """
@@ -249,14 +261,20 @@ class UniTriMModel(UniTriMPreTrainedModel):
             pixel_values: (B, 3, H, W) CLIP-normalised images.
 
         Returns:
-            `UniTriMVisualFeatures` of one-frame videos, flagged `is_image`. `frame_embeds[:, 0]` is CLIP's
-            projected image feature (before normalisation) when the temporal encoder is at initialisation or off.
+            `UniTriMVisualFeatures` flagged `is_image`: `frame_embeds` (B, 1, D) is CLIP's projected image
+            feature (before normalisation) and `video_embeds` (B, D) the same normalised. A still image passes
+            neither the temporal encoder nor patch selection: text->image retrieval matches one text feature
+            against it (see `image_text_embeds` of the text features).
         """
         pixel_values = check_image_inputs(pixel_values)
-        video_mask = torch.ones(pixel_values.shape[0], 1, dtype=torch.bool, device=pixel_values.device)
-        return self._visual_features(pixel_values[:, None], video_mask, is_image=True)
+        image_embeds = self.visual_projection(self.vision_model(pixel_values=pixel_values).pooler_output)
+        image_mask = torch.ones(pixel_values.shape[0], 1, dtype=torch.bool, device=pixel_values.device)
+        return UniTriMVisualFeatures(
+            video_embeds=l2_normalize(image_embeds), frame_embeds=image_embeds[:, None], video_mask=image_mask,
+            is_image=True,
+        )
 
-    def _visual_features(self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor, is_image: bool) -> UniTriMVisualFeatures:
+    def _visual_features(self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor) -> UniTriMVisualFeatures:
         batch_size, num_frames = video_mask.shape
         real_frames = pixel_values_videos[video_mask]
         frame_embeds, selected_patches, patch_indices = self._encode_frames(real_frames)
@@ -266,9 +284,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         if self.temporal_encoder is not None:
             all_frames = self.temporal_encoder(all_frames, video_mask)
         video_embeds = l2_normalize(masked_mean(l2_normalize(all_frames), video_mask, dim=1))
-        features = UniTriMVisualFeatures(
-            video_embeds=video_embeds, frame_embeds=all_frames, video_mask=video_mask, is_image=is_image
-        )
+        features = UniTriMVisualFeatures(video_embeds=video_embeds, frame_embeds=all_frames, video_mask=video_mask)
         if selected_patches is not None:
             top_k = selected_patches.shape[1]
             features.patch_embeds = selected_patches.new_zeros(batch_size, num_frames, top_k, selected_patches.shape[-1])
@@ -282,8 +298,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
     def _alignment_score(self, name: str, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> torch.Tensor:
         text_granularity, visual_granularity = ALIGNMENT_GRANULARITIES[name]
         if text_granularity == "sentence":
-            use_spatial = visual.is_image and text.spatial_embeds is not None and name == "sentence_video"
-            text_units = l2_normalize(text.spatial_embeds if use_spatial else text.sentence_embeds)[:, None, :]
+            text_units = l2_normalize(text.sentence_embeds)[:, None, :]
             text_mask = torch.ones(text_units.shape[:2], dtype=torch.bool, device=text_units.device)
         elif text_granularity == "word":
             text_units, text_mask = l2_normalize(text.word_embeds), text.word_mask
@@ -304,7 +319,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
         return fine_grained_similarity(text_units, text_mask, visual_units, visual_mask, self.config.aggregation_temperature)
 
     def _score_block(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        scores = {name: self._alignment_score(name, text, visual) for name in self.config.alignments}
+        if visual.is_image:
+            # Text->image: one text feature (t_sp, or t without the disentangler) against CLIP's image feature.
+            scores = {IMAGE_ALIGNMENT: global_similarity(l2_normalize(text.image_text_embeds), visual.video_embeds)}
+        else:
+            scores = {name: self._alignment_score(name, text, visual) for name in self.config.alignments}
         mean_score = torch.stack(list(scores.values())).mean(dim=0)
         logit_scale = clamp_with_gradient(self.logit_scale, MAX_LOG_LOGIT_SCALE).exp()
         return logit_scale * mean_score, scores
@@ -323,6 +342,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
 
     def units_per_pair(self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures) -> int:
         """The largest (text units x visual units) similarity matrix any enabled alignment builds for one pair."""
+        if visual_features.is_image:
+            return 1
         text_units = {"sentence": 1, "word": text_features.word_embeds, "triplet": text_features.triplet_embeds}
         num_frames = visual_features.frame_embeds.shape[1]
         visual_units = {"video": 1, "frame": num_frames}
@@ -370,7 +391,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         score_block = getattr(self, "_compiled_score_block", None) or self._score_block
         reference = text_features.sentence_embeds
         logits = reference.new_empty(num_texts, num_visuals)
-        scores = {name: reference.new_empty(num_texts, num_visuals) for name in self.config.alignments}
+        scores: dict[str, torch.Tensor] = {}
         for text_start in range(0, num_texts, text_block_size):
             text_rows = slice(text_start, text_start + text_block_size)
             text_block = text_features.take(text_rows)
@@ -379,7 +400,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
                 block_logits, block_scores = score_block(text_block, visual_features.take(visual_rows))
                 logits[text_rows, visual_rows] = block_logits
                 for name, value in block_scores.items():
-                    scores[name][text_rows, visual_rows] = value
+                    scores.setdefault(name, reference.new_empty(num_texts, num_visuals))[text_rows, visual_rows] = value
         return UniTriMSimilarityOutput(logits=logits, alignment_scores=scores)
 
     # ------------------------------------------------------------------ forward

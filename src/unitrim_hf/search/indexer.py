@@ -280,7 +280,7 @@ class Indexer:
             video_embeds[index] = features.video_embeds
             frame_embeds[index, :slots] = features.frame_embeds
             video_mask[index, :slots] = features.video_mask.bool()
-            if patch_embeds is not None:
+            if patch_embeds is not None and features.patch_embeds is not None:  # images have no patches
                 patch_embeds[index, :slots] = features.patch_embeds
             for row in rows:
                 stamps = decoded[row].timestamps

@@ -28,12 +28,11 @@ class EncodedQuery:
 
     def coarse_vector(self, kind: str) -> torch.Tensor:
         """
-        (D,) the normalised text vector of the `sentence_video` alignment for items of `kind`: the spatial text
-        feature t_sp for images when the model has a disentangler, the sentence feature otherwise (exactly as
-        `UniTriMModel._alignment_score`).
+        (D,) the normalised coarse text vector for items of `kind`: the sentence feature for videos (the
+        `sentence_video` alignment), the text->image feature (`image_text_embeds`) for images, whose whole score
+        it is.
         """
-        use_spatial = kind == IMAGE and self.features.spatial_embeds is not None
-        vector = self.features.spatial_embeds if use_spatial else self.features.sentence_embeds
+        vector = self.features.image_text_embeds if kind == IMAGE else self.features.sentence_embeds
         return l2_normalize(vector.float())[0]
 
 

@@ -32,11 +32,11 @@ def _frame(result: SearchResult) -> str:
 
 def format_table(results: list[SearchResult]) -> str:
     """A plain-text table: rank, score, kind, best frame, words, triplet, per-alignment scores and path."""
-    alignment_names = list(results[0].alignment_scores) if results else []
+    alignment_names = list(dict.fromkeys(name for result in results for name in result.alignment_scores))
     header = ["rank", "score", "kind", "best frame", "words", "triplet"] + alignment_names + ["path"]
     rows = [
         [str(r.rank), f"{r.score:.4f}", r.kind, _frame(r), _words(r), _triplet(r)]
-        + [f"{r.alignment_scores[name]:.4f}" for name in alignment_names]
+        + [f"{r.alignment_scores[name]:.4f}" if name in r.alignment_scores else "-" for name in alignment_names]
         + [r.path]
         for r in results
     ]

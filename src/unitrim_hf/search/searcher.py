@@ -168,7 +168,9 @@ class Searcher:
         `RESCORE_CHUNK_ITEMS` items at a time."""
         positions = torch.as_tensor(positions, dtype=torch.long)
         logits = torch.empty(len(positions))
-        alignments = {name: torch.empty(len(positions)) for name in self.model.config.alignments}
+        # Videos are scored by the enabled alignments, images by one text_image score: a name absent for an
+        # item's kind stays NaN and is left out of its result.
+        alignments: dict[str, torch.Tensor] = {}
         text = query.features.to(self.device)
         for media_kind in MEDIA_KINDS:
             of_kind = [i for i, position in enumerate(positions.tolist()) if self.kinds[position] == media_kind]
@@ -177,7 +179,7 @@ class Searcher:
                 output = self.model.similarity(text, self.visual_features(positions[selected], media_kind))
                 logits[selected] = output.logits[0].float().cpu()
                 for name, value in output.alignment_scores.items():
-                    alignments[name][selected] = value[0].float().cpu()
+                    alignments.setdefault(name, torch.full((len(positions),), float("nan")))[selected] = value[0].float().cpu()
         return logits, alignments
 
     def exhaustive_scores(self, query: EncodedQuery, kind: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,7 +218,7 @@ class Searcher:
             item = self.items[position]
             result = SearchResult(
                 rank=rank, path=item.path, kind=item.kind, score=float(logits[i]),
-                alignment_scores={name: float(value[i]) for name, value in alignments.items()},
+                alignment_scores={name: float(value[i]) for name, value in alignments.items() if not value[i].isnan()},
                 coarse_score=float(coarse_scores[i]), item_index=position,
             )
             if explain:
