@@ -50,6 +50,10 @@ def test_table8_grid_expands_and_ranks_by_text_to_image_rsum() -> None:
     assert recipe.reference in names and "rec=0 orth=0" in names
     zero = next(variant for variant in recipe.variants if variant.name == "rec=0 orth=1")
     assert zero.config_overrides == {"reconstruction_loss_weight": 0.0, "orthogonality_loss_weight": 1.0}
+    default = next(variant for variant in recipe.variants if variant.name == recipe.reference)
+    # The grid's default cell is the plain preset: the same train.py arguments, so its runs are shared.
+    assert default.train_arguments("-tiny") == ["--preset", "unitrim-tiny"]
+    assert zero.train_arguments("-tiny")[-1] == '{"orthogonality_loss_weight": 1.0, "reconstruction_loss_weight": 0.0}'
 
 
 def test_variants_share_the_budget_and_differ_only_in_the_model() -> None:

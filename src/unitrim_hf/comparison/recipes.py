@@ -60,11 +60,19 @@ class Variant:
     config_overrides: dict[str, Any] = field(default_factory=dict)
 
     def train_arguments(self, preset_suffix: str = "") -> list[str]:
-        """`train.py` arguments that select this model."""
+        """`train.py` arguments that select this model. Overrides equal to the preset's own values are left out,
+        so the same model gets the same arguments (and its run is reused) whichever recipe names it."""
+        from ..configuration_unitrim import UniTriMConfig
+
         preset = self.preset if self.preset.endswith(preset_suffix) else self.preset + preset_suffix
+        defaults = UniTriMConfig.from_preset(preset)
+        changed = {
+            key: value for key, value in self.config_overrides.items()
+            if not hasattr(defaults, key) or getattr(defaults, key) != value
+        }
         arguments = ["--preset", preset]
-        if self.config_overrides:
-            arguments += ["--config_overrides", json.dumps(self.config_overrides)]
+        if changed:
+            arguments += ["--config_overrides", json.dumps(changed, sort_keys=True)]
         return arguments
 
 
