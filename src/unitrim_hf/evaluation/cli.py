@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..benchmark_names import BENCHMARK_NAMES
 
-# Paragraph length of the DiDeMo protocol (DESIGN.md section 1).
+# Paragraph length of the DiDeMo protocol (captions of a video merged into one paragraph of at most 64 tokens).
 DIDEMO_MAX_LENGTH = 64
 
 
