@@ -35,10 +35,10 @@ from inference_speed import text_inputs, video_inputs
 from scoring_speed import (
     DTYPES, only_alignment, random_text_features, random_visual_features, synchronized, unit_vectors,
 )
-from search_latency import RescoringPool, latency_summary
+from search_latency import ExactCoarseIndex, RescoringPool, latency_summary
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
-from unitrim_hf.search.coarse_stage import ExactCoarseIndex
+
 
 PRESETS = ["unitrim", "xclip", "clip4clip-meanp"]
 CLIP_FRAMES = "clip-frames"
