@@ -1,30 +1,75 @@
 """UniTriM: one model that retrieves videos and images for a text query.
 
-Importing the package registers `UniTriMConfig`, `UniTriMModel` (and `UniTriMProcessor`) with transformers'
-Auto classes. Nothing is downloaded at import.
+The package loads lazily: `import unitrim_hf` is instant (so the `unitrim` command answers `--help` and argument
+errors without loading torch), and the first name taken from it (`from unitrim_hf import UniTriMModel`, or
+`unitrim_hf.UniTriMConfig`) imports the classes and registers `UniTriMConfig`, `UniTriMModel` (and
+`UniTriMProcessor`) with transformers' Auto classes. Nothing is downloaded at import.
 """
 
-from transformers import AutoConfig, AutoModel, AutoProcessor
+from __future__ import annotations
 
-from .configuration_unitrim import UniTriMConfig
-from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
-from .modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
-from .errors import UniTriMError, VideoDecodingError
-from .frame_sampling import FrameSampler, SampledFrames
-from .image_transforms import CLIPFrameTransform, clip_transform
-from .processing_unitrim import UniTriMProcessor
-from .tokenization import load_clip_tokenizer
-from .triplet_parser import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
+import importlib
 
 __version__ = "0.1.0"
 
-AutoConfig.register(UniTriMConfig.model_type, UniTriMConfig, exist_ok=True)
-AutoModel.register(UniTriMConfig, UniTriMModel, exist_ok=True)
-AutoProcessor.register(UniTriMConfig, UniTriMProcessor, exist_ok=True)
-# Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the
-# package is not installed.
-UniTriMConfig.register_for_auto_class()
-UniTriMModel.register_for_auto_class("AutoModel")
+# Public name -> the submodule that defines it.
+_EXPORTS = {
+    "UniTriMConfig": "configuration_unitrim",
+    "UniTriMOutput": "modeling_outputs",
+    "UniTriMSimilarityOutput": "modeling_outputs",
+    "UniTriMTextFeatures": "modeling_outputs",
+    "UniTriMVisualFeatures": "modeling_outputs",
+    "UniTriMModel": "modeling_unitrim",
+    "UniTriMPreTrainedModel": "modeling_unitrim",
+    "UniTriMError": "errors",
+    "VideoDecodingError": "errors",
+    "FrameSampler": "frame_sampling",
+    "SampledFrames": "frame_sampling",
+    "CLIPFrameTransform": "image_transforms",
+    "clip_transform": "image_transforms",
+    "UniTriMProcessor": "processing_unitrim",
+    "load_clip_tokenizer": "tokenization",
+    "TaggerDataMissingError": "triplet_parser",
+    "Triplet": "triplet_parser",
+    "TripletParser": "triplet_parser",
+    "triplet_f1": "triplet_parser",
+}
+_registered = False
+
+
+def _register_auto_classes() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from transformers import AutoConfig, AutoModel, AutoProcessor
+
+    from .configuration_unitrim import UniTriMConfig
+    from .modeling_unitrim import UniTriMModel
+    from .processing_unitrim import UniTriMProcessor
+
+    AutoConfig.register(UniTriMConfig.model_type, UniTriMConfig, exist_ok=True)
+    AutoModel.register(UniTriMConfig, UniTriMModel, exist_ok=True)
+    AutoProcessor.register(UniTriMConfig, UniTriMProcessor, exist_ok=True)
+    # Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the
+    # package is not installed.
+    UniTriMConfig.register_for_auto_class()
+    UniTriMModel.register_for_auto_class("AutoModel")
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    if name != "UniTriMError" and name != "VideoDecodingError":
+        _register_auto_classes()
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "CLIPFrameTransform",

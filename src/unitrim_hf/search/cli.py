@@ -91,13 +91,15 @@ def _run_index(arguments: argparse.Namespace) -> int:
     from .process_group import launched_processes
 
     processes = launched_processes()
-    device = arguments.device or getattr(processes, "device", None)
-    model, processor = _load(arguments.model, device)
-    indexer = Indexer(
-        arguments.index_dir, model, processor, arguments.batch_size, None, arguments.flush_every,
-        progress=not arguments.no_progress and processes.is_main, processes=processes,
-    )
-    report = indexer.index_folder(arguments.folder)
+    try:
+        model, processor = _load(arguments.model, arguments.device or processes.device)
+        indexer = Indexer(
+            arguments.index_dir, model, processor, arguments.batch_size, None, arguments.flush_every,
+            progress=not arguments.no_progress and processes.is_main, processes=processes,
+        )
+        report = indexer.index_folder(arguments.folder)
+    finally:
+        processes.close()
     if not processes.is_main:
         return 0
     suffix = f" by {processes.world_size} processes" if processes.world_size > 1 else ""
