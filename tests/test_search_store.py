@@ -88,6 +88,16 @@ def test_a_flipped_byte_in_stored_features_is_an_index_format_error(built, model
     assert "corrupt" in line and Path(items[target].path).name in line and "Traceback" not in error
 
 
+def test_a_truncated_data_file_is_an_index_format_error(built, model_and_processor):
+    model, processor = model_and_processor
+    _, index_dir = built
+    for path in (index_dir / "items.lance" / "data").rglob("*.lance"):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(IndexFormatError, match="cannot"):
+        searcher = Searcher(index_dir, model, processor)
+        searcher.search("a video", top_k=3)
+
+
 def _saved_model(folder: Path) -> Path:
     target = folder / "saved_model"
     return target if target.is_dir() else save_model(target)
@@ -328,3 +338,13 @@ def test_replaced_and_bomb_files_never_break_the_html_report(built, model_and_pr
     bomb.size = -1  # as if the swap kept size and time: the decoder is reached
     page = render_html("a photo", [bomb])
     assert "thumbnail unavailable: DecompressionBombError" in page
+
+
+def test_an_index_at_a_uri_uses_the_object_store_path(tmp_path, collection, model_and_processor):
+    """The same code reads and writes an index named by URI (here file://, the object-store code path that
+    s3:// and gs:// take)."""
+    model, processor = model_and_processor
+    uri = (tmp_path / "index").as_uri()
+    report = index_folder(collection, uri, model, processor, progress=False)
+    assert len(report.added) == len(GOOD) and (tmp_path / "index" / "items.lance").is_dir()
+    assert len(Searcher(uri, model, processor)) == len(GOOD)

@@ -4,6 +4,7 @@ over the processes of `accelerate launch`."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -59,8 +60,10 @@ class _DecodedItem:
 
 
 def processor_settings(processor) -> dict:
-    """The processor settings that change visual features (frames sampled, image transform)."""
-    return {"frame_sampler": processor.frame_sampler.to_dict(), "image_transform": processor.image_transform.to_dict()}
+    """The processor settings that change visual features (frames sampled, image transform), as they read back
+    from the index's JSON metadata (tuples as lists)."""
+    settings = {"frame_sampler": processor.frame_sampler.to_dict(), "image_transform": processor.image_transform.to_dict()}
+    return json.loads(json.dumps(settings))
 
 
 def _file_state(path: Path) -> tuple[int, int, str]:
