@@ -257,6 +257,10 @@ def test_open_without_index_is_a_clear_error(tmp_path, model_and_processor):
     with pytest.raises(UniTriMError, match="not an existing folder"):
         index_folder(tmp_path / "missing", tmp_path / "index", model, processor, progress=False)
     assert not (tmp_path / "index").exists()  # nothing created for a folder that does not exist
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "manifest.json").write_text("{}")
+    with pytest.raises(UniTriMError, match="earlier unitrim_hf version"):
+        Searcher(tmp_path / "old", model, processor)
 
 
 def test_two_indexers_on_one_index_keep_it_consistent(tmp_path, media_folder, model_and_processor):

@@ -348,3 +348,26 @@ def test_an_index_at_a_uri_uses_the_object_store_path(tmp_path, collection, mode
     report = index_folder(collection, uri, model, processor, progress=False)
     assert len(report.added) == len(GOOD) and (tmp_path / "index" / "items.lance").is_dir()
     assert len(Searcher(uri, model, processor)) == len(GOOD)
+
+
+def test_a_file_replaced_while_being_indexed_is_a_counted_skip(tmp_path, collection, model_and_processor, monkeypatch):
+    model, processor = model_and_processor
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("photo_a.png", "clip_a.mp4"):
+        shutil.copy2(collection / name, folder / name)
+    original = type(processor).encode_images
+
+    def replacing_encode(self, path, *args, **kwargs):
+        encoded = original(self, path, *args, **kwargs)
+        write_image(Path(path), seed=99)  # another picture lands while the first one is being encoded
+        return encoded
+
+    monkeypatch.setattr(type(processor), "encode_images", replacing_encode)
+    report = index_folder(folder, tmp_path / "index", model, processor, progress=False)
+    assert [Path(path).name for path in report.added] == ["clip_a.mp4"]
+    [skipped] = report.skipped
+    assert skipped.path.name == "photo_a.png" and "replaced while being indexed" in skipped.reason
+    monkeypatch.undo()
+    again = index_folder(folder, tmp_path / "index", model, processor, progress=False)
+    assert [Path(path).name for path in again.added] == ["photo_a.png"] and again.skipped == []

@@ -143,6 +143,11 @@ class IndexStore:
         """
         location = os.fspath(location)
         if not cls.exists(location, storage_options):
+            if not _is_uri(location) and (Path(location) / "manifest.json").is_file():
+                raise IndexFormatError(
+                    f"{display_text(location)!r} holds an index of an earlier unitrim_hf version (safetensors "
+                    "shards); build a new one with `unitrim index` into another folder"
+                )
             raise IndexFormatError(f"no index at {display_text(location)!r}; build one with `unitrim index`")
         try:
             _, database = cls._connect(location, storage_options)

@@ -261,7 +261,7 @@ class Indexer:
             report.removed = list(plan.to_remove)
         mine = plan.to_encode[self.processes.rank :: self.processes.world_size]
         if self.processes.world_size == 1:
-            self._encode_all(mine, report, store.upsert)
+            self._encode_all(mine, report, self._commit)
         else:
             self._encode_distributed(mine, report, plan.run_id)
         if self.processes.is_main:
@@ -272,6 +272,11 @@ class Indexer:
         ]
         report.seconds = time.perf_counter() - start
         return report
+
+    def _commit(self, entries: list[dict], features: StoredFeatures) -> None:
+        """Insert or replace the rows of `entries` (one commit); files that failed before are no longer skipped."""
+        self.store.upsert(entries, features)
+        self.store.forget_skipped(entry["path"] for entry in entries)
 
     def _encode_distributed(self, mine: list[MediaFile], report: IndexingReport, run_id: str) -> None:
         """Each process writes its rows to a staging table; the main process merges them all in one commit."""
@@ -296,6 +301,7 @@ class Indexer:
             rows = pa.concat_tables([table.to_arrow() for table in tables])
             if len(rows):
                 self.store.upsert_rows(rows)
+                self.store.forget_skipped([path for added, _ in gathered for path in added])
             self._record_failures([failure for _, failures in gathered for failure in failures])
             for name in names:
                 database.drop_table(name)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..modeling_outputs import UniTriMVisualFeatures
+from .display import display_text
 from .explain import Explanation, explain_match
 from .index_rows import IndexedItem, StoredFeatures
 from .index_table import DEFAULT_NPROBES, DEFAULT_REFINE_FACTOR, IndexStore
@@ -60,6 +61,10 @@ class SearchResult:
     size: int = -1
     mtime_ns: int = -1
     explanation: Explanation | None = None
+
+    def __post_init__(self) -> None:
+        if not self.display_path:
+            self.display_path = display_text(self.path)
 
     def to_dict(self) -> dict:
         values = {key: value for key, value in self.__dict__.items() if key not in ("explanation", "path")}
