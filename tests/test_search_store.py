@@ -309,6 +309,13 @@ def test_cli_rejects_bad_arguments_quickly_and_clearly(tmp_path, capsys):
     assert not (tmp_path / "index").exists()
 
 
+def test_a_query_with_undecodable_bytes_is_a_value_error(built, model_and_processor):
+    model, processor = model_and_processor
+    searcher = Searcher(built[1], model, processor)
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        searcher.search(os.fsdecode(b"a caf\xe9"))
+
+
 def test_cli_help_does_not_import_torch():
     """Arguments are parsed before the heavy libraries load (what keeps `unitrim --help` fast)."""
     probe = ("import sys\nfrom unitrim_hf.search.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"

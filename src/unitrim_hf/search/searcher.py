@@ -150,6 +150,16 @@ class Searcher:
 
     # ------------------------------------------------------------------ stages
     def encode(self, query: str) -> EncodedQuery:
+        """The encoded query.
+
+        Raises:
+            ValueError: `query` is empty or not valid Unicode text (e.g. undecodable bytes kept as surrogates).
+        """
+        if isinstance(query, str):
+            try:
+                query.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"the query is not valid UTF-8 text: {display_text(query)!r}") from None
         return encode_query(self.model, self.processor, query)
 
     def _kinds(self, kind: str) -> tuple[str, ...]:
