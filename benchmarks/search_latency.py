@@ -179,13 +179,18 @@ def build_store(location: Path, args, model, centres: torch.Tensor, size: int) -
     config = model.config
     layout = FeatureLayout(num_frames=args.stored_frames, top_k=args.stored_patches, embed_dim=config.projection_dim)
     processor = UniTriMProcessor.for_model_config(config)
+    reuse = args.reuse_indexes and IndexStore.exists(location)
     store = IndexStore.create(location, model_fingerprint(model), layout, processor_settings(processor))
+    if reuse and len(store) != size:
+        raise RuntimeError(f"--reuse-indexes: {location} holds {len(store)} rows, not {size}")
     vectors = torch.empty(size, config.projection_dim, dtype=torch.float16)
-    rows_seconds = 0.0
+    rows_seconds = None if reuse else 0.0
     for start in range(0, size, args.commit_rows):
         count = min(args.commit_rows, size - start)
         chunk = clustered_vectors(count, centres, args.noise, seed=size + start).to(torch.float16)
         vectors[start : start + count] = chunk
+        if reuse:  # the same seeds wrote these rows: only the vectors are needed for the exact reference
+            continue
         visual = random_visual_features(config, count, seed=start, dtype=torch.float16, num_frames=args.stored_frames)
         features = StoredFeatures(
             chunk, visual.frame_embeds, visual.video_mask.to(torch.uint8), torch.zeros(count, args.stored_frames),
@@ -199,7 +204,9 @@ def build_store(location: Path, args, model, centres: torch.Tensor, size: int) -
         rows_seconds += time.perf_counter() - begin
         del visual, features
     begin = time.perf_counter()
-    indexed = store.ensure_vector_index()
+    options = {name: value for name, value in (("num_partitions", args.ivf_partitions),
+                                               ("sample_rate", args.ivf_sample_rate)) if value}
+    indexed = store.ensure_vector_index(**options)
     index_seconds = time.perf_counter() - begin
     disk = sum(path.stat().st_size for path in location.rglob("*") if path.is_file())
     return store, vectors, {"rows_seconds": rows_seconds, "vector_index": "IVF-PQ" if indexed else "none (exact)",
@@ -327,6 +334,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--build-videos", type=int, default=24, help="videos indexed in the build-rate test (0: skip)")
     parser.add_argument("--build-images", type=int, default=24, help="images indexed in the build-rate test")
     parser.add_argument("--build-frames", type=int, default=12, help="frames per video (default 12)")
+    parser.add_argument("--ivf-partitions", type=int, default=None, help="IVF partitions (default sqrt(N), as indexed)")
+    parser.add_argument("--ivf-sample-rate", type=int, default=None, help="k-means training rows per partition")
+    parser.add_argument("--reuse-indexes", action="store_true", help="reuse the rows of indexes left in --work-dir")
     parser.add_argument("--work-dir", default=None, help="folder for the indexes (default a temporary folder)")
     parser.add_argument("--keep-indexes", action="store_true", help="keep the built indexes")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")

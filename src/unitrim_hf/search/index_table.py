@@ -77,11 +77,14 @@ def _sql_in(column: str, values: list[bytes]) -> str:
 
 class IndexStore:
     """
-    One index: open with `IndexStore.open` (latest version, or `version=`) or create with `IndexStore.create`.
+    One index: open with `IndexStore.open` (latest version, or `version=`) or create with `IndexStore.create`
+    (`location`: a folder or object-store URI; `storage_options`: passed to `lancedb.connect` for object stores,
+    e.g. credentials, region, endpoint).
 
     Args:
-        location: folder or object-store URI of the index.
-        storage_options: passed to LanceDB for object stores (credentials, region, endpoint).
+        location: where the index is.
+        database, items, skipped: the LanceDB connection and its two tables.
+        metadata: the index metadata read from the items table's schema.
     """
 
     def __init__(self, location: str, database, items, skipped, metadata: dict) -> None:
@@ -280,7 +283,7 @@ class IndexStore:
 
     def upsert_rows(self, rows: pa.Table | pa.RecordBatchReader) -> None:
         """`merge_insert` of ready Arrow rows (from `index_rows.features_to_table`), keyed by path, one commit."""
-        (self._items.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(rows))
+        self._items.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(rows)
 
     def delete_paths(self, paths: Iterable[str]) -> None:
         """Remove the rows (indexed or skipped) of `paths`, one commit per table (in chunks of 1000 paths)."""
