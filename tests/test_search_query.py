@@ -125,6 +125,7 @@ def test_ivf_pq_coarse_stage_keeps_the_exact_candidates(tmp_path):
     store.upsert(entries, StoredFeatures(vectors, vectors[:, None].repeat(1, 2, 1), torch.ones(count, 2), torch.zeros(count, 2)))
     exact = [store.nearest(vector, 10, "image").items for vector in vectors[:20]]
     assert store.ensure_vector_index(min_rows=500, num_partitions=8, num_sub_vectors=4) and store.has_vector_index()
+    assert {index.index_type for index in store._items.list_indices()} == {"IvfPq", "Bitmap"}
     for vector, expected in zip(vectors[:20], exact):
         found = store.nearest(vector, 10, "image", nprobes=8, refine_factor=10).items
         assert [item.path for item in found] == [item.path for item in expected]

@@ -264,8 +264,12 @@ class IndexStore:
         scores = (features.video_embeds.float() @ _as_tensor(vector)).tolist()
         return CoarseMatches(items, scores, features)
 
+    def _indices(self) -> dict[str, object]:
+        """The table's indices by column."""
+        return {index.columns[0]: index for index in self._items.list_indices()}
+
     def has_vector_index(self) -> bool:
-        return any("vector" in index.columns for index in self._items.list_indices())
+        return "vector" in self._indices()
 
     # ------------------------------------------------------------------ writing
     def upsert(self, entries: list[dict], features: StoredFeatures) -> None:
@@ -310,23 +314,29 @@ class IndexStore:
 
     def ensure_vector_index(self, min_rows: int = VECTOR_INDEX_MIN_ROWS, **ivf_pq_options) -> bool:
         """
-        Build the IVF-PQ index of `vector` (dot product) once the table holds `min_rows` rows, or fold rows
-        added since into an existing one (`optimize`). Returns whether the table has a vector index.
+        Build the IVF-PQ index of `vector` (dot product) and a bitmap index of `kind` (what the kind filter of the
+        coarse stage reads) once the table holds `min_rows` rows; on a table that has them, fold in rows added
+        since (`optimize`, which also compacts small fragments), only when there are such rows. Returns whether
+        the table has a vector index.
 
         Args:
             ivf_pq_options: for `lancedb.index.IvfPq` (default: sqrt(rows) partitions, D/8 sub-vectors).
         """
-        rows = self.count()
-        if self.has_vector_index():
-            self._items.optimize()
+        from lancedb.index import Bitmap, IvfPq
+
+        indices = self._indices()
+        if "vector" in indices:
+            if any(index.num_unindexed_rows for index in indices.values()):
+                self._items.optimize()
             return True
+        rows = self.count()
         if rows < min_rows:
             return False
-        from lancedb.index import IvfPq
-
         options = {"num_partitions": max(1, int(rows**0.5)), "num_sub_vectors": max(1, self.layout.embed_dim // 8)}
         options |= ivf_pq_options
         self._items.create_index("vector", config=IvfPq(distance_type="dot", **options))
+        if "kind" not in indices:
+            self._items.create_index("kind", config=Bitmap())
         return True
 
 

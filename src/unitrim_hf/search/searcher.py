@@ -139,14 +139,20 @@ class Searcher:
         self.refine_factor = refine_factor
         self.store = IndexStore.open(index_dir, model_fingerprint(model), storage_options=storage_options)
         self.store.pin()
+        self._count_kinds()
+
+    def _count_kinds(self) -> None:
+        # Items per kind in the pinned version: a kind filter is only applied where both kinds are present.
+        self._kind_counts = {kind: self.store.count(kind) for kind in MEDIA_KINDS}
 
     def refresh(self) -> None:
         """Search the latest committed version from now on."""
         self.store.refresh()
         self.store.pin()
+        self._count_kinds()
 
     def __len__(self) -> int:
-        return self.store.count()
+        return sum(self._kind_counts.values())
 
     # ------------------------------------------------------------------ stages
     def encode(self, query: str) -> EncodedQuery:
@@ -173,9 +179,14 @@ class Searcher:
         if num_candidates < 1:
             raise ValueError(f"num_candidates must be >= 1, got {num_candidates}")
         items, scores, parts = [], [], []
+        total = sum(self._kind_counts.values())
         for media_kind in self._kinds(kind):
+            if self._kind_counts[media_kind] == 0:
+                continue
+            only_kind = self._kind_counts[media_kind] == total
             matches = self.store.nearest(
-                query.coarse_vector(media_kind).cpu(), num_candidates, media_kind, self.nprobes, self.refine_factor
+                query.coarse_vector(media_kind).cpu(), num_candidates, None if only_kind else media_kind,
+                self.nprobes, self.refine_factor,
             )
             items += matches.items
             scores += matches.scores
