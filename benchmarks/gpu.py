@@ -38,11 +38,10 @@ import torch
 from _timing import Timing, machine_info, markdown_table, report, time_interleaved
 from inference_speed import text_inputs, video_inputs
 from scoring_speed import DTYPES, random_text_features, random_visual_features, synchronized, unit_vectors
-from search_latency import RescoringPool, latency_summary
+from search_latency import ExactCoarseIndex, RescoringPool, latency_summary
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
 from unitrim_hf.mgsa_scorer import MGSAScorer
-from unitrim_hf.search.coarse_stage import ExactCoarseIndex
 
 PRESETS = ["unitrim", "xclip", "clip4clip-meanp"]
 CLIP_FRAMES = "clip-frames"
