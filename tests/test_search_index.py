@@ -322,3 +322,22 @@ def test_unexpected_error_on_one_file_skips_it_and_continues(tmp_path, media_fol
     [skipped] = report.skipped
     assert skipped.path.name == "clip_b.avi"
     assert "RuntimeError" in skipped.reason and "decoder exploded" in skipped.reason
+
+
+def test_an_animated_gif_is_indexed_as_a_video_and_a_still_gif_as_an_image(tmp_path, model_and_processor):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (32, 32), (40 * index, 255 - 40 * index, 90)) for index in range(5)]
+    animated, still = tmp_path / "media" / "moving.gif", tmp_path / "media" / "still.gif"
+    animated.parent.mkdir()
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=[100, 200, 100, 300, 100], loop=0)
+    frames[0].save(still)
+    assert classify_file(animated).kind == "video" and classify_file(still).kind == "image"
+    model, processor = model_and_processor
+    report = Indexer(tmp_path / "index", model, processor, progress=False).add_files([animated, still])
+    assert _names(report.added) == {"moving.gif", "still.gif"} and report.skipped == []
+    results = Searcher(tmp_path / "index", model, processor).search("a colour", top_k=2)
+    kinds = {Path(result.path).name: result.kind for result in results}
+    assert kinds == {"moving.gif": "video", "still.gif": "image"}
+    video = next(result for result in results if result.kind == "video")
+    assert len(video.explanation.frame_scores) > 1  # several frames of the GIF were encoded
