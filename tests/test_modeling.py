@@ -86,7 +86,10 @@ def manual_text_to_image_logits(model: UniTriMModel, text, image) -> torch.Tenso
     triplets = (text.triplet_embeds * text.triplet_mask[..., None]).sum(1) / text.triplet_mask.sum(1, keepdim=True)
     words = (text.word_embeds * text.word_mask[..., None]).sum(1) / text.word_mask.sum(1, keepdim=True)
     combined = text.sentence_embeds + triplets + words
-    query = model.disentangler.spatial_encoder(combined) if model.disentangler is not None else combined
+    query = combined
+    if model.disentangler is not None:  # E_sp(t) = t̂ + MLP_sp(t̂), a residual on the normalised t
+        normalized = torch.nn.functional.normalize(combined, dim=-1)
+        query = normalized + model.disentangler.spatial_encoder(normalized)
     cosine = torch.nn.functional.normalize(query, dim=-1) @ torch.nn.functional.normalize(image.frame_embeds[:, 0], dim=-1).t()
     return model.logit_scale.exp() * cosine
 

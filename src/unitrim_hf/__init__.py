@@ -32,10 +32,10 @@ _EXPORTS = {
     "clip_transform": "image_transforms",
     "UniTriMProcessor": "processing_unitrim",
     "load_clip_tokenizer": "tokenization",
-    "TaggerDataMissingError": "triplet_parser",
-    "Triplet": "triplet_parser",
-    "TripletParser": "triplet_parser",
-    "triplet_f1": "triplet_parser",
+    "TaggerDataMissingError": "triplets",
+    "Triplet": "triplets",
+    "TripletParser": "triplets",
+    "triplet_f1": "triplets",
 }
 _SUBPACKAGES = ("data", "evaluation", "search", "training")
 
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
     from .processing_unitrim import UniTriMProcessor
     from .tokenization import load_clip_tokenizer
-    from .triplet_parser import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
+    from .triplets import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
 
 
 def __getattr__(name: str) -> Any:

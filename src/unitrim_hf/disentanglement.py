@@ -1,4 +1,20 @@
-"""Text disentangler: splits a text feature into a spatial part (aligned with still images) and a temporal part."""
+"""Text disentangler: splits the text feature into a spatial part (aligned with still images) and a temporal part.
+
+`t = s + mean(triplets) + mean(words)` is L2-normalised to `t̂` first. The spatial encoder is a residual MLP whose
+output layer starts at zero, `E_sp(t) = t̂ + MLP_sp(t̂)`: at initialisation text→image scores with the
+disentangler on equal those with it off, and training moves away from there only where that helps. The temporal
+encoder `E_tp` and the decoder `D` are plain MLPs.
+
+The reconstruction and orthogonality terms shape the disentangler only. They are computed from a detached copy
+of `t̂`, and the orthogonality term sees a detached `E_sp(t)`:
+
+- no gradient of `L_rec` or `L_orth` reaches the text tower, so the text features cannot shrink or collapse to
+  make the reconstruction trivial (with `t` itself as the input, a target that follows a collapsing `t` is
+  reconstructed perfectly while every caption looks the same and the contrastive loss stays at ln(batch));
+- the reconstruction target is `t̂`, so `L_rec` does not depend on the scale of `t`;
+- `L_rec` trains `E_sp`, `E_tp` and `D` to keep all of `t` between the two parts; `L_orth` trains `E_tp` to carry
+  what `E_sp` does not (the temporal part is the complement of the spatial one).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +22,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .similarity import l2_normalize
+from .temporal_encoder import ZeroInitLinear
 
-def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+
+def _mlp(in_dim: int, hidden_dim: int, out_dim: int, zero_output: bool = False) -> nn.Sequential:
+    output = ZeroInitLinear(hidden_dim, out_dim) if zero_output else nn.Linear(hidden_dim, out_dim)
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), output)
 
 
 class TextDisentangler(nn.Module):
-    """`t_sp = E_sp(t)`, `t_tp = E_tp(t)`, and a decoder `D([t_sp; t_tp])` that reconstructs `t`."""
+    """`t_sp = t̂ + MLP_sp(t̂)`, `t_tp = E_tp(t̂)`, and a decoder `D([t_sp; t_tp])` that reconstructs `t̂`."""
 
     def __init__(self, embed_dim: int, hidden_dim: int) -> None:
         super().__init__()
-        self.spatial_encoder = _mlp(embed_dim, hidden_dim, embed_dim)
+        self.spatial_encoder = _mlp(embed_dim, hidden_dim, embed_dim, zero_output=True)
         self.temporal_encoder = _mlp(embed_dim, hidden_dim, embed_dim)
         self.decoder = _mlp(2 * embed_dim, hidden_dim, embed_dim)
+        output_layer = self.spatial_encoder[-1]
+        nn.init.zeros_(output_layer.weight)  # also done by the model's `_init_weights` (ZeroInitLinear)
+        nn.init.zeros_(output_layer.bias)
+
+    def spatial(self, normalized_text: torch.Tensor) -> torch.Tensor:
+        """`E_sp(t) = t̂ + MLP_sp(t̂)`, shapes (batch_size, dim)."""
+        return normalized_text + self.spatial_encoder(normalized_text)
 
     def forward(self, text_embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """
@@ -26,19 +53,24 @@ class TextDisentangler(nn.Module):
             text_embeds: (batch_size, dim), the combined text feature `t = s + mean(r) + mean(w)`.
 
         Returns:
-            spatial (batch_size, dim), temporal (batch_size, dim), reconstructed `t` (batch_size, dim).
+            spatial `E_sp(t)` (batch_size, dim), with gradient to `t` (it is scored against images);
+            temporal `E_tp(t̂)` and the reconstruction `D([E_sp(t̂); E_tp(t̂)])` (batch_size, dim), both computed
+            from a detached `t̂` (they only feed `L_orth` and `L_rec`).
         """
-        spatial = self.spatial_encoder(text_embeds)
-        temporal = self.temporal_encoder(text_embeds)
-        reconstructed = self.decoder(torch.cat([spatial, temporal], dim=-1))
+        normalized = l2_normalize(text_embeds)
+        spatial = self.spatial(normalized)
+        detached = normalized.detach()
+        temporal = self.temporal_encoder(detached)
+        reconstructed = self.decoder(torch.cat([self.spatial(detached), temporal], dim=-1))
         return spatial, temporal, reconstructed
 
 
-def reconstruction_loss(reconstructed: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """`mean over the batch of ||D([t_sp; t_tp]) - t||^2 / dim` (mean squared error), shapes (batch_size, dim)."""
-    return F.mse_loss(reconstructed, target)
+def reconstruction_loss(reconstructed: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
+    """`mean over the batch of ||D([t_sp; t_tp]) - t̂||^2` with `t̂ = t / ||t||` detached, shapes (batch_size, dim)."""
+    target = l2_normalize(text_embeds.detach())
+    return (reconstructed - target).pow(2).sum(dim=-1).mean()
 
 
 def orthogonality_loss(spatial: torch.Tensor, temporal: torch.Tensor) -> torch.Tensor:
-    """`mean(cos(t_sp, t_tp)^2)` over the batch, shapes (batch_size, dim)."""
-    return F.cosine_similarity(spatial, temporal, dim=-1).pow(2).mean()
+    """`mean(cos(t_sp, t_tp)^2)` over the batch, shapes (batch_size, dim); `t_sp` is detached (only `E_tp` moves)."""
+    return F.cosine_similarity(spatial.detach(), temporal, dim=-1).pow(2).mean()

@@ -212,11 +212,8 @@ class UniTriMLoss(nn.Module):
             total = total + self.image_loss_weight * losses["text_image"]
             shard_weight = image_logits.shard_weight
         if text_features.reconstructed_embeds is not None:
-            # The target is detached: the decoder learns to reconstruct t, instead of the text tower learning to
-            # shrink t (which the normalised contrastive terms would not notice).
-            losses["reconstruction"] = reconstruction_loss(
-                text_features.reconstructed_embeds, text_features.combined_embeds.detach()
-            )
+            # Neither term reaches the text tower (see disentanglement.py): they cannot collapse the text features.
+            losses["reconstruction"] = reconstruction_loss(text_features.reconstructed_embeds, text_features.combined_embeds)
             losses["orthogonality"] = orthogonality_loss(text_features.spatial_embeds, text_features.temporal_embeds)
             total = total + shard_weight * (
                 self.reconstruction_loss_weight * losses["reconstruction"]

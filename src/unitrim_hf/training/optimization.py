@@ -21,11 +21,13 @@ def parameter_groups(
     Up to four AdamW groups: {CLIP, new} x {decay, no decay}. Each group carries a `name` ("clip_decay", ...).
 
     Args:
-        model: a `UniTriMModel` (needs `clip_parameter_names()`).
+        model: a `UniTriMModel` (its `clip_parameter_names()` split the groups); any other model (e.g. a plain
+            `CLIPModel` being pre-trained) has only CLIP parameters.
         learning_rate: rate of the new modules (temporal encoder, patch scorer, disentangler).
         clip_learning_rate: rate of the CLIP towers, projections and logit scale.
     """
-    clip_names = model.clip_parameter_names()
+    names = getattr(model, "clip_parameter_names", None)
+    clip_names = names() if names is not None else {name for name, _ in model.named_parameters()}
     buckets: dict[str, list[nn.Parameter]] = {"clip_decay": [], "clip_no_decay": [], "new_decay": [], "new_no_decay": []}
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:

@@ -1,0 +1,101 @@
+"""Markdown tables and the JSON report of a comparison."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+from .recipes import Recipe
+from .runs import RunResult
+from .statistics import DIAGNOSTIC_METRICS, PAIRED_METRICS, RETRIEVAL_METRICS, paired_differences, summarise_runs
+
+SHORT_NAMES = {"text_to_video": "T→V", "video_to_text": "V→T", "text_to_image": "T→I"}
+PER_SEED_METRICS = ("text_to_video/R@1", "text_to_image/R@1")
+
+
+def short_metric_name(metric: str) -> str:
+    """"text_to_video/R@1" -> "T→V R@1"; diagnostics and times keep their key."""
+    group, key = metric.split("/", 1)
+    return f"{SHORT_NAMES[group]} {key}" if group in SHORT_NAMES else key
+
+
+def _number(value: float, digits: int = 1) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _mean_spread(cell: dict, digits: int = 1) -> str:
+    if not math.isfinite(cell["mean"]):
+        return "–"
+    return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def ranked_variants(summary: dict, rank_by: str | None) -> list[str]:
+    """Variants in recipe order, or by descending mean of `rank_by`."""
+    variants = list(summary)
+    if rank_by:
+        variants.sort(key=lambda name: -summary[name][rank_by]["mean"] if math.isfinite(summary[name][rank_by]["mean"]) else math.inf)
+    return variants
+
+
+def render_markdown(recipe: Recipe, results: list[RunResult]) -> str:
+    """Four tables: retrieval mean ± std, per-seed R@1, paired differences to the reference, diagnostics."""
+    metrics = RETRIEVAL_METRICS + DIAGNOSTIC_METRICS
+    if recipe.rank_by and recipe.rank_by not in metrics:
+        metrics += (recipe.rank_by,)
+    summary = summarise_runs(results, metrics)
+    seeds = sorted({result.seed for result in results})
+    order = ranked_variants(summary, recipe.rank_by)
+    lines = [f"### {recipe.name}: mean ± std over seeds {seeds}" + (f", ranked by {recipe.rank_by}" if recipe.rank_by else ""), ""]
+    lines += _table(
+        ["variant", *(short_metric_name(metric) for metric in RETRIEVAL_METRICS)],
+        [[name, *(_mean_spread(summary[name][metric]) for metric in RETRIEVAL_METRICS)] for name in order],
+    )
+    lines += ["", "Per seed (" + ", ".join(str(seed) for seed in seeds) + "):", ""]
+    lines += _table(
+        ["variant", *(short_metric_name(metric) for metric in PER_SEED_METRICS)],
+        [[name, *(" / ".join(_number(summary[name][metric]["per_seed"].get(seed, math.nan)) for seed in seeds)
+                  for metric in PER_SEED_METRICS)] for name in order],
+    )
+    paired = paired_differences(results, recipe.reference, PAIRED_METRICS)
+    if paired:
+        lines += ["", f"Paired by seed, variant − {recipe.reference} (mean ± std; seeds above/equal/below):", ""]
+        lines += _table(
+            ["variant", *(f"Δ {short_metric_name(metric)}" for metric in PAIRED_METRICS)],
+            [[name, *(f"{_mean_spread(cells[metric])} ({cells[metric]['wins']}/{cells[metric]['ties']}/{cells[metric]['losses']})"
+                      for metric in PAIRED_METRICS)] for name, cells in paired.items()],
+        )
+    lines += ["", "Training diagnostics (mean ± std): fraction of steps with the text-video loss on the ln(batch) "
+              "plateau, first step below it, mean pairwise cosine of the combined text feature t in a training batch "
+              "(mean over training, last step) and of the sentence features (last step; 1 = collapsed), training "
+              "seconds:", ""]
+    lines += _table(
+        ["variant", *(short_metric_name(metric) for metric in DIAGNOSTIC_METRICS)],
+        [[name, *(_mean_spread(summary[name][metric], 0 if metric.startswith(("time", "diagnostics/steps")) else 2)
+                  for metric in DIAGNOSTIC_METRICS)] for name in order],
+    )
+    return "\n".join(lines)
+
+
+def comparison_report(recipe: Recipe, results: list[RunResult], wall_seconds: float) -> dict:
+    """Everything as JSON-serialisable data: the recipe, every run, the summaries and the paired differences."""
+    return {
+        "recipe": {**asdict(recipe), "variants": [asdict(variant) for variant in recipe.variants]},
+        "runs": [asdict(result) for result in results],
+        "summary": summarise_runs(results),
+        "paired": paired_differences(results, recipe.reference),
+        "wall_seconds": wall_seconds,
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+    }
+
+
+def write_json(report: dict, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, default=str))

@@ -1,0 +1,132 @@
+"""The comparison harness: recipes, statistics, diagnostics and a tiny end-to-end comparison."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from unitrim_hf.comparison import RunResult, load_recipe, paired_differences, summarise_runs
+from unitrim_hf.comparison.cli import run as run_compare
+from unitrim_hf.comparison.diagnostics import mean_pairwise_cosine, plateau_statistics
+from unitrim_hf.comparison.recipes import RecipeError, recipe_from_dict
+from unitrim_hf.comparison.runs import build_run_specs
+from unitrim_hf.training.arguments import parse_arguments
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+CONFIGS = REPOSITORY / "configs"
+
+
+def _result(variant: str, seed: int, text_video: float, text_image: float) -> RunResult:
+    metrics = {
+        "text_to_video": {"R@1": text_video, "R@5": 2 * text_video, "Rsum": 4 * text_video},
+        "text_to_image": {"R@1": text_image, "R@5": 2 * text_image, "Rsum": 4 * text_image},
+    }
+    return RunResult(variant, seed, [], metrics)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_config_parses(path: Path) -> None:
+    if path.name in ("msrvtt.yaml",) or path.name.startswith("clip_"):
+        parse_arguments(["--config", str(path), "--data_dir", str(path.parent)])  # a train.py config file
+        return
+    recipe = load_recipe(path)
+    assert len(recipe.variants) >= 2 and recipe.seeds
+    for spec in build_run_specs(recipe, "/tmp/unused", ["--data_dir", "/tmp/unused-data"])[: len(recipe.variants)]:
+        model_args, _, _ = parse_arguments(spec.argv)
+        from unitrim_hf import UniTriMConfig
+
+        UniTriMConfig.from_preset(model_args.preset, **model_args.overrides())  # every variant is a valid config
+
+
+def test_table8_grid_expands_and_ranks_by_text_to_image_rsum() -> None:
+    recipe = load_recipe(CONFIGS / "table8_loss_weights.yaml")
+    assert len(recipe.variants) == 9
+    assert recipe.rank_by == "text_to_image/Rsum"
+    names = [variant.name for variant in recipe.variants]
+    assert recipe.reference in names and "rec=0 orth=0" in names
+    zero = next(variant for variant in recipe.variants if variant.name == "rec=0 orth=1")
+    assert zero.config_overrides == {"reconstruction_loss_weight": 0.0, "orthogonality_loss_weight": 1.0}
+    default = next(variant for variant in recipe.variants if variant.name == recipe.reference)
+    # The grid's default cell is the plain preset: the same train.py arguments, so its runs are shared.
+    assert default.train_arguments("-tiny") == ["--preset", "unitrim-tiny"]
+    assert zero.train_arguments("-tiny")[-1] == '{"orthogonality_loss_weight": 1.0, "reconstruction_loss_weight": 0.0}'
+
+
+def test_variants_share_the_budget_and_differ_only_in_the_model() -> None:
+    with pytest.raises(RecipeError, match="may only set"):
+        recipe_from_dict({"variants": {"a": {"preset": "unitrim", "learning_rate": 1e-3}}})
+    with pytest.raises(RecipeError, match="may not set"):
+        recipe_from_dict({"variants": {"a": "unitrim"}, "training": {"seed": 3}})
+    with pytest.raises(RecipeError, match="unknown train.py arguments"):
+        recipe_from_dict({"variants": {"a": "unitrim"}, "training": {"epochs": 3}})
+    with pytest.raises(RecipeError, match="reference"):
+        recipe_from_dict({"variants": {"a": "unitrim"}, "reference": "b"})
+    recipe = recipe_from_dict({"variants": {"a": "unitrim", "b": "xclip"}, "training": {"num_train_epochs": 2},
+                               "preset_suffix": "-tiny", "seeds": [4]})
+    first, second = build_run_specs(recipe, "/tmp/out")
+    strip = lambda argv: [item for item in argv if item not in ("unitrim-tiny", "xclip-tiny") and "/tmp/out" not in item]
+    assert strip(first.argv) == strip(second.argv)
+    assert first.argv[first.argv.index("--preset") + 1] == "unitrim-tiny"
+    assert first.argv[first.argv.index("--seed") + 1] == "4"
+
+
+def test_summary_and_paired_differences() -> None:
+    results = [
+        _result("ref", 1, 10, 20), _result("ref", 2, 30, 20),
+        _result("other", 1, 12, 18), _result("other", 2, 29, 20),
+    ]
+    summary = summarise_runs(results, ["text_to_video/R@1"])
+    assert summary["ref"]["text_to_video/R@1"]["mean"] == 20
+    assert summary["ref"]["text_to_video/R@1"]["std"] == pytest.approx(math.sqrt(200))
+    assert summary["other"]["text_to_video/R@1"]["per_seed"] == {1: 12, 2: 29}
+    paired = paired_differences(results, "ref", ["text_to_video/R@1", "text_to_image/R@1"])
+    assert list(paired) == ["other"]
+    assert paired["other"]["text_to_video/R@1"]["per_seed"] == {1: 2, 2: -1}
+    assert (paired["other"]["text_to_video/R@1"]["wins"], paired["other"]["text_to_video/R@1"]["losses"]) == (1, 1)
+    assert paired["other"]["text_to_image/R@1"]["mean"] == -1
+    assert paired["other"]["text_to_image/R@1"]["ties"] == 1
+
+
+def test_plateau_and_spread_diagnostics() -> None:
+    chance = math.log(8)
+    log = [{"step": 1, "train/loss_text_video": chance}, {"step": 2, "train/loss_text_video": chance + 0.01},
+           {"step": 3, "train/loss_text_video": chance / 2}, {"step": 4, "train/loss_text_video": 0.5}]
+    statistics = plateau_statistics(log, batch_size=8)
+    assert statistics == {"plateau_fraction": 0.5, "steps_to_leave_plateau": 3.0}
+    collapsed = torch.ones(5, 4) * torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert mean_pairwise_cosine(collapsed) == pytest.approx(1.0)
+    assert mean_pairwise_cosine(torch.eye(4)) == pytest.approx(0.0)
+
+
+@pytest.mark.usefixtures("fresh_accelerate_state")
+def test_compare_runs_presets_over_seeds_end_to_end(tmp_path) -> None:
+    """What users run: the console script on a tiny synthetic benchmark, two presets x two seeds, JSON written;
+    a second call reuses the finished runs."""
+    argv = [
+        "--presets", "unitrim-tiny", "xclip-tiny", "--seeds", "1", "2", "--data_dir", str(tmp_path / "data"),
+        "--output_dir", str(tmp_path / "runs"), "--json", str(tmp_path / "report.json"), "--",
+        "--synthetic_num_train", "16", "--synthetic_num_test", "8", "--num_frames", "2", "--max_length", "16",
+        "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8", "--max_steps", "2",
+    ]
+    report = run_compare(argv)
+    assert [(run["variant"], run["seed"]) for run in report["runs"]] == [
+        ("unitrim-tiny", 1), ("xclip-tiny", 1), ("unitrim-tiny", 2), ("xclip-tiny", 2)
+    ]
+    for run in report["runs"]:
+        for direction in ("text_to_video", "video_to_text", "text_to_image"):
+            assert 0 <= run["metrics"][direction]["R@1"] <= 100
+        assert run["global_step"] == 2
+        assert 0 <= run["diagnostics"]["plateau_fraction"] <= 1
+    assert math.isfinite(report["runs"][0]["diagnostics"]["combined_cosine_last"])  # unitrim has a combined t
+    assert set(report["paired"]) == {"xclip-tiny"}
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["summary"]["unitrim-tiny"]["text_to_video/R@1"]["per_seed"].keys() == {"1", "2"}
+    (run_file,) = (tmp_path / "runs").glob("unitrim-tiny-seed1-*/comparison_run.json")
+    seed_one = run_file.stat().st_mtime
+    again = run_compare(argv)
+    assert run_file.stat().st_mtime == seed_one
+    assert again["runs"][0]["metrics"] == report["runs"][0]["metrics"]
