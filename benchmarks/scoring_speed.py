@@ -350,6 +350,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.breakdown_size:
         results["breakdown"] = run_breakdown(models, args.breakdown_size, dtype, device, args.repeats, warmup)
+    if args.compare_compile:
+        results["compile"] = run_compile_comparison(models, args.compare_compile, dtype, device, args.repeats)
     return results
 
 
@@ -393,6 +395,32 @@ def run_breakdown(
     return breakdown
 
 
+def run_compile_comparison(
+    models: dict[str, UniTriMModel], size: int, dtype: torch.dtype, device: torch.device, repeats: int
+) -> dict[str, Any]:
+    """Each preset's scoring with eager and with `torch.compile`d tiles, same features, round-robin (after two
+    warm-up rounds, which include the compilation); says whether compiling pays on this device."""
+    functions = {}
+    for preset, model in models.items():
+        text = random_text_features(model.config, size, dtype=dtype).to(device)
+        visual = random_visual_features(model.config, size, dtype=dtype).to(device)
+        for compiled in (False, True):
+            scorer = MGSAScorer(model.config.alignments, model.config.aggregation_temperature, compile=compiled)
+            functions[(preset, compiled)] = synchronized(
+                lambda s=scorer, m=model, t=text, v=visual: s.similarity(t, v, m.scale()), device
+            )
+    with torch.inference_mode():
+        timings = time_interleaved({f"{p} {'compiled' if c else 'eager'}": f for (p, c), f in functions.items()},
+                                   repeats, warmup=2)
+    rows = {}
+    for preset in models:
+        eager, compiled = timings[f"{preset} eager"], timings[f"{preset} compiled"]
+        rows[preset] = {"eager": eager.as_dict(), "compiled": compiled.as_dict(),
+                        "compiled_over_eager": compiled.median_seconds / eager.median_seconds,
+                        "min_compiled_over_eager": compiled.min_seconds / eager.min_seconds}
+    return {"size": size, "rows": rows}
+
+
 # ---------------------------------------------------------------------------------------------- report
 
 
@@ -431,6 +459,12 @@ def print_report(results: dict[str, Any]) -> None:
                  for preset, entry in breakdown["sum_per_preset"].items()]
         print(markdown_table(["alignment", "model", "median ms", "min ms", "bare matmul median ms", "x matmul",
                               "x matmul (min)"], rows) + "\n")
+    comparison = results.get("compile")
+    if comparison:
+        print(f"Eager vs torch.compile'd tiles, {comparison['size']}x{comparison['size']} (compiled after 2 warm-up rounds)")
+        print(markdown_table(["preset", "eager median s", "compiled median s", "compiled / eager", "(min/min)"], [
+            [preset, row["eager"]["median_seconds"], row["compiled"]["median_seconds"], row["compiled_over_eager"],
+             row["min_compiled_over_eager"]] for preset, row in comparison["rows"].items()]) + "\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -445,6 +479,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--extrapolate-texts", type=int, default=1000, help="texts measured when extrapolating")
     parser.add_argument("--extrapolate-videos", type=int, default=1000, help="videos measured when extrapolating")
     parser.add_argument("--breakdown-size", type=int, default=1000, help="N of the per-alignment breakdown (0: skip)")
+    parser.add_argument("--compare-compile", type=int, default=0, metavar="N",
+                        help="also time eager vs torch.compile'd tiles per preset at N x N (0: skip, the default)")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="measure peak memory")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all available cores)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
@@ -457,7 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("repeats", "extrapolate_texts", "extrapolate_videos"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.warmup < 0 or args.breakdown_size < 0:
+    if args.warmup < 0 or args.breakdown_size < 0 or args.compare_compile < 0:
         parser.error("--warmup and --breakdown-size must be >= 0")
     if any(size < 1 for size in args.sizes):
         parser.error(f"--sizes must be >= 1, got {args.sizes}")

@@ -192,3 +192,15 @@ def test_import_time_script(tmp_path: Path) -> None:
     assert set(results["goals"]) == {
         "import_no_slower_than_pretrained_model", "unitrim_help_under_2s", "unitrim_train_help_under_2s"}
     assert "| import unitrim_hf |" in completed.stdout
+
+
+def test_scoring_speed_compares_eager_and_compiled_tiles(tmp_path: Path) -> None:
+    output = tmp_path / "compile.json"
+    completed = run_script(
+        "scoring_speed.py", "--presets", "clip4clip-meanp-tiny", "--sizes", "8", "--breakdown-size", "0",
+        "--compare-compile", "8", "--no-memory", "--repeats", "1", "--threads", "1", "--json", str(output),
+    )
+    row = json.loads(output.read_text())["compile"]["rows"]["clip4clip-meanp-tiny"]
+    assert row["eager"]["median_seconds"] > 0 and row["compiled"]["median_seconds"] > 0
+    assert row["compiled_over_eager"] > 0
+    assert "Eager vs torch.compile'd tiles" in completed.stdout

@@ -202,7 +202,18 @@ class MGSAScorer:
 
     def scores(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> dict[str, torch.Tensor]:
         """{alignment name: (num_texts, num_visuals)} of all pairs, in one block (differentiable)."""
-        return {a.name: a.score(text, visual, self.aggregation_temperature) for a in self.alignments_for(visual)}
+        text_units, visual_units = {}, {}  # each granularity normalised once, shared by the alignments using it
+        scores = {}
+        for alignment in self.alignments_for(visual):
+            if alignment.text_granularity not in text_units:
+                text_units[alignment.text_granularity] = alignment.text_units(text)
+            if alignment.visual_granularity not in visual_units:
+                visual_units[alignment.visual_granularity] = alignment.visual_units(visual)
+            scores[alignment.name] = alignment.score_units(
+                text_units[alignment.text_granularity], visual_units[alignment.visual_granularity],
+                self.aggregation_temperature,
+            )
+        return scores
 
     @staticmethod
     def combine(scores: dict[str, torch.Tensor], logit_scale: torch.Tensor) -> torch.Tensor:
@@ -273,9 +284,14 @@ class MGSAScorer:
         visual_block = visual_block_size or min(max(num_visuals, 1), DEFAULT_VISUAL_BLOCK_SIZE)
         score_tile = self._tile_function(text.sentence_embeds.device, num_texts * num_visuals)
         scores = {}
+        prepared: dict[tuple[str, str], tuple[Units, torch.Tensor]] = {}  # each granularity normalised once
         for alignment in self.alignments_for(visual):
-            text_units, text_order = _sorted_by_length(alignment.text_units(text))
-            visual_units, visual_order = _sorted_by_length(alignment.visual_units(visual))
+            if ("text", alignment.text_granularity) not in prepared:
+                prepared["text", alignment.text_granularity] = _sorted_by_length(alignment.text_units(text))
+            if ("visual", alignment.visual_granularity) not in prepared:
+                prepared["visual", alignment.visual_granularity] = _sorted_by_length(alignment.visual_units(visual))
+            text_units, text_order = prepared["text", alignment.text_granularity]
+            visual_units, visual_order = prepared["visual", alignment.visual_granularity]
             text_block = text_block_size or max(
                 1, max_block_elements // (visual_block * text_units.length * visual_units.length)
             )
