@@ -21,8 +21,8 @@ from ..benchmark_names import canonical_benchmark_name
 from ..errors import UniTriMError
 from .argument_parser import build_parser
 
-# The paper's per-dataset settings (DESIGN.md section 1) and the synthetic defaults, tuned so that a CPU run of
-# about two minutes learns well above chance (see docs/training.md).
+# The paper's per-dataset settings (12 or 64 frames, 32 or 64 tokens, batch 64 or 16, 5 or 10 epochs) and the
+# synthetic defaults, tuned so that a CPU run of about two minutes learns well above chance (see docs/training.md).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "msrvtt": {
         "preset": "unitrim", "num_frames": 12, "max_length": 32, "per_device_train_batch_size": 64,
