@@ -1,14 +1,19 @@
-"""One GPU run (< 5 minutes on an H100) of the issue-6 measurements: video encoding, scoring, 1M search, training.
+"""One GPU run (< 5 minutes on an H100) of the library's GPU figures: video encoding, scoring, 1M search, training.
 
 Runs from the repository with nothing but torch and transformers (`PYTHONPATH=src python benchmarks/gpu.py`);
 models are randomly initialised at CLIP ViT-B/32 size (cost does not depend on the weights), inputs are seeded
 random tensors. Every timing is a median (and min) of `--repeats` after warm-up, with CUDA synchronisation.
 
+0. **Bare-CLIP anchor**: the CLIP ViT-B/32 vision tower + projection on `--batch-size` videos x `--frames` frames
+   (64 x 12 by default) under bf16 autocast, eager and `torch.compile`d, timed at the start and at the end of the
+   run. Every figure below is also given as a ratio to the anchor's eager median of the same run (`x anchor`), so
+   runs on different GPUs and days compare.
 1. **Video encoding** (bf16 autocast by default): `get_video_features` of each preset on `--batch-size` videos x
    `--frames` frames, and the bare CLIP ViT-B/32 vision tower + projection on the same frames ("clip-frames");
    videos/s and ratios to clip-frames (goal: unitrim >= 0.90x clip-frames throughput). `--compile` adds
    `torch.compile`d rows.
-2. **Scoring** 1k x 1k per preset in `--dtype` (features of that dtype on the GPU) and each alignment alone
+2. **Scoring** 1k x 1k per preset in `--dtype` (features of that dtype on the GPU), with the scorer's automatic
+   choice (compiled tiles on CUDA) and eager, and each alignment alone (`model.scorer.only(name)`)
    (goal: all five alignments <= 10 ms on an H100 and <= 2x xclip's four).
 3. **Search** over `--search-size` items: GPU exact coarse stage (`ExactCoarseIndex` on GPU tensors: matrix-vector
    product + sort) and MGSA rescoring of 100 candidates (features from a pool, item i = pool row i mod pool size);
@@ -32,13 +37,11 @@ from typing import Any, Callable
 import torch
 from _timing import Timing, machine_info, markdown_table, report, time_interleaved
 from inference_speed import text_inputs, video_inputs
-from scoring_speed import (
-    DTYPES, only_alignment, random_text_features, random_visual_features, synchronized, unit_vectors,
-)
-from search_latency import RescoringPool, latency_summary
+from scoring_speed import DTYPES, random_text_features, random_visual_features, synchronized, unit_vectors
+from search_latency import ExactCoarseIndex, RescoringPool, latency_summary
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
-from unitrim_hf.search.coarse_stage import ExactCoarseIndex
+from unitrim_hf.mgsa_scorer import MGSAScorer
 
 PRESETS = ["unitrim", "xclip", "clip4clip-meanp"]
 CLIP_FRAMES = "clip-frames"
@@ -62,6 +65,42 @@ def throughput_rows(timings: dict[str, Timing], items: int, reference: str) -> d
             "ratio_to_reference": timings[reference].median_seconds / timing.median_seconds,
         }
     return rows
+
+
+# ---------------------------------------------------------------------------------------------- 0. anchor
+
+
+def clip_anchor(args, device) -> dict[str, Any]:
+    """The bare CLIP vision tower + projection on batch x frames frames (bf16 autocast), eager and compiled."""
+    model = build(args.presets[-1], device).eval()
+    frames = video_inputs(model.config, args.batch_size, args.frames)["pixel_values_videos"].flatten(0, 1).to(device)
+    functions: dict[str, Callable[[], object]] = {
+        "eager": lambda: model.visual_projection(model.vision_model(pixel_values=frames).pooler_output)
+    }
+    if args.compile:
+        tower = torch.compile(model.vision_model)
+        functions["compiled"] = lambda: model.visual_projection(tower(pixel_values=frames).pooler_output)
+    functions = {name: synchronized(function, device) for name, function in functions.items()}
+    with torch.inference_mode(), autocast(device, torch.bfloat16):
+        timings = time_interleaved(functions, args.repeats, args.warmup + (2 if args.compile else 0))
+    return {"batch_size": args.batch_size, "frames": args.frames, "dtype": "bfloat16",
+            "rows": {name: timing.as_dict() for name, timing in timings.items()}}
+
+
+def anchor_seconds(results: dict[str, Any]) -> float:
+    """The anchor's eager median: the mean of its medians at the start and at the end of the run."""
+    medians = [results[key]["rows"]["eager"]["median_seconds"] for key in ("anchor", "anchor_end") if key in results]
+    return sum(medians) / len(medians)
+
+
+def add_anchor_ratios(results: dict[str, Any]) -> None:
+    """`x_anchor` (median seconds / anchor eager median) on every timed row of every section."""
+    anchor = anchor_seconds(results)
+    for section in ("video_encoding", "scoring", "training"):
+        for row in results[section]["rows"].values():
+            row["x_anchor"] = row["median_seconds"] / anchor
+    for key in ("coarse", "total"):
+        results["search"][key]["p50_x_anchor"] = results["search"][key]["p50_ms"] / 1e3 / anchor
 
 
 # ---------------------------------------------------------------------------------------------- 1. video encoding
@@ -104,20 +143,23 @@ def scoring(models: dict[str, UniTriMModel], args, device, dtype) -> dict[str, A
     features = {p: (random_text_features(m.config, size, dtype=dtype).to(device),
                     random_visual_features(m.config, size, dtype=dtype).to(device)) for p, m in models.items()}
     functions = {p: synchronized(lambda m=m, f=features[p]: m.similarity(*f), device) for p, m in models.items()}
+    for preset, model in models.items():
+        eager = MGSAScorer(model.config.alignments, model.config.aggregation_temperature, compile=False)
+        functions[f"{preset} eager"] = synchronized(
+            lambda s=eager, m=model, f=features[preset]: s.similarity(*f, m.scale()), device
+        )
     alone: dict[str, Callable[[], object]] = {}
     owners: dict[str, str] = {}
     for preset, model in models.items():
         for name in model.config.alignments:
             if name not in owners:
                 owners[name] = preset
-
-                def score(model=model, name=name, f=features[preset]):
-                    with only_alignment(model, name):
-                        return model.similarity(*f)
-
-                alone[f"alone: {name}"] = synchronized(score, device)
+                scorer = model.scorer.only(name)
+                alone[f"alone: {name}"] = synchronized(
+                    lambda s=scorer, m=model, f=features[preset]: s.similarity(*f, m.scale()), device
+                )
     with torch.inference_mode():
-        timings = time_interleaved(functions | alone, args.repeats, args.warmup)
+        timings = time_interleaved(functions | alone, args.repeats, args.warmup + 1)
     xclip = next((p for p in models if p.startswith("xclip")), None)
     rows = {}
     for name, timing in timings.items():
@@ -200,23 +242,32 @@ def print_report(results: dict[str, Any]) -> None:
     video = results["video_encoding"]
     print(f"Device: {results['machine'].get('cuda_device', results['settings']['device'])}; "
           f"dtype {results['settings']['dtype']}; median of {results['settings']['repeats']} repeats\n")
+    anchor = results["anchor"]
+    print(f"0. Bare-CLIP anchor, {anchor['batch_size']} videos x {anchor['frames']} frames, bf16 "
+          f"(start and end of the run; x anchor below = median / {anchor_seconds(results) * 1e3:.2f} ms)")
+    print(markdown_table(["when", "what", "median ms", "min ms"], [
+        [when, name, row["median_seconds"] * 1e3, row["min_seconds"] * 1e3]
+        for when, key in (("start", "anchor"), ("end", "anchor_end")) for name, row in results[key]["rows"].items()
+    ]) + "\n")
     print(f"1. Video encoding, {video['batch_size']} videos x {video['frames']} frames")
-    print(markdown_table(["model", "median ms", "min ms", "videos/s", "throughput x clip-frames"], [
-        [name, row["median_seconds"] * 1e3, row["min_seconds"] * 1e3, row["items_per_second"], row["ratio_to_reference"]]
+    print(markdown_table(["model", "median ms", "min ms", "x anchor", "videos/s", "throughput x clip-frames"], [
+        [name, row["median_seconds"] * 1e3, row["min_seconds"] * 1e3, row["x_anchor"], row["items_per_second"],
+         row["ratio_to_reference"]]
         for name, row in video["rows"].items()]) + "\n")
     score = results["scoring"]
     print(f"2. Scoring {score['size']}x{score['size']} ({score['dtype']})")
-    print(markdown_table(["what", "median ms", "min ms", "x xclip"], [
-        [name, row["median_seconds"] * 1e3, row["min_seconds"] * 1e3, row.get("ratio_to_xclip")]
+    print(markdown_table(["what", "median ms", "min ms", "x anchor", "x xclip"], [
+        [name, row["median_seconds"] * 1e3, row["min_seconds"] * 1e3, row["x_anchor"], row.get("ratio_to_xclip")]
         for name, row in score["rows"].items()]) + "\n")
     found = results["search"]
     print(f"3. Search over {found['items']} items (exact coarse stage on {found['device']} + {found['candidates']} rescored): "
-          f"coarse p50 {found['coarse']['p50_ms']:.2f} ms; total p50 {found['total']['p50_ms']:.2f} ms, "
-          f"p95 {found['total']['p95_ms']:.2f} ms\n")
+          f"coarse p50 {found['coarse']['p50_ms']:.2f} ms; total p50 {found['total']['p50_ms']:.2f} ms "
+          f"({found['total']['p50_x_anchor']:.4f} x anchor), p95 {found['total']['p95_ms']:.2f} ms\n")
     train = results["training"]
     print(f"4. Training step, batch {train['batch_size']} x {train['frames']} frames + keyframes, AdamW")
-    print(markdown_table(["preset", "median ms", "min ms", "samples/s", f"throughput x {train['reference']}"], [
-        [name, row["median_seconds"] * 1e3, row["min_seconds"] * 1e3, row["items_per_second"], row["ratio_to_reference"]]
+    print(markdown_table(["preset", "median ms", "min ms", "x anchor", "samples/s", f"throughput x {train['reference']}"], [
+        [name, row["median_seconds"] * 1e3, row["min_seconds"] * 1e3, row["x_anchor"], row["items_per_second"],
+         row["ratio_to_reference"]]
         for name, row in train["rows"].items()]) + "\n")
     for line in results["goals"]:
         print(line)
@@ -227,15 +278,17 @@ def goal_lines(results: dict[str, Any], presets: list[str]) -> list[str]:
     lines = []
     video = results["video_encoding"]["rows"]
     ratio = video[unitrim]["ratio_to_reference"]
-    lines.append(f"video encoding {unitrim} / clip-frames throughput: {ratio:.3f} (goal >= {GOALS['video_vs_clip']})")
+    lines.append(f"video encoding {unitrim} / clip-frames throughput: {ratio:.3f} (goal >= {GOALS['video_vs_clip']}); "
+                 f"{video[unitrim]['x_anchor']:.3f} x anchor")
     score = results["scoring"]["rows"]
     milliseconds = score[unitrim]["milliseconds"]
-    lines.append(f"scoring {unitrim}: {milliseconds:.2f} ms (goal <= {GOALS['scoring_ms']} ms on an H100)"
+    lines.append(f"scoring {unitrim}: {milliseconds:.2f} ms = {score[unitrim]['x_anchor']:.4f} x anchor "
+                 f"(goal <= {GOALS['scoring_ms']} ms on an H100)"
                  + (f", {score[unitrim]['ratio_to_xclip']:.2f}x xclip (goal <= {GOALS['scoring_vs_xclip']})" if xclip else ""))
     if xclip:
         train = results["training"]["rows"]
         lines.append(f"training throughput {unitrim} / {xclip}: {train[unitrim]['ratio_to_reference']:.3f} "
-                     f"(goal >= {GOALS['training_vs_xclip']})")
+                     f"(goal >= {GOALS['training_vs_xclip']}); a {unitrim} step = {train[unitrim]['x_anchor']:.3f} x anchor")
     return lines
 
 
@@ -244,7 +297,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --quick)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="bfloat16", help="autocast / feature dtype")
     parser.add_argument("--quick", action="store_true", help="tiny presets and small sizes: a smoke run")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd video encoding")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time the torch.compile'd anchor and video encoding (default: on for CUDA)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 10; 2 with --quick)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds (default 2)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -255,6 +309,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "no GPU visible). Run it where a GPU is lent, or try `--device cpu --quick` for a smoke run.")
     if args.repeats is None:
         args.repeats = 2 if args.quick else 10
+    if args.compile is None:
+        args.compile = device.type == "cuda"
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
     suffix = "-tiny" if args.quick else ""
@@ -277,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"benchmark": "gpu", "machine": machine, "settings": {
         "device": str(device), "dtype": args.dtype, "quick": args.quick, "compile": args.compile,
         "repeats": args.repeats, "warmup": args.warmup, "presets": args.presets}}
+    results["anchor"] = clip_anchor(args, device)
     models = {preset: build(preset, device).eval() for preset in args.presets}
     for name, function in (("video_encoding", lambda: video_encoding(models, args, device, dtype)),
                            ("scoring", lambda: scoring(models, args, device, dtype)),
@@ -290,6 +347,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.empty_cache()
     results["training"] = training(args, device, dtype)
+    results["anchor_end"] = clip_anchor(args, device)
+    add_anchor_ratios(results)
     results["goals"] = goal_lines(results, args.presets)
     results["total_seconds"] = time.perf_counter() - started
     report(results, print_report, args.json)

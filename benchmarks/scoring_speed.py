@@ -16,8 +16,10 @@ encoded captions and videos (scoring cost depends on shapes and masks, not on va
    RSS reset through /proc/self/clear_refs where Linux allows it, else ru_maxrss), plus analytic figures: the
    largest tile similarity tensor `similarity` builds and the output matrices. On CUDA,
    `torch.cuda.max_memory_allocated` growth.
-3. **Per-alignment breakdown**: each alignment of the presets alone (the model's `config.alignments` set to that
-   one name while timing), at `--breakdown-size`.
+3. **Per-alignment breakdown**: each alignment of the presets alone (`model.scorer.only(name)`), at
+   `--breakdown-size`, next to a *bare matmul of the same shapes*: the same tiles of the same normalised units
+   (trimmed to the used word span), multiplied into a reused buffer and nothing else; the ratio says how far the
+   alignment is from the floor of its matrix products (goal <= 2x).
 
     python benchmarks/scoring_speed.py [--presets unitrim xclip clip4clip-meanp] [--sizes 1000 10000]
         [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--compile] [--repeats 5] [--json scores.json]
@@ -27,7 +29,6 @@ encoded captions and videos (scoring cost depends on shapes and masks, not on va
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -40,7 +41,9 @@ import torch
 from _timing import Timing, machine_info, markdown_table, report, set_torch_threads, time_interleaved
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
+from unitrim_hf.mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, DEFAULT_VISUAL_BLOCK_SIZE, MGSAScorer, Units
 from unitrim_hf.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
+from unitrim_hf.similarity import trim_to_valid_span
 
 DEFAULT_PRESETS = ["unitrim", "xclip", "clip4clip-meanp"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -149,35 +152,54 @@ def synchronized(function: Callable[[], object], device: torch.device) -> Callab
     return run
 
 
-def tile_plan(model: UniTriMModel, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> dict[str, int]:
-    """The tile sizes `model.similarity` picks by default and the entries of its largest tile similarity tensor."""
-    visual_block = min(max(visual.batch_size, 1), 512)
-    units = model.units_per_pair(text, visual)
-    text_block = max(1, (2**24) // (visual_block * units))
+def tile_plan(model: UniTriMModel, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> dict[str, Any]:
+    """The tile sizes `model.similarity` picks by default for each alignment and the entries of the largest tile."""
+    visual_block = min(max(visual.batch_size, 1), DEFAULT_VISUAL_BLOCK_SIZE)
+    units = model.scorer.units_per_pair(text, visual)
+    text_blocks = {name: min(max(1, DEFAULT_MAX_BLOCK_ELEMENTS // (visual_block * count)), text.batch_size)
+                   for name, count in units.items()}
     return {
-        "text_block": min(text_block, text.batch_size),
         "visual_block": visual_block,
+        "text_block": text_blocks,
         "units_per_pair": units,
-        "largest_tile_elements": min(text_block, text.batch_size) * visual_block * units,
+        "largest_tile_elements": max(text_blocks[name] * visual_block * count for name, count in units.items()),
     }
 
 
-@contextlib.contextmanager
-def only_alignment(model: UniTriMModel, name: str):
-    """Temporarily score with the single alignment `name` (the model's other modules are untouched)."""
-    saved = list(model.config.alignments)
-    model.config.alignments = [name]
-    try:
-        yield model
-    finally:
-        model.config.alignments = saved
+def trimmed(units: Units) -> Units:
+    """`units` restricted to the unit positions some row uses (as the scorer's tiles are)."""
+    if units.mask is None:
+        return units
+    embeds, mask = trim_to_valid_span(units.embeds, units.mask)
+    return Units(embeds, mask)
+
+
+def bare_matmul(scorer: MGSAScorer, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> Callable[[], None]:
+    """The matrix products alone of `scorer`'s single alignment: its default tiles of its normalised (trimmed)
+    units, multiplied into one reused buffer."""
+    (alignment,) = scorer.alignments
+    text_units, visual_units = trimmed(alignment.text_units(text)), trimmed(alignment.visual_units(visual))
+    text_embeds = text_units.embeds.reshape(-1, text_units.embeds.shape[-1])
+    visual_embeds = visual_units.embeds.reshape(-1, visual_units.embeds.shape[-1])
+    visual_rows = min(max(visual.batch_size, 1), DEFAULT_VISUAL_BLOCK_SIZE) * visual_units.length
+    text_rows = max(1, DEFAULT_MAX_BLOCK_ELEMENTS // visual_rows // text_units.length) * text_units.length
+    buffer = text_embeds.new_empty(min(text_rows, len(text_embeds)), min(visual_rows, len(visual_embeds)))
+
+    def multiply() -> None:
+        for text_start in range(0, len(text_embeds), text_rows):
+            text_tile = text_embeds[text_start : text_start + text_rows]
+            for visual_start in range(0, len(visual_embeds), visual_rows):
+                visual_tile = visual_embeds[visual_start : visual_start + visual_rows]
+                torch.mm(text_tile, visual_tile.t(), out=buffer[: len(text_tile), : len(visual_tile)])
+
+    return multiply
 
 
 def build_model(preset: str, device: torch.device, compile_scoring: bool) -> UniTriMModel:
     torch.manual_seed(0)
     model = UniTriMModel(UniTriMConfig.from_preset(preset)).eval().to(device)
     if compile_scoring:
-        model.compile_scoring()
+        model.compile_scoring()  # else the scorer's automatic choice: compiled for CUDA galleries, eager on CPU
     return model
 
 
@@ -344,21 +366,24 @@ def run_breakdown(
                  random_visual_features(models[preset].config, size, dtype=dtype).to(device))
         for preset in set(owners.values())
     }
-
-    def alone(name: str) -> Callable[[], object]:
-        model = models[owners[name]]
-
-        def score() -> object:
-            with only_alignment(model, name):
-                return model.similarity(*features[owners[name]])
-
-        return synchronized(score, device)
+    functions = {}
+    for name, owner in owners.items():
+        model, (text, visual) = models[owner], features[owner]
+        scorer = model.scorer.only(name)
+        functions[name] = synchronized(lambda s=scorer, m=model, t=text, v=visual: s.similarity(t, v, m.scale()), device)
+        with torch.inference_mode():
+            functions[f"matmul: {name}"] = synchronized(bare_matmul(scorer, text, visual), device)
 
     with torch.inference_mode():
-        timings = time_interleaved({name: alone(name) for name in owners}, repeats, warmup)
+        timings = time_interleaved(functions, repeats, warmup)
     breakdown: dict[str, Any] = {"size": size, "alignments": {}}
-    for name, timing in timings.items():
-        breakdown["alignments"][name] = timing.as_dict() | {"model": owners[name]}
+    for name, owner in owners.items():
+        matmul = timings[f"matmul: {name}"]
+        breakdown["alignments"][name] = timings[name].as_dict() | {
+            "model": owner, "bare_matmul": matmul.as_dict(),
+            "ratio_to_matmul": timings[name].median_seconds / matmul.median_seconds,
+            "min_ratio_to_matmul": timings[name].min_seconds / matmul.min_seconds,
+        }
     for preset, model in models.items():
         names = model.config.alignments
         breakdown.setdefault("sum_per_preset", {})[preset] = {
@@ -398,11 +423,14 @@ def print_report(results: dict[str, Any]) -> None:
     breakdown = results["breakdown"]
     if breakdown:
         print(f"Per-alignment breakdown, {breakdown['size']}x{breakdown['size']}, each alignment alone")
-        rows = [[name, entry["model"], entry["median_seconds"] * 1e3, entry["min_seconds"] * 1e3]
+        rows = [[name, entry["model"], entry["median_seconds"] * 1e3, entry["min_seconds"] * 1e3,
+                 entry["bare_matmul"]["median_seconds"] * 1e3, entry["ratio_to_matmul"], entry["min_ratio_to_matmul"]]
                 for name, entry in breakdown["alignments"].items()]
-        rows += [[f"sum of {preset}'s", preset, entry["median_seconds"] * 1e3, entry["min_seconds"] * 1e3]
+        rows += [[f"sum of {preset}'s", preset, entry["median_seconds"] * 1e3, entry["min_seconds"] * 1e3,
+                  None, None, None]
                  for preset, entry in breakdown["sum_per_preset"].items()]
-        print(markdown_table(["alignment", "model", "median ms", "min ms"], rows) + "\n")
+        print(markdown_table(["alignment", "model", "median ms", "min ms", "bare matmul median ms", "x matmul",
+                              "x matmul (min)"], rows) + "\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -411,7 +439,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", nargs="+", type=int, default=[1000, 10000], help="gallery sizes N (N texts x N videos)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:index] (default cpu)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="feature dtype (default float32)")
-    parser.add_argument("--compile", action="store_true", help="model.compile_scoring() before timing")
+    parser.add_argument("--compile", action="store_true", help="always compile (model.compile_scoring()); default: the scorer's automatic choice")
     parser.add_argument("--extrapolate", action=argparse.BooleanOptionalAction, default=None,
                         help="measure large sizes on a part and scale (default: on for CPU, off for CUDA)")
     parser.add_argument("--extrapolate-texts", type=int, default=1000, help="texts measured when extrapolating")

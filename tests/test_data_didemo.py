@@ -1,7 +1,10 @@
 import json
 from pathlib import Path
 
-from unitrim_hf.data import DiDeMo
+import pytest
+
+from unitrim_hf.data import BenchmarkFormatError, DiDeMo
+from unitrim_hf.data.didemo import read_didemo_annotations
 
 try:
     from test_data_support import didemo_record, write_tiny_video
@@ -89,3 +92,48 @@ def test_a_file_named_exactly_like_the_annotation_is_found_whatever_its_extensio
     assert "10000005@N05_555_eee.3g2" in train["video_id"]
     row = train[train["video_id"].index("10000005@N05_555_eee.3g2")]
     assert Path(row["video_path"]).name == "10000005@N05_555_eee.3g2"
+
+
+# ---------------------------------------------------------------- malformed annotation files
+
+
+def _write_records(tmp_path: Path, **fields) -> Path:
+    """The three annotation files of one video (no video files: the errors come before any video is read)."""
+    record = didemo_record(1, "a dog runs.", "x.mp4", [[0, 1]])
+    record.update(fields)
+    root = tmp_path / "didemo"
+    root.mkdir()
+    (root / "train_data.json").write_text(json.dumps([didemo_record(0, "first.", "x.mp4", [[0, 0]]), record]))
+    for name in ("val_data.json", "test_data.json"):
+        (root / name).write_text(json.dumps([didemo_record(2, "ok.", "x.mp4", [[0, 0]])]))
+    return root
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"description": None}, r"record 1: field 'description' must be a string, got NoneType"),
+        ({"description": 42}, r"record 1: field 'description' must be a string, got int"),
+        ({"times": [["a", "b"]]}, r"record 1 times\[0\]: field 'times' must be an integer, got str"),
+        ({"times": [[None, 1]]}, r"record 1 times\[0\]: field 'times' must be an integer, got NoneType"),
+        ({"times": [[0, 1, 2]]}, r"record 1: field 'times' must be a list of \[start_chunk, end_chunk\] pairs"),
+        ({"times": "0-1"}, r"record 1: field 'times' must be a list"),
+        ({"annotation_id": 1.5}, r"record 1: field 'annotation_id' must be an integer, got float"),
+        ({"video": None}, r"record 1: field 'video' must be a non-empty string"),
+    ],
+)
+def test_bad_record_field_names_file_record_and_field(tmp_path, fields, message):
+    root = _write_records(tmp_path, **fields)
+    with pytest.raises(BenchmarkFormatError, match=message) as caught:
+        build(root, tmp_path / "cache")
+    assert str(root / "train_data.json") in str(caught.value)
+
+
+def test_non_utf8_and_deeply_nested_annotation_files_are_named(tmp_path):
+    root = _write_records(tmp_path)
+    (root / "val_data.json").write_bytes(b'[{"description": "caf\xe9"}]')
+    with pytest.raises(BenchmarkFormatError, match=r"val_data.json: not UTF-8 text \(line 1"):
+        build(root, tmp_path / "cache")
+    (root / "val_data.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BenchmarkFormatError, match="val_data.json: JSON nested too deeply"):
+        read_didemo_annotations(root / "val_data.json")

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from unitrim_hf.data import MSRVTT, BenchmarkFormatError, caption_to_video, video_table
+from unitrim_hf.data.msrvtt import read_msrvtt_json
 
 try:
     from test_data_support import msrvtt_caption, write_msrvtt
@@ -108,4 +109,82 @@ def test_absent_annotation_file_is_named(tmp_path):
     root = write_msrvtt(tmp_path / "data")
     (root / "MSRVTT_JSFUSION_test.csv").unlink()
     with pytest.raises(BenchmarkFormatError, match="MSRVTT_JSFUSION_test.csv"):
+        build(root, tmp_path / "cache")
+
+
+# ---------------------------------------------------------------- malformed annotation files
+
+
+def _annotations_only(msrvtt_root: Path, target: Path) -> Path:
+    """The annotation files of the fixture without its videos (the errors below come before any video is read)."""
+    target.mkdir()
+    for name in ("MSRVTT_data.json", "MSRVTT_train.9k.csv", "MSRVTT_train.7k.csv", "MSRVTT_JSFUSION_test.csv"):
+        (target / name).write_bytes((msrvtt_root / name).read_bytes())
+    return target
+
+
+def _edit_sentence(root: Path, position: int, **fields) -> Path:
+    path = root / "MSRVTT_data.json"
+    data = json.loads(path.read_text())
+    data["sentences"][position].update(fields)
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"caption": None}, r"sentences\[4\]: field 'caption' must be a string, got NoneType"),
+        ({"caption": 12345}, r"sentences\[4\]: field 'caption' must be a string, got int"),
+        ({"caption": ["a", "b"]}, r"sentences\[4\]: field 'caption' must be a string, got list"),
+        ({"sen_id": 3.7}, r"sentences\[4\]: field 'sen_id' must be an integer, got float 3.7"),
+        ({"sen_id": "4"}, r"sentences\[4\]: field 'sen_id' must be an integer"),
+        ({"video_id": None}, r"sentences\[4\]: field 'video_id' must be a non-empty string"),
+        ({"caption": "word " * 500}, r"sentences\[4\]: field 'caption' has 2500 characters, more than the limit"),
+    ],
+)
+def test_bad_sentence_field_names_file_row_and_field(msrvtt_root, tmp_path, fields, message):
+    root = _annotations_only(msrvtt_root, tmp_path / "data")
+    path = _edit_sentence(root, 4, **fields)
+    with pytest.raises(BenchmarkFormatError, match=message) as caught:
+        build(root, tmp_path / "cache")
+    assert str(path) in str(caught.value)
+
+
+def test_int_caption_of_a_test_video_is_named(msrvtt_root, tmp_path):
+    root = _annotations_only(msrvtt_root, tmp_path / "data")
+    position = next(
+        index for index, sentence in enumerate(json.loads((root / "MSRVTT_data.json").read_text())["sentences"])
+        if sentence["video_id"] == "video10"
+    )
+    _edit_sentence(root, position, caption=7)
+    with pytest.raises(BenchmarkFormatError, match=rf"MSRVTT_data.json: sentences\[{position}\]: field 'caption'"):
+        build(root, tmp_path / "cache")
+
+
+def test_integral_float_sen_id_is_accepted(msrvtt_root, tmp_path):
+    path = _edit_sentence(_annotations_only(msrvtt_root, tmp_path / "data"), 4, sen_id=4.0)
+    assert read_msrvtt_json(path)["video4"][0]["sen_id"] == 4
+
+
+def test_non_utf8_csv_names_file_and_line(msrvtt_root, tmp_path):
+    root = _annotations_only(msrvtt_root, tmp_path / "data")
+    path = root / "MSRVTT_JSFUSION_test.csv"
+    path.write_bytes(path.read_bytes().replace(b"shows thing", b"shows th\xefng", 2))
+    with pytest.raises(BenchmarkFormatError, match=r"MSRVTT_JSFUSION_test.csv: not UTF-8 text \(line 2"):
+        build(root, tmp_path / "cache")
+
+
+def test_deeply_nested_json_names_the_file(tmp_path):
+    path = tmp_path / "MSRVTT_data.json"
+    path.write_text('{"sentences": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(BenchmarkFormatError, match="MSRVTT_data.json: JSON nested too deeply"):
+        read_msrvtt_json(path)
+
+
+def test_empty_video_id_in_the_test_csv_names_the_line(msrvtt_root, tmp_path):
+    root = _annotations_only(msrvtt_root, tmp_path / "data")
+    path = root / "MSRVTT_JSFUSION_test.csv"
+    path.write_text(path.read_text() + "ret9,msr99\n")
+    with pytest.raises(BenchmarkFormatError, match=r"MSRVTT_JSFUSION_test.csv: line 5: field 'sentence' must be a string"):
         build(root, tmp_path / "cache")

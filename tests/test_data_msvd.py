@@ -136,3 +136,27 @@ def test_deeply_nested_caption_is_a_format_error_not_a_recursion_error(tmp_path,
     with pytest.raises(BenchmarkFormatError) as caught:
         load_caption_pickle(path)
     assert str(path) in str(caught.value) and len(str(caught.value)) < 500
+
+
+def test_pickle_reusing_one_long_caption_is_refused_before_it_expands(tmp_path):
+    shared = [["word"] * 250_000]  # one 1.25 MB caption, referenced by every video of the file
+    path = tmp_path / "raw-captions.pkl"
+    path.write_bytes(pickle.dumps({f"video{n}": shared for n in range(1200)}))
+    assert path.stat().st_size < 1_100_000
+    with pytest.raises(BenchmarkFormatError, match=r"video 'video0' caption 0: field 'caption' has 1249999 characters"):
+        load_caption_pickle(path)
+
+
+def test_pickle_with_too_many_captions_is_refused(tmp_path):
+    shared = [["a", "dog"]] * 5000
+    path = tmp_path / "raw-captions.pkl"
+    path.write_bytes(pickle.dumps({"video0": shared}))
+    with pytest.raises(BenchmarkFormatError, match=r"raw-captions.pkl: video 'video0' has 5000 captions, more than the limit"):
+        load_caption_pickle(path)
+
+
+def test_non_utf8_split_list_names_the_file(tmp_path):
+    root = write_msvd(tmp_path / "msvd", CAPTIONS, SPLITS, EXTENSIONS)
+    (root / "test_list.txt").write_bytes(b"aaa_1_5\n\xff\xfe\n")
+    with pytest.raises(BenchmarkFormatError, match=r"test_list.txt: not UTF-8 text \(line 2"):
+        build(root, tmp_path / "cache")

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from unitrim_hf.data import MSRVTT, SyntheticTriM, generate_clip_specs, render_clip, write_synthetic_benchmark
+from unitrim_hf.data.synthetic import scene_split
 from unitrim_hf.frame_sampling import FrameSampler
 
 
@@ -55,13 +56,13 @@ def test_written_layout_parses_with_msrvtt_and_decodes_close_to_render(tmp_path)
     builder = MSRVTT(data_dir=str(root), config_name="9k", cache_dir=str(tmp_path / "cache"))
     builder.download_and_prepare()
     train, test = builder.as_dataset("train"), builder.as_dataset("test")
-    specs = generate_clip_specs(13, seed=0)
-    assert train.num_rows == sum(len(spec.captions()) for spec in specs[:10])
-    assert test["caption"] == [spec.captions()[-1].text for spec in specs[10:]]
+    train_specs, test_specs = generate_clip_specs(10, seed=0), generate_clip_specs(3, seed=0, split="test")
+    assert train.num_rows == sum(len(spec.captions()) for spec in train_specs)
+    assert test["caption"] == [spec.captions()[-1].text for spec in test_specs]
     assert test["video_index"] == [0, 1, 2]
     decoded = FrameSampler(num_frames=16)(test[0]["video_path"])
     assert int(decoded.mask.sum()) == 16
-    error = np.abs(decoded.frames.astype(np.int16) - render_clip(specs[10], 64).astype(np.int16)).mean()
+    error = np.abs(decoded.frames.astype(np.int16) - render_clip(test_specs[0], 64).astype(np.int16)).mean()
     assert error < 6.0  # lossy mp4, but the same picture
 
 
@@ -72,3 +73,52 @@ def test_synthetic_builder_writes_then_reads(tmp_path):
     train = builder.as_dataset("train")
     assert set(train["kind"]) >= {"spatial", "combined"}
     assert builder.as_dataset("test")["kind"] == ["combined"] * 3
+
+
+def _video_digests(root: Path, split: str) -> set[str]:
+    """SHA-256 of the mp4 files of one split of a written benchmark."""
+    import csv
+
+    if split == "train":
+        with open(root / "MSRVTT_train.9k.csv") as handle:
+            ids = [row["video_id"] for row in csv.DictReader(handle)]
+    else:
+        with open(root / "MSRVTT_JSFUSION_test.csv") as handle:
+            ids = [row["video_id"] for row in csv.DictReader(handle)]
+    return {hashlib.sha256((root / "videos" / "all" / f"{video_id}.mp4").read_bytes()).hexdigest() for video_id in ids}
+
+
+def test_test_videos_are_never_training_videos_of_any_size_or_seed(tmp_path):
+    """The default evaluation benchmark (200/50) against a larger training benchmark (the main job's 400/100 shape,
+    scaled down), the same and other seeds: no test video file is a training video file, no test scene a training
+    scene."""
+    small = write_synthetic_benchmark(tmp_path / "small", num_train=20, num_test=10, seed=0)
+    large = write_synthetic_benchmark(tmp_path / "large", num_train=40, num_test=10, seed=0)
+    other_seed = write_synthetic_benchmark(tmp_path / "other_seed", num_train=40, num_test=10, seed=1)
+    test_files = set().union(*(_video_digests(root, "test") for root in (small, large, other_seed)))
+    train_files = set().union(*(_video_digests(root, "train") for root in (small, large, other_seed)))
+    assert len(test_files) >= 10 and len(train_files) >= 40
+    assert not test_files & train_files
+    # The same holds for the scenes themselves over many seeds and sizes (caption and geometry).
+    test_scenes = {spec for seed in range(5) for spec in generate_clip_specs(60, seed=seed, split="test")}
+    train_scenes = {spec for seed in range(5) for spec in generate_clip_specs(240, seed=seed)}
+    assert not test_scenes & train_scenes
+    assert all(scene_split(spec) == "test" for spec in test_scenes)
+    # A smaller benchmark's clips are the first ones of a larger one with the same seed (training and test alike).
+    assert generate_clip_specs(20, seed=0) == generate_clip_specs(40, seed=0)[:20]
+    assert generate_clip_specs(5, seed=0, split="test") == generate_clip_specs(10, seed=0, split="test")[:5]
+
+
+def test_a_benchmark_of_the_earlier_generator_is_refused(tmp_path):
+    import json
+
+    import pytest
+
+    from unitrim_hf.data import BenchmarkFormatError
+
+    root = write_synthetic_benchmark(tmp_path / "synthetic", num_train=4, num_test=2, seed=0)
+    manifest = json.loads((root / "synthetic_trim.json").read_text())
+    del manifest["scene_generator"]
+    (root / "synthetic_trim.json").write_text(json.dumps(manifest))
+    with pytest.raises(BenchmarkFormatError, match="earlier version"):
+        write_synthetic_benchmark(root, num_train=4, num_test=2, seed=0)

@@ -9,37 +9,14 @@ import numpy as np
 import pytest
 
 from unitrim_hf.errors import UniTriMError, VideoDecodingError
-from unitrim_hf.frame_sampling import FrameSampler, SampledFrames, _KeyframeDecoder, _stream_info
+from unitrim_hf.frame_sampling import FrameSampler, SampledFrames
+from unitrim_hf.video_decoding import FrameRateTimeline, KeyframeDecoder, probe_stream
 from unitrim_hf.video_writer import write_video
 
-HEIGHT, WIDTH = 48, 64
-BITS_PER_ROW = 8
-BIT_WIDTH = WIDTH // BITS_PER_ROW
+from media_files import HEIGHT, WIDTH, coded_frames, read_index
+
 NTSC = Fraction(30000, 1001)
 CONTAINERS = ["mp4", "avi", "webm", "mkv", "mov", "3gp", "m2ts"]
-
-
-def coded_frames(num_frames: int) -> np.ndarray:
-    """(num_frames, 48, 64, 3) uint8: frame i shows i in binary, 8-pixel-wide black/white bars (low byte on top)."""
-    frames = np.zeros((num_frames, HEIGHT, WIDTH, 3), dtype=np.uint8)
-    for index in range(num_frames):
-        for bit in range(2 * BITS_PER_ROW):
-            if (index >> bit) & 1:
-                row = slice(0, HEIGHT // 2) if bit < BITS_PER_ROW else slice(HEIGHT // 2, HEIGHT)
-                column = (bit % BITS_PER_ROW) * BIT_WIDTH
-                frames[index, row, column : column + BIT_WIDTH] = 255
-    return frames
-
-
-def read_index(frame: np.ndarray) -> int:
-    """Inverse of coded_frames, reading the centre of each bar (robust to lossy compression)."""
-    value = 0
-    for bit in range(2 * BITS_PER_ROW):
-        rows = slice(4, HEIGHT // 2 - 4) if bit < BITS_PER_ROW else slice(HEIGHT // 2 + 4, HEIGHT - 4)
-        column = (bit % BITS_PER_ROW) * BIT_WIDTH
-        if frame[rows, column + 2 : column + BIT_WIDTH - 2].mean() > 127:
-            value |= 1 << bit
-    return value
 
 
 def painted_indices(sampled: SampledFrames) -> list[int]:
@@ -130,7 +107,8 @@ def test_seeking_decodes_only_the_needed_keyframe_groups(tmp_path):
     path = write_video(tmp_path / "long.mp4", coded_frames(300), fps=25, gop_size=10)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        decoder = _KeyframeDecoder(container, stream, _stream_info(container, stream, path), path)
+        info = probe_stream(container, stream, path, path.stat().st_size)
+        decoder = KeyframeDecoder(container, stream, FrameRateTimeline(info), path)
         budget = decoder.packet_budget
         decoded = decoder.decode(np.array([5, 151, 295]))
         packets_read = budget - decoder.packet_budget

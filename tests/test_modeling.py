@@ -272,9 +272,10 @@ def test_default_tiles_bound_memory_and_match_one_tile() -> None:
     with torch.no_grad():
         text = model.get_text_features(**random_text_inputs(model.config, batch_size=6))
         video = model.get_video_features(**random_video_inputs(model.config, batch_size=5))
-        per_pair = model.units_per_pair(text, video)
-        assert per_pair == text.word_embeds.shape[1] * 4 * model.config.patch_top_k  # word_patch is the largest
-        tiny_tiles = model.similarity(text, video, max_block_elements=per_pair * 5)  # one text per tile
+        per_pair = model.scorer.units_per_pair(text, video)
+        assert per_pair["word_patch"] == text.word_embeds.shape[1] * 4 * model.config.patch_top_k
+        assert max(per_pair.values()) == per_pair["word_patch"]
+        tiny_tiles = model.similarity(text, video, max_block_elements=per_pair["word_patch"] * 5)  # one text per tile
         one_tile = model.similarity(text, video, text_block_size=6, visual_block_size=5)
     torch.testing.assert_close(tiny_tiles.logits, one_tile.logits, rtol=1e-6, atol=1e-6)
 

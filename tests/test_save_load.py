@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -64,6 +65,7 @@ def test_remote_code_folder_loads_without_the_package(tmp_path) -> None:
         import sys
         sys.modules["unitrim_hf"] = None  # the package must not be importable
         import torch
+        torch.set_num_threads({torch.get_num_threads()})  # as this process: same reduction order, exact equality
         from transformers import AutoModel
         model = AutoModel.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
@@ -79,3 +81,84 @@ def test_remote_code_folder_loads_without_the_package(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), expected, rtol=0, atol=0)
+
+
+def _media_files(folder) -> tuple[str, str]:
+    """A 6-frame video file and a PNG image, both small."""
+    import numpy as np
+    from PIL import Image
+
+    from unitrim_hf.video_writer import write_video
+
+    rng = np.random.default_rng(0)
+    video = write_video(folder / "clip.mp4", rng.integers(0, 255, (6, 48, 64, 3), dtype=np.uint8), fps=6)
+    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(folder / "still.png")
+    return str(video), str(folder / "still.png")
+
+
+def _save_model_and_processor(folder) -> tuple[UniTriMModel, "UniTriMProcessor"]:
+    from unitrim_hf import UniTriMProcessor
+
+    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
+    processor = UniTriMProcessor.for_model_config(model.config, frame_sampler_config={"num_frames": 3})
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return model, processor
+
+
+CAPTION = "a man is riding a horse in a field"
+
+
+def test_saved_processor_carries_its_code_bundle(tmp_path) -> None:
+    from unitrim_hf.remote_processor import import_processor_bundle
+
+    folder = tmp_path / "saved"
+    _, processor = _save_model_and_processor(folder)
+    config = json.loads((folder / "processor_config.json").read_text())
+    assert config["auto_map"] == {"AutoProcessor": "remote_processor.UniTriMProcessorLoader"}
+    manifest = json.loads((folder / "unitrim_processing" / "manifest.json").read_text())
+    assert "processing_unitrim.py" in manifest["files"] and "assets/en-lexicon.txt" in manifest["files"]
+    bundled = import_processor_bundle(folder).UniTriMProcessor.from_pretrained(folder)
+    assert type(bundled).__module__.startswith("_unitrim_processing_")
+    expected, actual = processor(text=[CAPTION]), bundled(text=[CAPTION])
+    assert int(expected["triplet_mask"].sum()) > 0
+    for name, value in expected.items():
+        torch.testing.assert_close(actual[name], value, rtol=0, atol=0)
+
+
+def test_remote_code_processor_and_model_run_end_to_end_without_the_package(tmp_path) -> None:
+    folder = tmp_path / "saved"
+    model, processor = _save_model_and_processor(folder)
+    video, image = _media_files(tmp_path)
+    inputs = processor(text=[CAPTION], videos=[video], images=[image])
+    with torch.no_grad():
+        output = model(**inputs)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["unitrim_hf"] = None  # the package must not be importable
+        import torch
+        from transformers import AutoModel, AutoProcessor
+        processor = AutoProcessor.from_pretrained({str(folder)!r}, trust_remote_code=True)
+        assert type(processor).__name__ == "UniTriMProcessor", type(processor)
+        assert not type(processor).__module__.startswith("unitrim_hf"), type(processor).__module__
+        model = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+        inputs = processor(text=[{CAPTION!r}], videos=[{video!r}], images=[{image!r}])
+        with torch.no_grad():
+            output = model(**inputs)
+        torch.save({{"inputs": dict(inputs), "video": output.logits_per_text_video,
+                    "image": output.logits_per_text_image}}, {str(tmp_path / "remote.pt")!r})
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = torch.load(tmp_path / "remote.pt")
+    assert set(remote["inputs"]) == set(inputs) and int(inputs["triplet_mask"].sum()) > 0
+    for name, value in inputs.items():
+        torch.testing.assert_close(remote["inputs"][name], value, rtol=0, atol=0)
+    # Same weights and inputs; another process may round the last bit differently (thread count).
+    torch.testing.assert_close(remote["video"], output.logits_per_text_video, rtol=0, atol=1e-5)
+    torch.testing.assert_close(remote["image"], output.logits_per_text_image, rtol=0, atol=1e-5)

@@ -1,12 +1,11 @@
-"""Searching an index: two-stage results against brute-force MGSA, kind filter, coarse recall, FAISS,
-explanations, reports and the `unitrim` command line."""
+"""Searching an index: two-stage results against brute-force MGSA, kind filter, coarse recall, the IVF-PQ
+coarse stage, explanations, reports and the `unitrim` command line."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +35,10 @@ def searcher(tmp_path_factory) -> Searcher:
 
 def brute_force_ranking(searcher: Searcher, query: str, kinds=("video", "image")) -> list[tuple[str, float]]:
     """Every item scored independently with model.similarity on the stored features, best first."""
-    store = IndexStore.open(searcher.store.directory)
-    features = store.load_features()
+    items, features = IndexStore.open(searcher.store.location).load_features()
     encoded = searcher.encode(query)
     scored = []
-    for row, item in enumerate(store.items):
+    for row, item in enumerate(items):
         if item.kind not in kinds:
             continue
         visual = UniTriMVisualFeatures(
@@ -88,7 +86,7 @@ def test_coarse_stage_uses_the_spatial_text_feature_for_images(searcher):
     results = searcher.search(encoded, top_k=len(searcher), num_candidates=len(searcher), explain=False)
     images = [result for result in results if result.kind == "image"]
     assert images and all(r.coarse_score == pytest.approx(coarse_alignment_score(r), abs=1e-5) for r in results)
-    image_embed = searcher.features.video_embeds[images[0].item_index].float()
+    image_embed = searcher.read_rows([images[0].item_index])[1].video_embeds[0].float()
     with_spatial = float(l2_normalize(encoded.features.spatial_embeds[0]) @ image_embed)
     with_sentence = float(l2_normalize(encoded.features.sentence_embeds[0]) @ image_embed)
     assert images[0].coarse_score == pytest.approx(with_spatial, abs=1e-5)
@@ -118,19 +116,26 @@ def test_coarse_recall_against_exhaustive_top_k(searcher):
     assert small.recall == pytest.approx(sum(small.per_query) / len(QUERIES))
 
 
-def test_faiss_coarse_stage_matches_exact(searcher):
-    pytest.importorskip("faiss")
-    with_faiss = Searcher(searcher.store.directory, searcher.model, searcher.processor, coarse_backend="faiss")
-    for query in QUERIES:
-        exact = searcher.search(query, top_k=4, num_candidates=4, explain=False)
-        approximate = with_faiss.search(query, top_k=4, num_candidates=4, explain=False)
-        assert [r.path for r in exact] == [r.path for r in approximate]
+def test_ivf_pq_coarse_stage_keeps_the_exact_candidates(tmp_path):
+    """Past the size threshold the index trains IVF-PQ; with exact re-ranking the candidates stay the exact ones."""
+    from unitrim_hf.search.index_rows import FeatureLayout, StoredFeatures
+    from unitrim_hf.search.index_table import IndexStore
+    from unitrim_hf.search.model_fingerprint import ModelFingerprint
 
-
-def test_faiss_missing_gives_install_hint(searcher, monkeypatch):
-    monkeypatch.setitem(sys.modules, "faiss", None)
-    with pytest.raises(ImportError, match=r"pip install unitrim_hf\[faiss\]"):
-        Searcher(searcher.store.directory, searcher.model, searcher.processor, coarse_backend="faiss")
+    generator = torch.Generator().manual_seed(0)
+    layout, count = FeatureLayout(num_frames=2, top_k=0, embed_dim=16), 600
+    centres = l2_normalize(torch.randn(12, 16, generator=generator))
+    vectors = l2_normalize(centres[torch.arange(count) % 12] + 0.3 * torch.randn(count, 16, generator=generator))
+    store = IndexStore.create(tmp_path / "index", ModelFingerprint("c" * 64, "w" * 64), layout, {})
+    entries = [{"path": f"/media/item_{i:04d}.png", "kind": "image", "size": 1, "mtime_ns": 1, "num_frames": 1}
+               for i in range(count)]
+    store.upsert(entries, StoredFeatures(vectors, vectors[:, None].repeat(1, 2, 1), torch.ones(count, 2), torch.zeros(count, 2)))
+    exact = [store.nearest(vector, 10, "image").items for vector in vectors[:20]]
+    assert store.ensure_vector_index(min_rows=500, num_partitions=8, num_sub_vectors=4) and store.has_vector_index()
+    assert {index.index_type for index in store._items.list_indices()} == {"IvfPq", "Bitmap"}
+    for vector, expected in zip(vectors[:20], exact):
+        found = store.nearest(vector, 10, "image", nprobes=8, refine_factor=10).items
+        assert [item.path for item in found] == [item.path for item in expected]
 
 
 def test_explanation_fields(searcher):
@@ -143,10 +148,10 @@ def test_explanation_fields(searcher):
     query_words = {token.replace("</w>", "") for token in tokens} - special
     for result in results:
         explanation = result.explanation
-        row = result.item_index
-        mask = searcher.features.video_mask[row].bool()
+        _, stored = searcher.read_rows([result.item_index])
+        mask = stored.video_mask[0].bool()
         # Recompute the frame relevance independently: mean of the sentence, best word and best triplet cosines.
-        frames = l2_normalize(searcher.features.frame_embeds[row].float())[mask]
+        frames = l2_normalize(stored.frame_embeds[0].float())[mask]
         words_mask = encoded.features.word_mask[0].clone()
         words_mask[(encoded.input_ids == searcher.processor.tokenizer.eos_token_id)] = False
         words = l2_normalize(encoded.features.word_embeds[0][words_mask])
@@ -157,7 +162,7 @@ def test_explanation_fields(searcher):
             (triplets @ frames.T).max(0).values,
         ]).mean(0)
         assert explanation.best_frame == int(relevance.argmax())
-        assert explanation.best_frame_timestamp == pytest.approx(float(searcher.features.timestamps[row, explanation.best_frame]))
+        assert explanation.best_frame_timestamp == pytest.approx(float(stored.timestamps[0, explanation.best_frame]))
         assert explanation.top_words and {word.token for word in explanation.top_words} <= query_words
         scores = [word.score for word in explanation.top_words]
         assert scores == sorted(scores, reverse=True)
@@ -198,7 +203,7 @@ def test_cli_index_and_search_end_to_end(tmp_path, capsys):
     index_dir = tmp_path / "index"
     assert main(["index", str(folder), "--model", str(model_dir), "--index", str(index_dir), "--batch-size", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "indexed 2 new files" in out and "notes.txt" in out
+    assert "indexed 2 new or changed files" in out and "notes.txt" in out
 
     json_path, html_path = tmp_path / "r.json", tmp_path / "r.html"
     status = main([
@@ -218,20 +223,20 @@ def test_cli_index_and_search_end_to_end(tmp_path, capsys):
 
 
 def test_exhaustive_scores_convert_the_index_in_chunks(searcher, monkeypatch):
-    """Only a chunk of items is converted to float32 at a time; chunked scores equal the one-item brute force."""
+    """Only a chunk of items is read and converted to float32 at a time; chunked scores equal the brute force."""
     import unitrim_hf.search.searcher as searcher_module
 
     monkeypatch.setattr(searcher_module, "RESCORE_CHUNK_ITEMS", 2)
     sizes: list[int] = []
     original = Searcher.visual_features
 
-    def recording(self, positions, kind):
-        sizes.append(len(positions))
-        return original(self, positions, kind)
+    def recording(self, features, kind):
+        sizes.append(len(features))
+        return original(self, features, kind)
 
     monkeypatch.setattr(Searcher, "visual_features", recording)
-    logits, positions = searcher.exhaustive_scores(searcher.encode(QUERIES[0]))
-    assert len(positions) == len(searcher) and max(sizes) <= 2 and len(sizes) >= len(searcher) // 2
-    chunked = {searcher.items[int(position)].path: float(logit) for logit, position in zip(logits, positions)}
+    logits, items = searcher.exhaustive_scores(searcher.encode(QUERIES[0]))
+    assert len(items) == len(searcher) and max(sizes) <= 2 and len(sizes) >= len(searcher) // 2
+    chunked = {item.path: float(logit) for logit, item in zip(logits, items)}
     for path, expected in brute_force_ranking(searcher, QUERIES[0]):
         assert chunked[path] == pytest.approx(expected, abs=1e-4)

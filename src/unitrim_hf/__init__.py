@@ -1,49 +1,71 @@
 """UniTriM: one model that retrieves videos and images for a text query.
 
-Importing the package registers `UniTriMConfig`, `UniTriMModel` (and `UniTriMProcessor`) with transformers'
-Auto classes. Nothing is downloaded at import.
+Importing the package is cheap: names load on first use (as transformers does with `_LazyModule`), the
+sub-packages `data`, `training`, `evaluation` and `search` too, and `UniTriMConfig`, `UniTriMModel` and
+`UniTriMProcessor` are registered with transformers' Auto classes as soon as those load (see
+`auto_registration`). Nothing is downloaded at import.
 """
 
-from transformers import AutoConfig, AutoModel, AutoProcessor
+from __future__ import annotations
 
-from .configuration_unitrim import UniTriMConfig
-from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
-from .modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
-from .errors import UniTriMError, VideoDecodingError
-from .frame_sampling import FrameSampler, SampledFrames
-from .image_transforms import CLIPFrameTransform, clip_transform
-from .processing_unitrim import UniTriMProcessor
-from .tokenization import load_clip_tokenizer
-from .triplet_parser import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .auto_registration import register_with_auto_classes
 
 __version__ = "0.1.0"
 
-AutoConfig.register(UniTriMConfig.model_type, UniTriMConfig, exist_ok=True)
-AutoModel.register(UniTriMConfig, UniTriMModel, exist_ok=True)
-AutoProcessor.register(UniTriMConfig, UniTriMProcessor, exist_ok=True)
-# Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the
-# package is not installed.
-UniTriMConfig.register_for_auto_class()
-UniTriMModel.register_for_auto_class("AutoModel")
+# Public name -> module that defines it.
+_EXPORTS = {
+    "UniTriMConfig": "configuration_unitrim",
+    "UniTriMModel": "modeling_unitrim",
+    "UniTriMPreTrainedModel": "modeling_unitrim",
+    "UniTriMOutput": "modeling_outputs",
+    "UniTriMSimilarityOutput": "modeling_outputs",
+    "UniTriMTextFeatures": "modeling_outputs",
+    "UniTriMVisualFeatures": "modeling_outputs",
+    "UniTriMError": "errors",
+    "VideoDecodingError": "errors",
+    "FrameSampler": "frame_sampling",
+    "SampledFrames": "frame_sampling",
+    "CLIPFrameTransform": "image_transforms",
+    "clip_transform": "image_transforms",
+    "UniTriMProcessor": "processing_unitrim",
+    "load_clip_tokenizer": "tokenization",
+    "TaggerDataMissingError": "triplets",
+    "Triplet": "triplets",
+    "TripletParser": "triplets",
+    "triplet_f1": "triplets",
+}
+_SUBPACKAGES = ("data", "evaluation", "search", "training")
 
-__all__ = [
-    "CLIPFrameTransform",
-    "FrameSampler",
-    "SampledFrames",
-    "TaggerDataMissingError",
-    "Triplet",
-    "TripletParser",
-    "UniTriMConfig",
-    "UniTriMError",
-    "UniTriMProcessor",
-    "VideoDecodingError",
-    "clip_transform",
-    "load_clip_tokenizer",
-    "triplet_f1",
-    "UniTriMModel",
-    "UniTriMOutput",
-    "UniTriMPreTrainedModel",
-    "UniTriMSimilarityOutput",
-    "UniTriMTextFeatures",
-    "UniTriMVisualFeatures",
-]
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .configuration_unitrim import UniTriMConfig
+    from .errors import UniTriMError, VideoDecodingError
+    from .frame_sampling import FrameSampler, SampledFrames
+    from .image_transforms import CLIPFrameTransform, clip_transform
+    from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
+    from .modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
+    from .processing_unitrim import UniTriMProcessor
+    from .tokenization import load_clip_tokenizer
+    from .triplets import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
+
+
+register_with_auto_classes()

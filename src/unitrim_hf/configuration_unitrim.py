@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -131,8 +133,17 @@ class UniTriMConfig(PretrainedConfig):
         Build a configuration from a preset shipped with the package: `unitrim`, `xclip`, `clip4clip-meanp`
         (CLIP ViT-B/32 sizes) and their `-tiny` variants (small towers for tests).
 
-        Keyword arguments override preset fields, e.g. `from_preset("unitrim", patch_top_k=4)`.
+        Keyword arguments override preset fields, e.g. `from_preset("unitrim", patch_top_k=4)`; a key that is not a
+        field of the configuration raises `ValueError` naming it (it would otherwise be stored beside the real one).
         """
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            hints = [
+                f"{key!r}" + "".join(f" (did you mean {match!r}?)" for match in difflib.get_close_matches(key, known, n=1))
+                for key in unknown
+            ]
+            raise ValueError(f"Unknown {cls.__name__} field {', '.join(hints)} in the overrides of preset {name!r}.")
         path = PRESET_DIRECTORY / f"{name}.json"
         if not path.is_file():
             if not PRESET_DIRECTORY.is_dir():
@@ -147,3 +158,6 @@ class UniTriMConfig(PretrainedConfig):
                 settings[key] = {**settings.get(key, {}), **overrides.pop(key)}
         settings.update(overrides)
         return cls(**settings)
+
+
+UniTriMConfig.register_for_auto_class()  # saved configs name their code (auto_map) for trust_remote_code loading

@@ -6,6 +6,7 @@ import math
 import os
 from typing import Any
 
+import torch
 from transformers import CLIPConfig, CLIPModel
 
 from .configuration_unitrim import UniTriMConfig
@@ -50,3 +51,44 @@ def unitrim_config_from_clip(clip_config: CLIPConfig, preset: str = "unitrim", *
     config.text_config = type(clip_config.text_config)(**tower_settings["text_config"])
     config.vision_config = type(clip_config.vision_config)(**tower_settings["vision_config"])
     return config
+
+
+# Parameters that come from CLIP (a separate, smaller learning rate fine-tunes them).
+CLIP_PARAMETER_PREFIXES = ("text_model.", "vision_model.", "text_projection.", "visual_projection.", "logit_scale")
+
+
+def clip_parameter_names(model: torch.nn.Module) -> set[str]:
+    """Names of the parameters of a `UniTriMModel` that come from CLIP."""
+    return {name for name, _ in model.named_parameters() if name.startswith(CLIP_PARAMETER_PREFIXES)}
+
+
+def copy_clip_weights(model: torch.nn.Module, clip_model: CLIPModel) -> None:
+    """Copy CLIP's towers, projections and logit scale into a `UniTriMModel` (shapes must match)."""
+    model.text_model.load_state_dict(clip_model.text_model.state_dict())
+    model.vision_model.load_state_dict(clip_model.vision_model.state_dict())
+    model.text_projection.load_state_dict(clip_model.text_projection.state_dict())
+    model.visual_projection.load_state_dict(clip_model.visual_projection.state_dict())
+    with torch.no_grad():
+        model.logit_scale.copy_(clip_model.logit_scale)
+    model.clamp_logit_scale_()
+
+
+def unitrim_model_from_clip(
+    model_class: type, clip_model_or_name_or_path: CLIPModel | str | os.PathLike, preset: str = "unitrim",
+    **config_overrides: Any,
+):
+    """
+    A `model_class` (`UniTriMModel`) whose towers, projections and logit scale come from a CLIP checkpoint; new
+    modules are freshly initialised.
+
+    Args:
+        model_class: the model class to build.
+        clip_model_or_name_or_path: a `CLIPModel`, or what `CLIPModel.from_pretrained` accepts.
+        preset: the UniTriM switches to use (`unitrim`, `xclip`, `clip4clip-meanp`); the tower sizes always come
+            from the CLIP checkpoint.
+        config_overrides: further `UniTriMConfig` fields, e.g. `patch_top_k=4`.
+    """
+    clip_model = load_clip_model(clip_model_or_name_or_path)
+    model = model_class(unitrim_config_from_clip(clip_model.config, preset, **config_overrides))
+    copy_clip_weights(model, clip_model)
+    return model

@@ -1,8 +1,9 @@
 """Training objective: symmetric InfoNCE on text-video and text-keyframe logits, plus the disentangler terms.
 
-Features are gathered from all processes before the contrastive terms with an autograd-aware all-gather, and
-each process scores its local texts against all videos and all texts against its local videos, so the cost per
-process grows with the global batch, not with its square. The gather's backward sums, for each shard, the
+The model scores its features with `contrastive_logits` and hands the loss the logits (and the text features for
+the disentangler terms). Features are gathered from all processes with an autograd-aware all-gather, and each
+process scores its local texts against all videos and all texts against its local videos, so the cost per process
+grows with the global batch, not with its square. The gather's backward sums, for each shard, the
 gradients that every process's loss sends it; with DDP averaging the parameter gradients, training on W processes
 follows the gradient of the single-process loss on the global batch exactly. (Gathering with a gradient for the
 local shard only would drop the terms where a shard serves as another process's negatives.)
@@ -10,7 +11,8 @@ local shard only would drop the terms where a shard serves as another process's 
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -18,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .disentanglement import orthogonality_loss, reconstruction_loss
+from .mgsa_scorer import SCORED_TEXT_FIELDS, SCORED_VISUAL_FIELDS, MGSAScorer
 from .modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
 
 Features = TypeVar("Features", UniTriMTextFeatures, UniTriMVisualFeatures)
-ScoreFunction = Callable[[UniTriMTextFeatures, UniTriMVisualFeatures], torch.Tensor]
 
 
 def distributed_world() -> tuple[int, int]:
@@ -78,12 +80,9 @@ def _gather_padded(tensor: torch.Tensor, shapes_of_ranks: torch.Tensor) -> torch
     return gathered.bool() if original_dtype == torch.bool else gathered
 
 
-# Fields the scoring function reads; the others (disentangler internals, patch indices) stay local. A tuple:
-# every process must gather them in the same order.
-_SCORED_FIELDS = (
-    "sentence_embeds", "word_mask", "word_embeds", "triplet_embeds", "triplet_mask", "combined_embeds", "spatial_embeds",
-    "video_embeds", "frame_embeds", "video_mask", "patch_embeds",
-)
+# Fields the scorer's alignments declare they read; the others (disentangler internals, patch indices) stay
+# local. A tuple: every process must gather them in the same order.
+_SCORED_FIELDS = SCORED_TEXT_FIELDS + SCORED_VISUAL_FIELDS
 
 
 def gather_features(features: Features) -> tuple[Features, int]:
@@ -125,16 +124,29 @@ def symmetric_info_nce(
     return shard_weight * per_direction / 2
 
 
-def contrastive_terms(
-    score: ScoreFunction, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures
-) -> tuple[torch.Tensor, torch.Tensor, float]:
+@dataclass
+class ContrastiveLogits:
     """
-    Symmetric InfoNCE of paired texts and visuals (row i of each is a positive pair), over the global batch.
+    Logits of paired texts and visuals (row i of each is a positive pair) over the global batch.
 
-    Returns:
-        the loss, the logits of the local texts against all visuals (local batch, global batch), and the shard
-        weight (local batch * world size / global batch; 1 on one process).
+    Args:
+        per_text (`(local batch, global batch)`): the local texts against all visuals.
+        per_visual (`(local batch, global batch)`): the local visuals against all texts.
+        targets (`(local batch,)`): index of each local pair in the gathered batch.
+        shard_weight: local batch * world size / global batch (1 on one process).
     """
+
+    per_text: torch.Tensor
+    per_visual: torch.Tensor
+    targets: torch.Tensor
+    shard_weight: float = 1.0
+
+
+def contrastive_logits(
+    scorer: MGSAScorer, logit_scale: torch.Tensor, text_features: UniTriMTextFeatures,
+    visual_features: UniTriMVisualFeatures,
+) -> ContrastiveLogits:
+    """Score paired texts and visuals for the contrastive loss, gathering the other processes' features."""
     if text_features.batch_size != visual_features.batch_size:
         raise ValueError(
             f"The contrastive loss pairs row i of the texts with row i of the visuals: got {text_features.batch_size} "
@@ -143,23 +155,26 @@ def contrastive_terms(
     _, world_size = distributed_world()
     local_batch = text_features.batch_size
     if world_size == 1:
-        logits_per_text = score(text_features, visual_features)
-        targets = torch.arange(local_batch, device=logits_per_text.device)
-        return symmetric_info_nce(logits_per_text, logits_per_text.t(), targets), logits_per_text, 1.0
+        per_text = scorer.logits(text_features, visual_features, logit_scale)
+        return ContrastiveLogits(per_text, per_text.t(), torch.arange(local_batch, device=per_text.device))
     all_texts, offset = gather_features(text_features)
     all_visuals, _ = gather_features(visual_features)
-    logits_per_text = score(text_features, all_visuals)
-    logits_per_visual = score(all_texts, visual_features).t()
-    targets = torch.arange(local_batch, device=logits_per_text.device) + offset
-    shard_weight = local_batch * world_size / logits_per_text.shape[1]
-    return symmetric_info_nce(logits_per_text, logits_per_visual, targets, shard_weight), logits_per_text, shard_weight
+    per_text = scorer.logits(text_features, all_visuals, logit_scale)
+    per_visual = scorer.logits(all_texts, visual_features, logit_scale).t()
+    targets = torch.arange(local_batch, device=per_text.device) + offset
+    return ContrastiveLogits(per_text, per_visual, targets, local_batch * world_size / per_text.shape[1])
+
+
+def contrastive_loss(logits: ContrastiveLogits) -> torch.Tensor:
+    """Symmetric InfoNCE of one modality's `ContrastiveLogits`."""
+    return symmetric_info_nce(logits.per_text, logits.per_visual, logits.targets, logits.shard_weight)
 
 
 class UniTriMLoss(nn.Module):
     """
     `L = InfoNCE(text, video) + w_image * InfoNCE(text, keyframe) + lambda_rec * L_rec + lambda_orth * L_orth`.
 
-    Holds no parameters: the scoring function (with the model's logit scale) is passed in.
+    Holds no parameters: it receives the text features and the logits the model's scorer computed.
     """
 
     def __init__(self, image_loss_weight: float, reconstruction_loss_weight: float, orthogonality_loss_weight: float):
@@ -170,32 +185,32 @@ class UniTriMLoss(nn.Module):
 
     def forward(
         self,
-        score: ScoreFunction,
         text_features: UniTriMTextFeatures,
-        video_features: UniTriMVisualFeatures | None = None,
-        image_features: UniTriMVisualFeatures | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None, torch.Tensor | None]:
+        video_logits: ContrastiveLogits | None = None,
+        image_logits: ContrastiveLogits | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """
+        Args:
+            text_features: the local texts' features (for the disentangler terms).
+            video_logits, image_logits: `contrastive_logits` of the texts with their videos and keyframes (None
+                for an absent modality).
+
         Returns:
-            total loss, its unweighted components, text-video logits and text-image logits (local texts against
-            the gathered visuals; None for an absent modality).
+            total loss and its unweighted components.
         """
-        if video_features is None and image_features is None:
+        if video_logits is None and image_logits is None:
             raise ValueError("The loss needs pixel_values_videos, pixel_values or both next to the texts.")
         losses: dict[str, torch.Tensor] = {}
         total = text_features.sentence_embeds.new_zeros(())
-        logits_per_text_video = logits_per_text_image = None
         shard_weight = 1.0
-        if video_features is not None:
-            losses["text_video"], logits_per_text_video, shard_weight = contrastive_terms(
-                score, text_features, video_features
-            )
+        if video_logits is not None:
+            losses["text_video"] = contrastive_loss(video_logits)
             total = total + losses["text_video"]
-        if image_features is not None:
-            losses["text_image"], logits_per_text_image, shard_weight = contrastive_terms(
-                score, text_features, image_features
-            )
+            shard_weight = video_logits.shard_weight
+        if image_logits is not None:
+            losses["text_image"] = contrastive_loss(image_logits)
             total = total + self.image_loss_weight * losses["text_image"]
+            shard_weight = image_logits.shard_weight
         if text_features.reconstructed_embeds is not None:
             # Neither term reaches the text tower (see disentanglement.py): they cannot collapse the text features.
             losses["reconstruction"] = reconstruction_loss(text_features.reconstructed_embeds, text_features.combined_embeds)
@@ -204,4 +219,4 @@ class UniTriMLoss(nn.Module):
                 self.reconstruction_loss_weight * losses["reconstruction"]
                 + self.orthogonality_loss_weight * losses["orthogonality"]
             )
-        return total, losses, logits_per_text_video, logits_per_text_image
+        return total, losses

@@ -11,7 +11,7 @@ from torch import nn
 from transformers import CLIPModel, CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
 
-from .configuration_unitrim import ALIGNMENT_GRANULARITIES, UniTriMConfig
+from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
 from .input_validation import (
     check_image_inputs,
@@ -19,15 +19,14 @@ from .input_validation import (
     check_text_inputs,
     check_video_inputs,
 )
-from .losses import UniTriMLoss
+from .losses import UniTriMLoss, contrastive_logits
+from .mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, MGSAScorer
 from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .patch_selection import PatchSelector
-from .similarity import fine_grained_similarity, global_similarity, l2_normalize, masked_mean
+from .similarity import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
-# Name of the single score of a text against a still image in `alignment_scores`.
-IMAGE_ALIGNMENT = "text_image"
 
 
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
@@ -96,12 +95,13 @@ class UniTriMModel(UniTriMPreTrainedModel):
         self.disentangler = (
             TextDisentangler(embed_dim, config.disentangler_hidden_dim) if config.use_disentangler else None
         )
+        self.scorer = MGSAScorer.from_config(config)
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
         self.post_init()
 
-    # ------------------------------------------------------------------ construction from CLIP
+    # ------------------------------------------------------------------ CLIP weights and optimisation
 
     @classmethod
     def from_clip(
@@ -110,30 +110,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
         """
         A UniTriM model whose towers, projections and logit scale come from a CLIP checkpoint (transformers
         `CLIPModel` format: an object, a local folder or a Hub id); new modules are freshly initialised.
-
-        Args:
-            clip_model_or_name_or_path: a `CLIPModel`, or what `CLIPModel.from_pretrained` accepts.
-            preset: the UniTriM switches to use (`unitrim`, `xclip`, `clip4clip-meanp`); the tower sizes always
-                come from the CLIP checkpoint.
-            config_overrides: further `UniTriMConfig` fields, e.g. `patch_top_k=4`.
+        See `convert_clip.unitrim_model_from_clip` for the arguments.
         """
-        from .convert_clip import load_clip_model, unitrim_config_from_clip
+        from .convert_clip import unitrim_model_from_clip
 
-        clip_model = load_clip_model(clip_model_or_name_or_path)
-        config = unitrim_config_from_clip(clip_model.config, preset, **config_overrides)
-        model = cls(config)
-        model.load_clip_weights(clip_model)
-        return model
-
-    def load_clip_weights(self, clip_model: CLIPModel) -> None:
-        """Copy CLIP's towers, projections and logit scale into this model (shapes must match)."""
-        self.text_model.load_state_dict(clip_model.text_model.state_dict())
-        self.vision_model.load_state_dict(clip_model.vision_model.state_dict())
-        self.text_projection.load_state_dict(clip_model.text_projection.state_dict())
-        self.visual_projection.load_state_dict(clip_model.visual_projection.state_dict())
-        with torch.no_grad():
-            self.logit_scale.copy_(clip_model.logit_scale)
-        self.clamp_logit_scale_()
+        return unitrim_model_from_clip(cls, clip_model_or_name_or_path, preset, **config_overrides)
 
     @torch.no_grad()
     def clamp_logit_scale_(self) -> None:
@@ -142,8 +123,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
 
     def clip_parameter_names(self) -> set[str]:
         """Names of the parameters that come from CLIP (for a separate, smaller learning rate)."""
-        prefixes = ("text_model.", "vision_model.", "text_projection.", "visual_projection.", "logit_scale")
-        return {name for name, _ in self.named_parameters() if name.startswith(prefixes)}
+        from .convert_clip import clip_parameter_names
+
+        return clip_parameter_names(self)
 
     # ------------------------------------------------------------------ text
 
@@ -293,69 +275,22 @@ class UniTriMModel(UniTriMPreTrainedModel):
             features.patch_indices = features.patch_indices.index_put((video_mask,), patch_indices)
         return features
 
-    # ------------------------------------------------------------------ scoring
+    # ------------------------------------------------------------------ scoring (see MGSAScorer)
 
-    def _alignment_score(self, name: str, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> torch.Tensor:
-        text_granularity, visual_granularity = ALIGNMENT_GRANULARITIES[name]
-        if text_granularity == "sentence":
-            text_units = l2_normalize(text.sentence_embeds)[:, None, :]
-            text_mask = torch.ones(text_units.shape[:2], dtype=torch.bool, device=text_units.device)
-        elif text_granularity == "word":
-            text_units, text_mask = l2_normalize(text.word_embeds), text.word_mask
-        else:
-            text_units, text_mask = l2_normalize(text.triplet_embeds), text.triplet_mask
-
-        if visual_granularity == "video":
-            if text_granularity == "sentence":
-                return global_similarity(text_units[:, 0], visual.video_embeds)
-            visual_units = visual.video_embeds[:, None, :]
-            visual_mask = torch.ones(visual_units.shape[:2], dtype=torch.bool, device=visual_units.device)
-        elif visual_granularity == "frame":
-            visual_units, visual_mask = l2_normalize(visual.frame_embeds), visual.video_mask
-        else:
-            batch_size, num_frames, top_k, embed_dim = visual.patch_embeds.shape
-            visual_units = l2_normalize(visual.patch_embeds).reshape(batch_size, num_frames * top_k, embed_dim)
-            visual_mask = visual.video_mask[:, :, None].expand(-1, -1, top_k).reshape(batch_size, num_frames * top_k)
-        return fine_grained_similarity(text_units, text_mask, visual_units, visual_mask, self.config.aggregation_temperature)
-
-    def _score_block(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if visual.is_image:
-            # Text->image: one text feature (t_sp, or t without the disentangler) against CLIP's image feature.
-            scores = {IMAGE_ALIGNMENT: global_similarity(l2_normalize(text.image_text_embeds), visual.video_embeds)}
-        else:
-            scores = {name: self._alignment_score(name, text, visual) for name in self.config.alignments}
-        mean_score = torch.stack(list(scores.values())).mean(dim=0)
-        logit_scale = clamp_with_gradient(self.logit_scale, MAX_LOG_LOGIT_SCALE).exp()
-        return logit_scale * mean_score, scores
+    def scale(self) -> torch.Tensor:
+        """`()` the logit scale `exp(logit_scale)`, capped at 100 (the gradient passes the cap)."""
+        return clamp_with_gradient(self.logit_scale, MAX_LOG_LOGIT_SCALE).exp()
 
     def compile_scoring(self, **compile_kwargs: Any) -> None:
         """
-        Compile the tile scoring function with `torch.compile` (dynamic shapes); `similarity` uses it from then on.
-        Worth it for large galleries on GPU; keyword arguments go to `torch.compile` (e.g. `mode="max-autotune"`).
+        Always use `torch.compile` (dynamic shapes) for the tiles of `similarity`; by default the scorer compiles
+        by itself only for galleries on CUDA. Keyword arguments go to `torch.compile` (e.g. `mode="max-autotune"`).
         """
-        compile_kwargs.setdefault("dynamic", True)
-        self._compiled_score_block = torch.compile(self._score_block, **compile_kwargs)
+        self.scorer.compile(**compile_kwargs)
 
     def score(self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures) -> torch.Tensor:
-        """Logits (num_texts, num_visuals) of all pairs, in one block (differentiable; used by the loss)."""
-        return self._score_block(text_features, visual_features)[0]
-
-    def units_per_pair(self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures) -> int:
-        """The largest (text units x visual units) similarity matrix any enabled alignment builds for one pair."""
-        if visual_features.is_image:
-            return 1
-        text_units = {"sentence": 1, "word": text_features.word_embeds, "triplet": text_features.triplet_embeds}
-        num_frames = visual_features.frame_embeds.shape[1]
-        visual_units = {"video": 1, "frame": num_frames}
-        if visual_features.patch_embeds is not None:
-            visual_units["patch"] = num_frames * visual_features.patch_embeds.shape[2]
-        largest = 1
-        for name in self.config.alignments:
-            text_granularity, visual_granularity = ALIGNMENT_GRANULARITIES[name]
-            units = text_units[text_granularity]
-            units = units if isinstance(units, int) else units.shape[1]
-            largest = max(largest, units * visual_units.get(visual_granularity, 1))
-        return largest
+        """Logits (num_texts, num_visuals) of all pairs, in one block (differentiable)."""
+        return self.scorer.logits(text_features, visual_features, self.scale())
 
     def similarity(
         self,
@@ -363,45 +298,20 @@ class UniTriMModel(UniTriMPreTrainedModel):
         visual_features: UniTriMVisualFeatures,
         text_block_size: int | None = None,
         visual_block_size: int | None = None,
-        max_block_elements: int = 2**24,
+        max_block_elements: int = DEFAULT_MAX_BLOCK_ELEMENTS,
     ) -> UniTriMSimilarityOutput:
         """
         Score every text against every video (or image), tile by tile so that memory stays bounded for large
         galleries; the result does not depend on the tile sizes. Computation runs in the features' dtype and on
-        their device.
-
-        Args:
-            text_features: features of num_texts captions.
-            visual_features: features of num_visuals videos or images.
-            text_block_size, visual_block_size: tile sizes; by default up to 512 visuals per tile and as many texts
-                as keep one tile's similarity tensor within `max_block_elements` entries (for `word_patch`, a
-                tile holds text_block x visual_block x words x frames x K entries).
+        their device. Arguments as `MGSAScorer.similarity`.
 
         Returns:
             `UniTriMSimilarityOutput` with `logits` (num_texts, num_visuals) and `alignment_scores`, one
-            (num_texts, num_visuals) matrix per enabled alignment.
+            (num_texts, num_visuals) matrix per enabled alignment (for images, the single `text_image` score).
         """
-        num_texts, num_visuals = text_features.batch_size, visual_features.batch_size
-        visual_block_size = visual_block_size or min(max(num_visuals, 1), 512)
-        if text_block_size is None:
-            per_text = visual_block_size * self.units_per_pair(text_features, visual_features)
-            text_block_size = max(1, max_block_elements // per_text)
-        if text_block_size < 1 or visual_block_size < 1:
-            raise ValueError("text_block_size and visual_block_size must be >= 1.")
-        score_block = getattr(self, "_compiled_score_block", None) or self._score_block
-        reference = text_features.sentence_embeds
-        logits = reference.new_empty(num_texts, num_visuals)
-        scores: dict[str, torch.Tensor] = {}
-        for text_start in range(0, num_texts, text_block_size):
-            text_rows = slice(text_start, text_start + text_block_size)
-            text_block = text_features.take(text_rows)
-            for visual_start in range(0, num_visuals, visual_block_size):
-                visual_rows = slice(visual_start, visual_start + visual_block_size)
-                block_logits, block_scores = score_block(text_block, visual_features.take(visual_rows))
-                logits[text_rows, visual_rows] = block_logits
-                for name, value in block_scores.items():
-                    scores.setdefault(name, reference.new_empty(num_texts, num_visuals))[text_rows, visual_rows] = value
-        return UniTriMSimilarityOutput(logits=logits, alignment_scores=scores)
+        return self.scorer.similarity(
+            text_features, visual_features, self.scale(), text_block_size, visual_block_size, max_block_elements
+        )
 
     # ------------------------------------------------------------------ forward
 
@@ -446,17 +356,26 @@ class UniTriMModel(UniTriMPreTrainedModel):
             if image_features is not None:
                 sizes["pixel_values"] = image_features.batch_size
             check_same_batch_size(sizes)
-            output.loss, output.losses, output.logits_per_text_video, output.logits_per_text_image = (
-                self.criterion(self.score, text_features, video_features, image_features)
+            scale = self.scale()
+            video_logits, image_logits = (
+                None if visual is None else contrastive_logits(self.scorer, scale, text_features, visual)
+                for visual in (video_features, image_features)
             )
+            output.loss, output.losses = self.criterion(text_features, video_logits, image_logits)
+            output.logits_per_text_video = None if video_logits is None else video_logits.per_text
+            output.logits_per_text_image = None if image_logits is None else image_logits.per_text
             return output
 
         if video_features is not None:
-            similarity = self._score_block(text_features, video_features)
-            output.logits_per_text_video, output.alignment_scores = similarity
+            output.alignment_scores = self.scorer.scores(text_features, video_features)
+            output.logits_per_text_video = self.scorer.combine(output.alignment_scores, self.scale())
         if image_features is not None:
             output.logits_per_text_image = self.score(text_features, image_features)
         return output
 
+
+# Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the
+# package is not installed.
+UniTriMModel.register_for_auto_class("AutoModel")
 
 __all__ = ["UniTriMModel", "UniTriMPreTrainedModel"]

@@ -13,11 +13,12 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
-from .errors import UniTriMError
 from .frame_sampling import FrameSampler
+from .image_loading import DEFAULT_MAX_IMAGE_PIXELS, load_image_file, pil_image_to_rgb
 from .image_transforms import CLIPFrameTransform
+from .remote_processor import LOADER_REFERENCE, write_processor_bundle
 from .tokenization import load_clip_tokenizer
-from .triplet_parser import Triplet, TripletParser
+from .triplets import Triplet, TripletParser, strip_control_characters
 
 PathLike = str | os.PathLike
 
@@ -28,10 +29,20 @@ class UniTriMProcessor(ProcessorMixin):
 
     - text (a caption or a list) -> `input_ids`, `attention_mask` (B, max_length) and, with triplets,
       `triplet_input_ids`, `triplet_attention_mask` (B, max_triplets, max_triplet_length), `triplet_mask`
-      (B, max_triplets);
+      (B, max_triplets); ANSI escape sequences and control characters are removed from captions first;
     - videos (paths, (T, H, W, 3) uint8 arrays, or lists of frames) -> `pixel_values_videos` (B, T, 3, S, S),
       zero-padded, and `video_mask` (B, T);
     - images (PIL images, (H, W, 3) uint8 arrays or paths) -> `pixel_values` (B, 3, S, S).
+
+    Media files are read as a player or viewer shows them, at a bounded cost (docs/datasets.md, "Bad input"):
+
+    - video: frames chosen by presentation time (variable frame rate included), rotated by the display matrix;
+      animated GIFs are videos (every frame, each shown for its own duration); a still image, a file with no video
+      stream, a truncated or corrupt file, or a header that claims more frames than the file can hold raises
+      `VideoDecodingError` naming the file;
+    - images: EXIF orientation applied, 16-bit grayscale scaled to 8 bits; a file over `max_image_pixels` raises
+      `ImageDecodingError` naming the file (JPEGs are first decoded at 1/2, 1/4 or 1/8 size to fit), as do
+      unreadable files and Pillow's decompression bombs.
 
     Args:
         tokenizer: a CLIP tokenizer; None loads the one shipped with the package.
@@ -43,6 +54,8 @@ class UniTriMProcessor(ProcessorMixin):
         triplet_parser_config: `TripletParser.to_dict()` settings (backend, ...).
         frame_sampler_config: `FrameSampler.to_dict()` settings (num_frames, strategy, ...).
         image_transform_config: `CLIPFrameTransform.to_dict()` settings (size, mean, std).
+        max_image_pixels: largest width x height of an image file that is decoded (50 megapixels); None: only
+            Pillow's decompression-bomb limit.
     """
 
     attributes = ["tokenizer"]
@@ -58,6 +71,7 @@ class UniTriMProcessor(ProcessorMixin):
         triplet_parser_config: dict | None = None,
         frame_sampler_config: dict | None = None,
         image_transform_config: dict | None = None,
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
         **kwargs: Any,
     ) -> None:
         if tokenizer is None:
@@ -68,6 +82,9 @@ class UniTriMProcessor(ProcessorMixin):
         self.use_triplets = use_triplets
         self.max_triplets = max_triplets
         self.max_triplet_length = max_triplet_length
+        if max_image_pixels is not None and (isinstance(max_image_pixels, bool) or int(max_image_pixels) < 1):
+            raise ValueError(f"max_image_pixels must be a positive integer or None, got {max_image_pixels!r}.")
+        self.max_image_pixels = None if max_image_pixels is None else int(max_image_pixels)
         self.triplet_parser = TripletParser.from_dict(triplet_parser_config or {})
         self.frame_sampler = FrameSampler.from_dict(frame_sampler_config or {})
         self.image_transform = CLIPFrameTransform.from_dict(image_transform_config or {})
@@ -100,6 +117,22 @@ class UniTriMProcessor(ProcessorMixin):
                 kwargs["image_transform_config"] = clip_settings
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
+    def save_pretrained(self, save_directory: PathLike, push_to_hub: bool = False, **kwargs: Any) -> list[str]:
+        """
+        Save the tokenizer and the settings (`processor_config.json`), plus the processor's code and the parser's
+        data, so that `AutoProcessor.from_pretrained(folder, trust_remote_code=True)` rebuilds this processor where
+        the package is not installed (see `remote_processor`). `push_to_hub=True` then uploads the folder.
+        """
+        self.auto_map = {"AutoProcessor": LOADER_REFERENCE}
+        try:
+            files = super().save_pretrained(save_directory, **kwargs)
+        finally:
+            del self.auto_map
+        files += write_processor_bundle(save_directory, __file__)
+        if push_to_hub:
+            self.push_to_hub(kwargs.get("repo_id", Path(save_directory).name), token=kwargs.get("token"))
+        return files
+
     @property
     def num_frames(self) -> int:
         return self.frame_sampler.num_frames
@@ -117,10 +150,11 @@ class UniTriMProcessor(ProcessorMixin):
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     def encode_text(self, text: str | Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
-        """Token and triplet tensors of a caption or a list of captions."""
+        """Token and triplet tensors of a caption or a list of captions (ANSI escapes and control characters removed)."""
         texts = [text] if isinstance(text, str) else list(text)
         if not texts or not all(isinstance(item, str) for item in texts):
             raise ValueError("`text` must be a string or a non-empty list of strings.")
+        texts = [strip_control_characters(item) for item in texts]
         features = self._tokenize(texts, max_length or self.max_length)
         if not self.use_triplets:
             return features
@@ -154,7 +188,7 @@ class UniTriMProcessor(ProcessorMixin):
         if isinstance(video, (list, tuple)):
             if not video:
                 raise ValueError("A video given as a list of frames must have at least one frame.")
-            video = np.stack([np.asarray(frame.convert("RGB") if isinstance(frame, Image.Image) else frame) for frame in video])
+            video = np.stack([pil_image_to_rgb(frame) if isinstance(frame, Image.Image) else np.asarray(frame) for frame in video])
         frames = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
             raise ValueError(
@@ -194,7 +228,9 @@ class UniTriMProcessor(ProcessorMixin):
         images = [images] if _is_single_image(images) else list(images)
         if not images:
             raise ValueError("`images` must hold at least one image.")
-        return {"pixel_values": torch.cat([self.image_transform([_load_image(image)]) for image in images])}
+        return {
+            "pixel_values": torch.cat([self.image_transform([_load_image(image, self.max_image_pixels)]) for image in images])
+        }
 
     # ------------------------------------------------------------------ entry point
 
@@ -286,17 +322,12 @@ def _is_single_image(images: Any) -> bool:
     return isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3
 
 
-def _load_image(image: Any) -> np.ndarray:
-    """(H, W, 3) uint8 RGB array of a PIL image, an array or an image file."""
+def _load_image(image: Any, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """(H, W, 3) uint8 RGB array of a PIL image, an array or an image file (as a viewer shows it)."""
     if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        try:
-            with Image.open(path) as opened:
-                return np.asarray(opened.convert("RGB"))
-        except (OSError, ValueError) as error:
-            raise UniTriMError(f"Cannot read image {str(path)!r}: {error}") from error
+        return load_image_file(image, max_pixels)
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return pil_image_to_rgb(image)
     array = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
         raise ValueError(f"An image array must be uint8 RGB of shape (height, width, 3), got {array.dtype} {array.shape}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -52,6 +53,9 @@ def write_video(
     codec: str | None = None,
     *,
     gop_size: int | None = None,
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    display_rotation: int | None = None,
 ) -> Path:
     """Encode frames into a video file.
 
@@ -62,6 +66,11 @@ def write_video(
         codec: encoder name; chosen from the extension when None.
         gop_size: maximum distance between keyframes (encoder default when None); small values give seekable test
             clips with many keyframes.
+        pts: presentation timestamp of each frame in ``time_base`` units (default ``0, 1, 2, ...`` at ``1 / fps``);
+            irregular steps make a variable-frame-rate file.
+        time_base: unit of ``pts`` (default ``1 / fps``).
+        display_rotation: counter-clockwise rotation in degrees stored in the display matrix, as phones do (a
+            phone held upright records -90: players turn the picture 90 degrees clockwise).
 
     Returns:
         The path written.
@@ -79,6 +88,8 @@ def write_video(
     if height % 2 or width % 2:
         raise ValueError(f"height and width must be even for yuv420p encoding, got {height}x{width}")
 
+    if pts is not None and len(pts) != num_frames:
+        raise ValueError(f"pts needs one timestamp per frame: {len(pts)} for {num_frames} frames")
     path = Path(path)
     rate = _as_fraction(fps)
     codec = codec or default_codec(path, width, height)
@@ -89,11 +100,13 @@ def write_video(
         stream.pix_fmt = "yuv420p"
         if gop_size is not None:
             stream.codec_context.gop_size = int(gop_size)
-        time_base = 1 / rate
+        if display_rotation is not None:
+            stream.set_display_rotation(display_rotation)
+        time_base = time_base or 1 / rate
         stream.codec_context.time_base = time_base
         for index in range(num_frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[index]), format="rgb24")
-            frame.pts = index
+            frame.pts = index if pts is None else int(pts[index])
             frame.time_base = time_base
             for packet in stream.encode(frame):
                 container.mux(packet)

@@ -100,7 +100,7 @@ def run_one(spec: RunSpec) -> RunResult:
         trainer = Trainer(model_args, data_args, training_args)
         probe = TextFeatureProbe.attach(trainer.model)
         result = trainer.train()
-        evaluation = trainer.evaluate()
+        evaluation = trainer.evaluate(f"final model (step {trainer.state.global_step})")
         batch_size = training_args.per_device_train_batch_size * trainer.accelerator.num_processes
     finally:
         _reset_accelerate_state()

@@ -4,7 +4,7 @@ from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, caption_to_video,
 from .didemo import DiDeMo
 from .exceptions import BenchmarkFormatError, UnsafePickleError
 from .frame_cache import FrameCacheMismatchError, load_frame_cache, prepare_frames, read_cached_batch, to_model_resolution
-from .keyframes import keyframe_dataset, select_keyframe_index
+from .keyframes import CLIPFrameEmbedder, keyframe_dataset, select_keyframe_index
 from .loading import load_benchmark
 from .msrvtt import MSRVTT
 from .msvd import MSVD
@@ -15,6 +15,7 @@ from .synthetic_writer import write_synthetic_benchmark
 
 __all__ = [
     "BenchmarkFormatError",
+    "CLIPFrameEmbedder",
     "ClipSpec",
     "DiDeMo",
     "FrameCacheMismatchError",

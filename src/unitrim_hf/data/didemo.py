@@ -10,7 +10,6 @@ video extensions, so an annotation ``x.mov`` finds ``x.mov``, ``x.mov.mp4`` (AWS
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,15 @@ from pathlib import Path
 import datasets
 
 from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, video_columns
+from .annotation_checks import (
+    INT32_RANGE,
+    MAX_CAPTIONS_PER_VIDEO,
+    read_json_file,
+    require_identifier,
+    require_integer,
+    require_text,
+    short_repr,
+)
 from .exceptions import BenchmarkFormatError
 from .msvd import read_id_list
 from .video_lookup import VideoIndex, existing_directories, strip_video_extensions
@@ -33,15 +41,14 @@ _REQUIRED_FIELDS = ("annotation_id", "description", "video")
 
 
 def read_didemo_annotations(path: Path) -> dict[str, list[dict]]:
-    """``{video name: [moment record, ...]}`` with each video's records in file order.
+    """``{video name: [moment record, ...]}`` with each video's records in file order, fields checked.
 
     Videos keep the order of their first record in the file. File order, not ``annotation_id`` order, is what
-    CLIP4Clip joins into the paragraph, and it decides what survives the 64-token truncation.
+    CLIP4Clip joins into the paragraph, and it decides what survives the 64-token truncation. Each record needs a
+    string ``description``, an integer ``annotation_id``, a ``video`` name and ``times`` as ``[start, end]`` integer
+    chunk pairs; anything else raises BenchmarkFormatError naming the record and the field.
     """
-    try:
-        records = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise BenchmarkFormatError(f"{path}: not valid JSON ({error})") from error
+    records = read_json_file(path)
     if not isinstance(records, list):
         raise BenchmarkFormatError(f"{path}: expected a list of moment records")
     by_video: dict[str, list[dict]] = {}
@@ -49,17 +56,29 @@ def read_didemo_annotations(path: Path) -> dict[str, list[dict]]:
         absent = [field for field in _REQUIRED_FIELDS if not isinstance(record, dict) or field not in record]
         if absent:
             raise BenchmarkFormatError(f"{path}: record {position} lacks field(s) {', '.join(absent)}")
-        by_video.setdefault(str(record["video"]), []).append(record)
+        place = f"record {position}"
+        checked = dict(record)
+        checked["description"] = require_text(record["description"], path, place, "description").strip()
+        checked["annotation_id"] = require_integer(record["annotation_id"], path, place, "annotation_id")
+        checked["times"] = _times(record.get("times", []), path, place)
+        video = require_identifier(record["video"], path, place, "video")
+        video_records = by_video.setdefault(video, [])
+        if len(video_records) >= MAX_CAPTIONS_PER_VIDEO:
+            raise BenchmarkFormatError(f"{path}: {place}: video {video!r} has more than {MAX_CAPTIONS_PER_VIDEO} records")
+        video_records.append(checked)
     return by_video
 
 
-def _times(record: dict) -> list[list[int]]:
-    times = record.get("times", [])
+def _times(times: object, path: Path, place: str) -> list[list[int]]:
+    """``[[start_chunk, end_chunk], ...]`` with integer chunks (0-5 in DiDeMo; 5 s each)."""
     if not isinstance(times, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in times):
         raise BenchmarkFormatError(
-            f"annotation {record.get('annotation_id')}: 'times' must be a list of [start_chunk, end_chunk] pairs, got {times!r}"
+            f"{path}: {place}: field 'times' must be a list of [start_chunk, end_chunk] pairs, got {short_repr(times)}"
         )
-    return [[int(start), int(end)] for start, end in times]
+    return [
+        [require_integer(value, path, f"{place} times[{pair_position}]", "times", INT32_RANGE) for value in pair]
+        for pair_position, pair in enumerate(times)
+    ]
 
 
 class DiDeMo(VideoBenchmarkBuilder):
@@ -98,9 +117,6 @@ class DiDeMo(VideoBenchmarkBuilder):
         for split, (json_name, list_name) in DIDEMO_SPLITS.items():
             annotation_path = self.require_file(json_name)
             by_video = read_didemo_annotations(annotation_path)
-            for records in by_video.values():
-                for record in records:
-                    record["times"] = _times(record)
             list_path = self.data_root / list_name
             video_names, extra_report = self._listed_videos(split, by_video, annotation_path, list_path)
             generators.append(
@@ -140,7 +156,7 @@ class DiDeMo(VideoBenchmarkBuilder):
         resolved = self.resolve_videos(split, list(records), index, extra_report=extra_report)
         for video_index, (video_name, path) in enumerate(resolved.paths.items()):
             video_records = records[video_name]
-            descriptions = [str(record["description"]).strip() for record in video_records]
+            descriptions = [record["description"] for record in video_records]
             yield video_index, {
                 "video_id": video_name,
                 "video_path": str(path),
@@ -148,6 +164,6 @@ class DiDeMo(VideoBenchmarkBuilder):
                 "caption_index": video_index,
                 "caption": " ".join(descriptions),
                 "descriptions": descriptions,
-                "annotation_ids": [int(record["annotation_id"]) for record in video_records],
+                "annotation_ids": [record["annotation_id"] for record in video_records],
                 "times": [record["times"] for record in video_records],
             }

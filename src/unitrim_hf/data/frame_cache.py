@@ -143,7 +143,9 @@ def prepare_frames(
         output_dir: cache folder (created; an existing cache with the same settings is resumed).
         image_size: side S of the stored frames (short-side bicubic resize + center crop, uint8).
         num_proc: worker processes (``spawn``; the sampler and ``embed_frames`` must be picklable).
-        keyframe: also store one keyframe per video (``keyframe_strategy``, see :func:`select_keyframe_index`).
+        keyframe: also store one keyframe per video (``keyframe_strategy``, see :func:`select_keyframe_index`;
+            ``"self_attention"`` and ``"clip_centroid"`` need ``embed_frames``, e.g. a ``CLIPFrameEmbedder``, whose
+            ``name`` is recorded in ``cache_info.json``).
         shard_size: videos per shard, the unit of resumption.
 
     Returns:
@@ -165,6 +167,9 @@ def prepare_frames(
         "shard_size": int(shard_size),
         "video_ids": [video_id for video_id, _, _ in videos],
     }
+    if keyframe and embed_frames is not None:
+        # Which features chose the keyframes (e.g. the CLIP checkpoint of a CLIPFrameEmbedder).
+        settings["keyframe_features"] = str(getattr(embed_frames, "name", type(embed_frames).__name__))
     info_path = output_dir / CACHE_INFO_FILE_NAME
     if info_path.is_file():
         existing = json.loads(info_path.read_text())

@@ -1,4 +1,11 @@
-"""One keyframe image per video, for text->image retrieval on the video benchmarks."""
+"""One keyframe image per video, for text->image retrieval on the video benchmarks.
+
+The default strategy, ``"self_attention"``, lets the frames attend to each other through their CLIP image features
+(scaled dot-product attention, each frame attending to the others) and takes the frame that receives the most
+attention: the frame most of the video "looks at", which the UniTriM paper uses to build its text-image-video
+triplets. It needs frame features (``embed_frames``, e.g. :class:`CLIPFrameEmbedder`); ``"middle"`` and
+``"clip_centroid"`` remain available.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,36 @@ import torch
 from ..frame_sampling import FrameSampler
 from .exceptions import BenchmarkFormatError
 
-KEYFRAME_STRATEGIES = ("middle", "clip_centroid")
+KEYFRAME_STRATEGIES = ("self_attention", "middle", "clip_centroid")
+FEATURE_STRATEGIES = ("self_attention", "clip_centroid")
 EmbedFrames = Callable[[np.ndarray], torch.Tensor]
+
+
+def attention_received(features: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    """Attention each frame receives when every frame attends to the others.
+
+    ``A = softmax(F Fᵀ / τ)`` over the other frames (the diagonal is masked: a frame does not vote for itself),
+    with ``τ = sqrt(D)`` as in scaled dot-product attention unless ``temperature`` is given; the result is the
+    column sums of ``A`` (they add up to the number of frames). One frame receives 1.
+
+    Args:
+        features: (num_frames, D) frame features as given (not normalised, so CLIP's feature norms count, as in
+            attention over CLIP tokens).
+        temperature: τ; None uses sqrt(D).
+
+    Returns:
+        (num_frames,) attention received by each frame.
+    """
+    features = features.float()
+    num_frames, dim = features.shape
+    if num_frames == 1:
+        return features.new_ones(1)
+    scale = temperature if temperature is not None else dim**0.5
+    if not scale > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    logits = features @ features.T / scale
+    logits.fill_diagonal_(float("-inf"))
+    return torch.softmax(logits, dim=-1).sum(dim=0)
 
 
 def select_keyframe_index(
@@ -21,16 +56,20 @@ def select_keyframe_index(
     mask: np.ndarray,
     strategy: str = "middle",
     embed_frames: Optional[EmbedFrames] = None,
+    temperature: float | None = None,
 ) -> int:
     """Index (into ``frames``) of the keyframe among the real frames.
 
     Args:
         frames: uint8 (num_frames, height, width, 3), zero-padded after the real frames.
         mask: (num_frames,) 1 for real frames.
-        strategy: ``"middle"``: the middle real frame (``num_real // 2``); ``"clip_centroid"``: the
-            real frame whose embedding has the highest cosine similarity to the mean embedding.
-        embed_frames: for ``"clip_centroid"``: uint8 (n, height, width, 3) -> (n, dim) tensor
-            (e.g. CLIP image features).
+        strategy: ``"self_attention"``: the real frame receiving the most attention (:func:`attention_received`;
+            among frames tied for it, the one nearest the middle real frame); ``"middle"``: the middle real frame (``num_real // 2``);
+            ``"clip_centroid"``: the real frame whose embedding has the highest cosine similarity to the mean
+            embedding.
+        embed_frames: for ``"self_attention"`` and ``"clip_centroid"``: uint8 (n, height, width, 3) -> (n, dim)
+            tensor (e.g. :class:`CLIPFrameEmbedder`); only the real frames are embedded.
+        temperature: for ``"self_attention"``: the softmax temperature (default sqrt(dim)).
     """
     if strategy not in KEYFRAME_STRATEGIES:
         raise ValueError(f"keyframe strategy must be one of {KEYFRAME_STRATEGIES}, got {strategy!r}")
@@ -40,15 +79,85 @@ def select_keyframe_index(
     if strategy == "middle":
         return int(real[real.size // 2])
     if embed_frames is None:
-        raise ValueError('keyframe strategy "clip_centroid" needs embed_frames=<frames -> (num_frames, dim) embeddings>')
+        raise ValueError(f'keyframe strategy "{strategy}" needs embed_frames=<frames -> (num_frames, dim) embeddings>')
     embeddings = torch.as_tensor(embed_frames(frames[real])).float()
     if embeddings.ndim != 2 or embeddings.shape[0] != real.size:
         raise ValueError(
             f"embed_frames must return (num_frames={real.size}, dim) embeddings, got shape {tuple(embeddings.shape)}"
         )
+    if not torch.isfinite(embeddings).all():
+        raise ValueError("embed_frames returned non-finite embeddings")
+    if strategy == "self_attention":
+        received = attention_received(embeddings, temperature)
+        # Frames tied for the most attention (e.g. a still scene, identical frames) give way to the middle one.
+        tied = torch.nonzero(received >= received.max() - 1e-5 * received.max().abs()).flatten().tolist()
+        return int(real[min(tied, key=lambda position: (abs(position - real.size // 2), position))])
     embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
     centroid = torch.nn.functional.normalize(embeddings.mean(dim=0), dim=-1)
     return int(real[int(torch.argmax(embeddings @ centroid))])
+
+
+class CLIPFrameEmbedder:
+    """Frames -> CLIP image features (projected, not normalised) of a checkpoint, for the feature strategies.
+
+    The checkpoint is a transformers ``CLIPModel`` folder or Hub id, or a saved UniTriM model (its CLIP image
+    feature, ``get_image_features(...).frame_embeds[:, 0]``). It is loaded on first call, on CUDA when available,
+    so the embedder pickles as its settings (``prepare_frames(num_proc>1)`` sends it to worker processes).
+
+    Args:
+        model_name_or_path: the checkpoint.
+        image_size: side the frames are resized to (CLIP preprocessing); None uses the checkpoint's.
+        batch_size: frames per forward pass.
+    """
+
+    def __init__(self, model_name_or_path: str, image_size: int | None = None, batch_size: int = 64):
+        self.model_name_or_path = str(model_name_or_path)
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self._model = None
+
+    @property
+    def name(self) -> str:
+        """What identifies the features (recorded in a frame cache's settings)."""
+        return self.model_name_or_path
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}
+
+    def _load(self):
+        from transformers import AutoConfig, CLIPModel
+
+        config = AutoConfig.from_pretrained(self.model_name_or_path)
+        if config.model_type == "unitrim":
+            from ..modeling_unitrim import UniTriMModel
+
+            model = UniTriMModel.from_pretrained(self.model_name_or_path)
+            size = model.config.vision_config.image_size
+        else:
+            model = CLIPModel.from_pretrained(self.model_name_or_path)
+            size = model.config.vision_config.image_size
+        self.image_size = self.image_size or int(size)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._model = model.to(device).eval()
+        return self._model
+
+    @torch.no_grad()
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (n, height, width, 3) -> float (n, D) CLIP image features, on the CPU."""
+        from ..image_transforms import clip_transform
+
+        model = self._model or self._load()
+        device = next(model.parameters()).device
+        features = []
+        for start in range(0, len(frames), self.batch_size):
+            pixel_values = clip_transform(frames[start : start + self.batch_size], size=self.image_size).to(device)
+            output = model.get_image_features(pixel_values=pixel_values)
+            if hasattr(output, "frame_embeds"):
+                output = output.frame_embeds[:, 0]
+            elif not isinstance(output, torch.Tensor):
+                output = output.pooler_output
+            features.append(output.float().cpu())
+        return torch.cat(features)
 
 
 def keyframe_dataset(
@@ -64,7 +173,7 @@ def keyframe_dataset(
             ``video_index``, and ``caption`` or ``captions``).
         strategy: see :func:`select_keyframe_index`.
         sampler: frames the keyframe is chosen among; ``FrameSampler(num_frames=12)`` (uniform) by default.
-        embed_frames: needed by ``"clip_centroid"``.
+        embed_frames: needed by ``"self_attention"`` and ``"clip_centroid"``.
 
     Returns:
         A dataset with ``video_id``, ``video_path``, ``video_index`` (= row, = image index),

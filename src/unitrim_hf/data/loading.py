@@ -7,18 +7,18 @@ from typing import Optional
 
 import datasets
 
+from ..benchmark_names import canonical_benchmark_name
 from .didemo import DiDeMo
 from .msrvtt import MSRVTT
 from .msvd import MSVD
 from .synthetic_trim import SyntheticTriM
 
+# Keyed by canonical name; aliases ("msr-vtt", "synthetic_trim") resolve through `canonical_benchmark_name`.
 BENCHMARKS: dict[str, type[datasets.GeneratorBasedBuilder]] = {
     "msrvtt": MSRVTT,
-    "msr-vtt": MSRVTT,
     "msvd": MSVD,
     "didemo": DiDeMo,
     "synthetic": SyntheticTriM,
-    "synthetic_trim": SyntheticTriM,
 }
 
 
@@ -43,7 +43,7 @@ def load_benchmark(
         **options: builder options: ``video_dir``, ``check_videos``, ``one_row_per_video``; for
             ``"synthetic"`` also ``num_train``, ``num_test``, ``seed``, ``num_frames``, ``frame_size``, ``fps``.
     """
-    builder_class = BENCHMARKS.get(name.lower())
+    builder_class = BENCHMARKS.get(canonical_benchmark_name(name))
     if builder_class is None:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted(set(BENCHMARKS))}")
     builder = builder_class(

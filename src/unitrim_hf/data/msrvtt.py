@@ -9,8 +9,6 @@ Videos ``{video_id}.mp4`` (``.webm`` and other containers as fallback) in one fl
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,15 @@ from pathlib import Path
 import datasets
 
 from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, video_columns
+from .annotation_checks import (
+    INT32_RANGE,
+    MAX_CAPTIONS_PER_VIDEO,
+    read_csv_rows,
+    read_json_file,
+    require_identifier,
+    require_integer,
+    require_text,
+)
 from .exceptions import BenchmarkFormatError
 from .video_lookup import VideoIndex, existing_directories
 
@@ -26,29 +33,44 @@ logger = logging.getLogger(__name__)
 MSRVTT_VIDEO_SUBFOLDERS = ("videos/all", "videos", "MSRVTT_Videos", "MSRVTT/videos/all")
 
 
-def read_msrvtt_json(path: Path) -> dict[str, list[dict]]:
-    """``MSRVTT_data.json`` -> ``{video_id: [sentence dict, ...]}`` in file order."""
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise BenchmarkFormatError(f"{path}: not valid JSON ({error})") from error
+def read_msrvtt_json(path: Path, string_fields: tuple[str, ...] = ()) -> dict[str, list[dict]]:
+    """``MSRVTT_data.json`` -> ``{video_id: [sentence dict, ...]}`` in file order.
+
+    Every sentence needs a string ``caption`` and a ``video_id``; ``sen_id``, when present, must be an integer;
+    ``string_fields`` must be strings when present. Anything else raises BenchmarkFormatError naming the sentence
+    and the field.
+    """
+    data = read_json_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("sentences"), list):
         raise BenchmarkFormatError(f"{path}: expected an object with a 'sentences' list")
     sentences: dict[str, list[dict]] = {}
     for position, sentence in enumerate(data["sentences"]):
+        place = f"sentences[{position}]"
         if not isinstance(sentence, dict) or "caption" not in sentence or "video_id" not in sentence:
-            raise BenchmarkFormatError(f"{path}: sentences[{position}] lacks 'caption' or 'video_id'")
-        sentences.setdefault(str(sentence["video_id"]), []).append(sentence)
+            raise BenchmarkFormatError(f"{path}: {place} lacks 'caption' or 'video_id'")
+        checked = dict(sentence)
+        checked["caption"] = require_text(sentence["caption"], path, place, "caption")
+        video_id = require_identifier(sentence["video_id"], path, place, "video_id")
+        if "sen_id" in sentence:
+            checked["sen_id"] = require_integer(sentence["sen_id"], path, place, "sen_id", INT32_RANGE)
+        for field in string_fields:
+            if field in sentence:
+                require_text(sentence[field], path, place, field)
+        video_sentences = sentences.setdefault(video_id, [])
+        if len(video_sentences) >= MAX_CAPTIONS_PER_VIDEO:
+            raise BenchmarkFormatError(f"{path}: {place}: video {video_id!r} has more than {MAX_CAPTIONS_PER_VIDEO} captions")
+        video_sentences.append(checked)
     return sentences
 
 
 def read_csv_column(path: Path, column: str) -> list[dict[str, str]]:
-    """Rows of a CSV with a header that must contain ``column``."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or column not in reader.fieldnames:
-            raise BenchmarkFormatError(f"{path}: missing column '{column}' (header: {reader.fieldnames})")
-        return [row for row in reader]
+    """Rows of a CSV with a header that must contain ``column``; every value of ``column`` must be non-empty."""
+    rows = []
+    for line, row in read_csv_rows(path, (column,)):
+        if not (row[column] or "").strip():
+            raise BenchmarkFormatError(f"{path}: line {line}: field {column!r} is empty")
+        rows.append(row)
+    return rows
 
 
 class MSRVTT(VideoBenchmarkBuilder):
@@ -100,7 +122,7 @@ class MSRVTT(VideoBenchmarkBuilder):
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         # Annotation files are read and checked here, so their errors reach the caller unwrapped.
         annotation = self.require_file(self.ANNOTATION_JSON)
-        sentences = read_msrvtt_json(annotation)
+        sentences = read_msrvtt_json(annotation, self.SENTENCE_STRING_FIELDS)
         train_csv = self.require_file(self._train_csv_name())
         test_csv = self.require_file(self.TEST_CSV)
         return [
@@ -118,16 +140,16 @@ class MSRVTT(VideoBenchmarkBuilder):
                     logger.warning("%s: video %s of %s has no caption in %s; left out", self.name, video_id, csv_path.name, annotation.name)
                 pairs.extend((video_id, sentence) for sentence in sentences.get(video_id, []))
             return pairs
-        rows = read_csv_column(csv_path, "video_id")
-        if rows and "sentence" not in rows[0]:
-            raise BenchmarkFormatError(f"{csv_path}: missing column 'sentence'")
         pairs = []
-        for row in rows:
-            video_id = row["video_id"].strip()
-            sentence = {"caption": row["sentence"], "sen_id": -1}
+        for line, row in read_csv_rows(csv_path, ("video_id", "sentence")):
+            video_id = (row["video_id"] or "").strip()
+            caption = require_text(row["sentence"], csv_path, f"line {line}", "sentence")
+            if not video_id:
+                raise BenchmarkFormatError(f"{csv_path}: line {line}: field 'video_id' is empty")
+            sentence = {"caption": caption, "sen_id": -1}
             # Recover the JSON sentence (its sen_id and extra fields) when the caption matches one.
             for candidate in sentences.get(video_id, []):
-                if candidate["caption"].strip() == row["sentence"].strip():
+                if candidate["caption"].strip() == caption.strip():
                     sentence = candidate
                     break
             pairs.append((video_id, sentence))

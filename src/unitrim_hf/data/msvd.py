@@ -14,6 +14,7 @@ from pathlib import Path
 import datasets
 
 from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, video_columns
+from .annotation_checks import read_utf8_text
 from .exceptions import BenchmarkFormatError
 from .safe_pickle import load_caption_pickle
 from .video_lookup import VideoIndex, existing_directories, strip_last_extension
@@ -22,8 +23,8 @@ MSVD_SPLIT_LISTS = {"train": "train_list.txt", "validation": "val_list.txt", "te
 
 
 def read_id_list(path: Path) -> list[str]:
-    """One id per line; blank lines ignored."""
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    """One id per line (UTF-8); blank lines ignored."""
+    return [line.strip() for line in read_utf8_text(path).splitlines() if line.strip()]
 
 
 class MSVD(VideoBenchmarkBuilder):

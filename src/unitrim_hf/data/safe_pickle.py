@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import io
 import pickle
-import reprlib
 from pathlib import Path
 from typing import Any
 
+from .annotation_checks import (
+    MAX_CAPTION_CHARACTERS_PER_FILE,
+    MAX_CAPTIONS_PER_FILE,
+    MAX_CAPTIONS_PER_VIDEO,
+    check_caption_length,
+    require_text,
+    short_repr,
+)
 from .exceptions import BenchmarkFormatError, UnsafePickleError
 
 # (module, name) pairs a caption pickle may legitimately reference. Pickles of plain
@@ -70,37 +77,46 @@ def load_caption_pickle(path: str | Path) -> dict[str, list[str]]:
 
     Each caption in the file is a list of tokens (joined with one space) or already a string.
     Raises :class:`UnsafePickleError` for a pickle that would build any other object and
-    :class:`BenchmarkFormatError` when the structure is not ``dict[str, list[list[str] | str]]``.
+    :class:`BenchmarkFormatError` when the structure is not ``dict[str, list[list[str] | str]]`` or a limit of
+    :mod:`~unitrim_hf.data.annotation_checks` is passed (caption length, captions per video, captions per file):
+    the limits are checked before any caption is joined, so a small pickle that references one list many times
+    cannot expand into gigabytes.
     """
+    path = Path(path)
     raw = load_restricted_pickle(path)
     if not isinstance(raw, dict):
         raise BenchmarkFormatError(f"{path}: expected a dict of video id -> captions, got {type(raw).__name__}")
     captions: dict[str, list[str]] = {}
+    total, total_characters = 0, 0
     for video_id, video_captions in raw.items():
         if not isinstance(video_id, str) or not isinstance(video_captions, list):
             raise BenchmarkFormatError(
-                f"{path}: entry {video_id!r} must map a string id to a list of captions, "
+                f"{path}: entry {short_repr(video_id)} must map a string id to a list of captions, "
                 f"got {type(video_id).__name__} -> {type(video_captions).__name__}"
             )
+        place = f"video {video_id!r}"
+        if len(video_captions) > MAX_CAPTIONS_PER_VIDEO:
+            raise BenchmarkFormatError(
+                f"{path}: {place} has {len(video_captions)} captions, more than the limit of {MAX_CAPTIONS_PER_VIDEO}"
+            )
+        total += len(video_captions)
+        if total > MAX_CAPTIONS_PER_FILE:
+            raise BenchmarkFormatError(f"{path}: more than {MAX_CAPTIONS_PER_FILE} captions in all")
         joined = []
-        for caption in video_captions:
+        for position, caption in enumerate(video_captions):
             if isinstance(caption, str):
-                joined.append(caption)
+                joined.append(require_text(caption, path, f"{place} caption {position}", "caption"))
             elif isinstance(caption, list) and all(isinstance(token, str) for token in caption):
+                length = sum(len(token) for token in caption) + max(len(caption) - 1, 0)
+                check_caption_length(length, path, f"{place} caption {position}", "caption")
                 joined.append(" ".join(caption))
             else:
-                # reprlib bounds the nesting depth and length: a plain repr of a deeply nested list would raise
-                # RecursionError instead of this message.
                 raise BenchmarkFormatError(
                     f"{path}: a caption of video {video_id!r} is neither a string nor a list of tokens: "
-                    f"{type(caption).__name__} {_short_repr(caption)}"
+                    f"{type(caption).__name__} {short_repr(caption)}"
                 )
+        total_characters += sum(len(caption) for caption in joined)
+        if total_characters > MAX_CAPTION_CHARACTERS_PER_FILE:
+            raise BenchmarkFormatError(f"{path}: more than {MAX_CAPTION_CHARACTERS_PER_FILE} caption characters in all")
         captions[video_id] = joined
     return captions
-
-
-def _short_repr(value: Any) -> str:
-    """A repr of at most a few levels and ~80 characters, safe on arbitrarily deep nesting."""
-    shortener = reprlib.Repr()
-    shortener.maxlevel, shortener.maxlist, shortener.maxstring, shortener.maxother = 3, 5, 60, 60
-    return shortener.repr(value)

@@ -10,11 +10,17 @@ left/right/up/down, grow, shrink, appear, disappear, or stay in place. Captions 
 
 Playing a clip backwards is exactly the clip of the reversed scene (:meth:`ClipSpec.reversed`), whose
 frames are the same set but whose temporal captions differ: temporal facts cannot be read off any
-single frame. Everything is a pure function of ``(seed, clip index)``.
+single frame. Everything is a pure function of ``(seed, split, clip index)``.
+
+Training and test scenes never coincide, whatever the sizes and seeds of the benchmarks compared: the scene space
+is split once and for all by a hash of the combined caption (:func:`scene_split`), and each split draws only its
+own scenes, from its own random stream. A model trained on one SyntheticTriM benchmark has therefore never seen
+the test videos of any other.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -34,6 +40,11 @@ SIZE_RADIUS = {"small": 0.085, "large": 0.15}
 EVENTS = ("moves", "grows", "shrinks", "appears", "disappears", "stays")
 DIRECTIONS = ("left", "right", "up", "down")
 CaptionKind = Literal["spatial", "temporal", "combined"]
+Split = Literal["train", "test"]
+# One scene in TEST_SCENE_BUCKETS is a test scene (by the hash of its combined caption); the others are training scenes.
+TEST_SCENE_BUCKETS = 4
+# Each split draws from its own random stream: rng([seed, stream, clip index, attempt]).
+SPLIT_STREAMS: dict[str, int] = {"train": 0, "test": 1}
 
 
 @dataclass(frozen=True)
@@ -291,21 +302,39 @@ def sample_clip(rng: np.random.Generator, num_frames: int = 16) -> ClipSpec:
     return ClipSpec(tuple(objects), num_frames)
 
 
-def generate_clip_specs(num_videos: int, seed: int, num_frames: int = 16, max_attempts: int = 200) -> list[ClipSpec]:
-    """``num_videos`` scenes whose combined captions are all different; clip i depends only on (seed, i, earlier clips)."""
+def scene_split(spec: ClipSpec) -> Split:
+    """``"test"`` or ``"train"``: the split a scene belongs to in every benchmark (a hash of its combined caption,
+    which determines the scene up to positions; equal scenes have equal captions)."""
+    combined = spec.captions()[-1].text
+    bucket = int.from_bytes(hashlib.sha256(combined.encode()).digest()[:4], "little") % TEST_SCENE_BUCKETS
+    return "test" if bucket == 0 else "train"
+
+
+def generate_clip_specs(
+    num_videos: int, seed: int, num_frames: int = 16, max_attempts: int = 200, split: Split = "train"
+) -> list[ClipSpec]:
+    """``num_videos`` scenes of ``split`` whose combined captions are all different.
+
+    Clip i depends only on (seed, split, i, earlier clips), so a smaller benchmark's clips are the first ones of
+    a larger one with the same seed; scenes of the other split are never drawn (:func:`scene_split`).
+    """
+    if split not in SPLIT_STREAMS:
+        raise ValueError(f"split must be one of {sorted(SPLIT_STREAMS)}, got {split!r}")
     specs: list[ClipSpec] = []
     used: set[str] = set()
+    # Three of four scenes are training scenes: allow for the draws the other split takes.
+    attempts = max_attempts * TEST_SCENE_BUCKETS
     for clip_index in range(num_videos):
-        for attempt in range(max_attempts):
-            spec = sample_clip(np.random.default_rng([seed, clip_index, attempt]), num_frames)
+        for attempt in range(attempts):
+            spec = sample_clip(np.random.default_rng([seed, SPLIT_STREAMS[split], clip_index, attempt]), num_frames)
             combined = spec.captions()[-1].text
-            if combined not in used:
+            if combined not in used and scene_split(spec) == split:
                 used.add(combined)
                 specs.append(spec)
                 break
         else:
             raise ValueError(
-                f"could not find {num_videos} clips with distinct captions (stopped at clip {clip_index}); "
+                f"could not find {num_videos} {split} clips with distinct captions (stopped at clip {clip_index}); "
                 "ask for fewer videos"
             )
     return specs

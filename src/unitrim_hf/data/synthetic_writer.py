@@ -11,6 +11,10 @@ from .exceptions import BenchmarkFormatError
 from .synthetic import generate_clip_specs, render_clip
 
 MANIFEST_FILE_NAME = "synthetic_trim.json"
+# 2: training and test scenes drawn from disjoint halves of the scene space (1: test clips were the clips after the
+# training ones, i.e. training clips of any larger benchmark with the same seed).
+SCENE_GENERATOR_VERSION = 2
+GENERATOR_KEY = "scene_generator"
 
 
 def synthetic_settings(num_train: int, num_test: int, seed: int, num_frames: int, frame_size: int, fps: float) -> dict:
@@ -21,6 +25,7 @@ def synthetic_settings(num_train: int, num_test: int, seed: int, num_frames: int
         "num_frames": int(num_frames),
         "frame_size": int(frame_size),
         "fps": float(fps),
+        GENERATOR_KEY: SCENE_GENERATOR_VERSION,
     }
 
 
@@ -40,6 +45,8 @@ def write_synthetic_benchmark(
     temporal / combined), ``MSRVTT_train.9k.csv`` (videos ``0..num_train-1``) and
     ``MSRVTT_JSFUSION_test.csv`` (the next ``num_test`` videos, one row each with the clip's
     combined caption, which is unique in the benchmark), plus ``synthetic_trim.json`` (settings).
+    Test videos are test scenes (:func:`~unitrim_hf.data.synthetic.scene_split`): never a training video of
+    this or any other SyntheticTriM benchmark, whatever its size or seed.
 
     Returns ``root``. Raises :class:`BenchmarkFormatError` if ``root`` already holds a
     different benchmark; rewriting the same settings is a no-op.
@@ -55,6 +62,11 @@ def write_synthetic_benchmark(
     manifest = root / MANIFEST_FILE_NAME
     if manifest.is_file():
         existing = json.loads(manifest.read_text())
+        if existing.get(GENERATOR_KEY) != SCENE_GENERATOR_VERSION:
+            raise BenchmarkFormatError(
+                f"{manifest}: this folder holds SyntheticTriM written by an earlier version, whose test videos are "
+                "training videos of larger benchmarks; delete the folder (it is regenerated) or use another one"
+            )
         if existing != settings:
             raise BenchmarkFormatError(
                 f"{manifest}: this folder holds SyntheticTriM with settings {existing}, not {settings}; use another folder"
@@ -63,7 +75,9 @@ def write_synthetic_benchmark(
     if (root / "MSRVTT_data.json").exists():
         raise BenchmarkFormatError(f"{root} already holds an MSRVTT_data.json that is not SyntheticTriM's; refusing to overwrite it")
 
-    specs = generate_clip_specs(num_train + num_test, seed, num_frames)
+    specs = generate_clip_specs(num_train, seed, num_frames, split="train") + generate_clip_specs(
+        num_test, seed, num_frames, split="test"
+    )
     video_folder = root / "videos" / "all"
     video_folder.mkdir(parents=True, exist_ok=True)
     videos, sentences, test_rows = [], [], []

@@ -1,22 +1,41 @@
-"""Retrieval evaluation: the field's metrics (R@K, MdR, MnR), DSL re-weighting and the evaluation runner."""
+"""Retrieval evaluation: the field's metrics (R@K, MdR, MnR), DSL re-weighting and the evaluation runner.
 
-from .metrics import (
-    inverted_softmax,
-    retrieval_metrics_table,
-    text_to_video_metrics,
-    video_to_text_metrics,
-)
-from .report import load_report, render_markdown, save_report
-from .runner import RetrievalEvaluation, evaluate_retrieval
+Names load on first use, so `unitrim-eval --help` and its argument errors answer before torch loads.
+"""
 
-__all__ = [
-    "RetrievalEvaluation",
-    "evaluate_retrieval",
-    "inverted_softmax",
-    "load_report",
-    "render_markdown",
-    "retrieval_metrics_table",
-    "save_report",
-    "text_to_video_metrics",
-    "video_to_text_metrics",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> module of this package that defines it.
+_EXPORTS = {
+    "inverted_softmax": "metrics",
+    "retrieval_metrics_table": "metrics",
+    "text_to_video_metrics": "metrics",
+    "video_to_text_metrics": "metrics",
+    "load_report": "report",
+    "render_markdown": "report",
+    "save_report": "report",
+    "RetrievalEvaluation": "runner",
+    "evaluate_retrieval": "runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .metrics import inverted_softmax, retrieval_metrics_table, text_to_video_metrics, video_to_text_metrics
+    from .report import load_report, render_markdown, save_report
+    from .runner import RetrievalEvaluation, evaluate_retrieval
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -15,9 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# Paragraph length of the DiDeMo protocol (DESIGN.md section 1).
+from ..benchmark_names import BENCHMARK_NAMES
+
+# Paragraph length of the DiDeMo protocol (captions of a video merged into one paragraph of at most 64 tokens).
 DIDEMO_MAX_LENGTH = 64
-BENCHMARK_CHOICES = ("synthetic", "msrvtt", "msvd", "didemo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, help="folder (or cached Hub id) holding the model and processor (save_pretrained)")
     parser.add_argument("--processor", default=None, help="processor folder when it is not saved with the model")
-    parser.add_argument("--benchmark", required=True, choices=BENCHMARK_CHOICES)
+    parser.add_argument("--benchmark", required=True, choices=BENCHMARK_NAMES)
     parser.add_argument("--data_dir", required=True, help="benchmark folder (synthetic: written there if absent)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--config_name", default=None, help='MSR-VTT training list "9k" or "7k" (does not change the test split)')
@@ -48,11 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def benchmark_options(benchmark: str, data_dir: str | Path) -> dict:
     """Builder options: for an existing synthetic benchmark, the settings it was written with (its manifest)."""
-    from ..data.synthetic_writer import MANIFEST_FILE_NAME
+    from ..data.synthetic_writer import GENERATOR_KEY, MANIFEST_FILE_NAME
 
     manifest = Path(data_dir) / MANIFEST_FILE_NAME
     if benchmark == "synthetic" and manifest.is_file():
-        return json.loads(manifest.read_text())
+        settings = json.loads(manifest.read_text())
+        settings.pop(GENERATOR_KEY, None)  # a property of the code that wrote it, not an option
+        return settings
     return {}
 
 
@@ -65,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .. import UniTriMModel, UniTriMProcessor
     from ..data import load_benchmark, load_frame_cache
     from .runner import evaluate_retrieval
+    from .training_overlap import warn_if_model_trained_on
 
     local_only = not args.allow_download
     model = UniTriMModel.from_pretrained(args.model, local_files_only=local_only)
@@ -73,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.benchmark, args.data_dir, args.split, config_name=args.config_name, cache_dir=args.cache_dir,
         **benchmark_options(args.benchmark, args.data_dir),
     )
+    if Path(args.model).is_dir():
+        warn_if_model_trained_on(args.model, dataset["video_path"])
     frame_cache = load_frame_cache(args.frame_cache) if args.frame_cache else None
     max_length = args.max_length or (DIDEMO_MAX_LENGTH if args.benchmark == "didemo" else None)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

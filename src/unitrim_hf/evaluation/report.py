@@ -20,8 +20,19 @@ DIRECTION_LABELS = {
     "text_to_image": "text → image",
     "image_to_text": "image → text",
 }
+# metrics.json keeps two decimals: 29.0, not 28.999999999999996 (the table shows one).
+METRIC_DECIMALS = 2
 TABLE_COLUMNS = ("R@1", "R@5", "R@10", "Rsum", "MdR", "MnR", "num_queries")
 ALIGNMENT_COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MnR")
+
+
+def round_metrics(values):
+    """`values` (nested dicts of numbers, or None) with every float rounded to `METRIC_DECIMALS` decimals."""
+    if isinstance(values, Mapping):
+        return {key: round_metrics(value) for key, value in values.items()}
+    if isinstance(values, float) and math.isfinite(values):
+        return round(values, METRIC_DECIMALS)
+    return values
 
 
 def _cell(key: str, value) -> str:
@@ -54,8 +65,9 @@ def alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float]]]) ->
 
 def render_markdown(evaluation: Mapping) -> str:
     """The Markdown report of an evaluation dict (see :meth:`RetrievalEvaluation.to_dict`)."""
+    model = evaluation.get("settings", {}).get("model")
     parts = [
-        "## Retrieval results",
+        "## Retrieval results" + (f" of the {model}" if model else ""),
         "",
         f"{evaluation['num_captions']} caption queries, {evaluation['num_videos']} videos"
         + (f" (keyframe images: {evaluation['settings'].get('keyframe')})" if evaluation.get("settings", {}).get("keyframe") else "")
@@ -95,6 +107,8 @@ def _check_finite(values, path: str = "") -> None:
 def save_report(evaluation: Mapping, output_dir: str | Path) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``metrics.md`` into ``output_dir`` (created); returns their paths."""
     _check_finite({key: evaluation.get(key) for key in ("metrics", "dsl_metrics", "alignment_metrics")})
+    evaluation = {**evaluation, **{key: round_metrics(evaluation.get(key))
+                                   for key in ("metrics", "dsl_metrics", "alignment_metrics", "timings")}}
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path = output_dir / METRICS_JSON

@@ -1,19 +1,41 @@
-"""Index a folder of videos and images once, then search it with text (two-stage: coarse, then MGSA)."""
+"""Index a folder of videos and images once, then search it with text (two-stage: coarse, then MGSA).
 
-from .coarse_stage import ExactCoarseIndex, FaissCoarseIndex
-from .explain import Explanation, WordMatch, explain_match
-from .index_store import FeatureLayout, IndexFormatError, IndexModelMismatchError, IndexStore, StoredFeatures
-from .indexer import Indexer, IndexingReport, index_folder
-from .media_files import MediaFile, MediaScan, SkippedFile, classify_file, scan_folder
-from .model_fingerprint import ModelFingerprint, model_fingerprint
-from .query import EncodedQuery, encode_query
-from .report import format_table, render_html, results_to_dict, write_html, write_json
-from .searcher import CoarseRecallReport, SearchResult, Searcher
+The index is a LanceDB database (a folder, or an object-store URI) of Lance tables: see `index_table`. Names
+load lazily on first use, so the `unitrim` command parses its arguments before torch or lancedb are imported.
+"""
 
-__all__ = [
-    "CoarseRecallReport", "EncodedQuery", "ExactCoarseIndex", "Explanation", "FaissCoarseIndex", "FeatureLayout",
-    "IndexFormatError", "IndexModelMismatchError", "IndexStore", "Indexer", "IndexingReport", "MediaFile",
-    "MediaScan", "ModelFingerprint", "SearchResult", "Searcher", "SkippedFile", "StoredFeatures", "WordMatch",
-    "classify_file", "encode_query", "explain_match", "format_table", "index_folder", "model_fingerprint",
-    "render_html", "results_to_dict", "scan_folder", "write_html", "write_json",
-]
+from __future__ import annotations
+
+import importlib
+
+# Public name -> the submodule that defines it.
+_EXPORTS = {
+    "display_text": "display",
+    "Explanation": "explain", "WordMatch": "explain", "explain_match": "explain",
+    "IndexFormatError": "index_errors", "IndexModelMismatchError": "index_errors",
+    "FeatureLayout": "index_rows", "IndexedItem": "index_rows", "StoredFeatures": "index_rows",
+    "IndexStore": "index_table",
+    "Indexer": "indexer", "IndexingReport": "indexer", "index_folder": "indexer",
+    "MediaFile": "media_files", "MediaScan": "media_files", "SkippedFile": "media_files",
+    "classify_file": "media_files", "scan_folder": "media_files",
+    "ModelFingerprint": "model_fingerprint", "model_fingerprint": "model_fingerprint",
+    "EncodedQuery": "query", "encode_query": "query",
+    "format_table": "report", "render_html": "report", "results_to_dict": "report", "write_html": "report",
+    "write_json": "report",
+    "CoarseRecallReport": "searcher", "SearchResult": "searcher", "Searcher": "searcher",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,13 +1,28 @@
-"""`unitrim index FOLDER ...` and `unitrim search "query" ...`: build an index of a collection, then search it."""
+"""`unitrim index FOLDER ...` and `unitrim search "query" ...`: build an index of a collection, then search it.
+
+Arguments are parsed and checked before torch, transformers or lancedb are imported, so `--help` and argument
+errors answer at once. Under `accelerate launch -m unitrim_hf.search.cli index ...` the files are split over the
+processes and one commit makes all their rows visible.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
-from ..errors import UniTriMError
-from .searcher import KIND_FILTERS
+KIND_CHOICES = ("all", "video", "image")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -17,27 +32,48 @@ def _build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="encode every video and image under a folder (new or changed files only)")
     index.add_argument("folder", help="folder to scan recursively")
     index.add_argument("--model", required=True, help="UniTriM model folder or Hub id (with its processor)")
-    index.add_argument("--index", required=True, dest="index_dir", help="index folder (created if missing)")
-    index.add_argument("--batch-size", type=int, default=8, help="items per forward pass (default 8)")
-    index.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default cpu)")
-    index.add_argument("--flush-every", type=int, default=64, help="items per shard written to disk (default 64)")
+    index.add_argument("--index", required=True, dest="index_dir",
+                       help="index folder or object-store URI (s3://..., gs://...; created if missing)")
+    index.add_argument("--batch-size", type=_positive_int, default=8, help="items per forward pass (default 8)")
+    index.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default cpu, or the "
+                       "process's device under accelerate launch)")
+    index.add_argument("--flush-every", type=_positive_int, default=64, help="items per commit (default 64)")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     search = commands.add_parser("search", help="search an index with a text query")
     search.add_argument("query", help="the text query")
-    search.add_argument("--index", required=True, dest="index_dir", help="index folder built by `unitrim index`")
+    search.add_argument("--index", required=True, dest="index_dir", help="index folder or URI built by `unitrim index`")
     search.add_argument("--model", required=True, help="the model that built the index")
-    search.add_argument("--top-k", type=int, default=10, help="results to return (default 10)")
-    search.add_argument("--kind", choices=KIND_FILTERS, default="all", help="video, image or all (default)")
-    search.add_argument("--num-candidates", type=int, default=100, help="coarse candidates rescored with MGSA")
-    search.add_argument("--coarse", choices=("exact", "faiss"), default="exact", help="coarse stage backend")
+    search.add_argument("--top-k", type=_positive_int, default=10, help="results to return (default 10)")
+    search.add_argument("--kind", choices=KIND_CHOICES, default="all", help="video, image or all (default)")
+    search.add_argument("--num-candidates", type=_positive_int, default=100,
+                        help="coarse candidates rescored with MGSA (default 100)")
+    search.add_argument("--nprobes", type=_positive_int, default=None,
+                        help="IVF partitions visited by the coarse stage of a large index (default 48)")
     search.add_argument("--device", default=None, help="torch device (default cpu)")
     search.add_argument("--json", dest="json_path", default=None, help="also write the results as JSON here")
     search.add_argument("--html", dest="html_path", default=None, help="also write an HTML page with thumbnails here")
     return parser
 
 
-def _load(model_path: str, device: str | None):
+def _check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    """Errors found without loading anything: a query that is not UTF-8 text, a missing folder."""
+    if arguments.command == "search":
+        try:
+            arguments.query.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(arguments.query).decode("utf-8", "backslashreplace")
+            parser.error(f"the query is not valid UTF-8 text: {shown!r}")
+        if not arguments.query.strip():
+            parser.error("the query is empty")
+    elif not os.path.isdir(arguments.folder):
+        from .display import display_text
+
+        parser.error(f"{display_text(arguments.folder)!r} is not an existing folder")
+
+
+def _load(model_path: str, device):
+    from ..errors import UniTriMError
     from ..modeling_unitrim import UniTriMModel
     from ..processing_unitrim import UniTriMProcessor
 
@@ -50,31 +86,42 @@ def _load(model_path: str, device: str | None):
 
 
 def _run_index(arguments: argparse.Namespace) -> int:
+    from .display import display_text
     from .indexer import Indexer
+    from .process_group import launched_processes
 
-    model, processor = _load(arguments.model, arguments.device)
-    indexer = Indexer(
-        arguments.index_dir, model, processor, arguments.batch_size, None, arguments.flush_every,
-        progress=not arguments.no_progress,
-    )
-    report = indexer.index_folder(arguments.folder)
+    processes = launched_processes()
+    try:
+        model, processor = _load(arguments.model, arguments.device or processes.device)
+        indexer = Indexer(
+            arguments.index_dir, model, processor, arguments.batch_size, None, arguments.flush_every,
+            progress=not arguments.no_progress and processes.is_main, processes=processes,
+        )
+        report = indexer.index_folder(arguments.folder)
+    finally:
+        processes.close()
+    if not processes.is_main:
+        return 0
+    suffix = f" by {processes.world_size} processes" if processes.world_size > 1 else ""
     print(
-        f"indexed {len(report.added)} new files in {report.seconds:.1f} s ({report.items_per_second:.1f} files/s); "
-        f"{report.unchanged} unchanged, {len(report.removed)} removed, {len(indexer.store.items)} in the index"
+        f"indexed {len(report.added)} new or changed files in {report.seconds:.1f} s "
+        f"({report.items_per_second:.1f} files/s){suffix}; {report.unchanged} unchanged, {len(report.removed)} "
+        f"removed, {len(indexer.store)} in the index"
     )
     if report.skipped:
         print(f"{len(report.skipped)} files not indexed:")
         for entry in report.skipped:
-            print(f"  {entry.path}: {entry.reason}")
+            print(f"  {display_text(entry.path)}: {entry.reason}")
     return 0
 
 
 def _run_search(arguments: argparse.Namespace) -> int:
-    from .report import format_table, write_html, write_json
+    from .index_table import DEFAULT_NPROBES
+    from .report import format_table, source_problem, write_html, write_json
     from .searcher import Searcher
 
     model, processor = _load(arguments.model, arguments.device)
-    searcher = Searcher(arguments.index_dir, model, processor, coarse_backend=arguments.coarse)
+    searcher = Searcher(arguments.index_dir, model, processor, nprobes=arguments.nprobes or DEFAULT_NPROBES)
     start = time.perf_counter()
     query = searcher.encode(arguments.query)
     results = searcher.search(query, arguments.top_k, arguments.kind, arguments.num_candidates)
@@ -82,6 +129,10 @@ def _run_search(arguments: argparse.Namespace) -> int:
     triplets = "; ".join(" ".join(part for part in triplet if part) for triplet in query.triplets) or "none"
     print(f"query: {arguments.query!r}  triplets: {triplets}  ({len(searcher)} items, {elapsed * 1000:.1f} ms)")
     print(format_table(results))
+    changed = [result for result in results if source_problem(result) is not None]
+    if changed:
+        print(f"{len(changed)} of these files changed or disappeared since they were indexed "
+              "(run `unitrim index` again)")
     if arguments.json_path:
         write_json(arguments.json_path, arguments.query, results, query.triplets)
     if arguments.html_path:
@@ -91,13 +142,19 @@ def _run_search(arguments: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `unitrim` console script; returns the exit status (2 for a reported error)."""
-    arguments = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    arguments = parser.parse_args(argv)
+    _check_arguments(parser, arguments)
+    from ..errors import UniTriMError
+    from .display import display_text
+
     try:
         if arguments.command == "index":
             return _run_index(arguments)
         return _run_search(arguments)
-    except (UniTriMError, ImportError, ValueError) as error:
-        print(f"unitrim {arguments.command}: error: {error}", file=sys.stderr)
+    except (UniTriMError, ImportError, ValueError, OSError) as error:
+        message = display_text(str(error).replace("\n", " "))
+        print(f"unitrim {arguments.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -1,19 +1,28 @@
-"""Encode a folder of videos and images once into an `IndexStore`: batched, resumable, incremental."""
+"""Encode a folder of videos and images once into an `IndexStore`: batched, resumable, incremental, and split
+over the processes of `accelerate launch`."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import torch
 
 from ..errors import UniTriMError
-from .index_store import FeatureLayout, IndexStore, StoredFeatures
+from .display import display_text
+from .index_rows import FeatureLayout, StoredFeatures
+from .index_table import IndexStore
 from .media_files import IMAGE, VIDEO, MediaFile, SkippedFile, classify_file, scan_folder
 from .model_fingerprint import model_fingerprint
+from .process_group import SingleProcess
+
+STAGING_PREFIX = "staging_"
 
 
 @dataclass
@@ -21,11 +30,11 @@ class IndexingReport:
     """What one indexing run did.
 
     Args:
-        added: paths encoded and stored by this run, in order.
-        skipped: files that could not be indexed (not media, unreadable, corrupt), with reasons; includes
-            those remembered from earlier runs.
+        added: paths encoded and stored by this run (new or changed files), in order.
+        skipped: files that could not be indexed (not media, unreadable, corrupt, changed while being read),
+            with reasons; includes those remembered from earlier runs.
         unchanged: number of files already in the index with the same size and modification time.
-        removed: paths dropped from the index because they changed (then re-encoded) or were deleted.
+        removed: paths dropped from the index because they were deleted or can no longer be indexed.
         seconds: wall time of the run.
     """
 
@@ -45,22 +54,38 @@ class _DecodedItem:
     media: MediaFile
     pixel_values: torch.Tensor  # (num_real_frames, 3, S, S)
     timestamps: torch.Tensor  # (num_real_frames,) seconds
+    size: int
+    mtime_ns: int
+    content_sha256: str
 
 
 def processor_settings(processor) -> dict:
-    """The processor settings that change visual features (frames sampled, image transform)."""
-    return {"frame_sampler": processor.frame_sampler.to_dict(), "image_transform": processor.image_transform.to_dict()}
+    """The processor settings that change visual features (frames sampled, image transform), as they read back
+    from the index's JSON metadata (tuples as lists)."""
+    settings = {"frame_sampler": processor.frame_sampler.to_dict(), "image_transform": processor.image_transform.to_dict()}
+    return json.loads(json.dumps(settings))
+
+
+def _file_state(path: Path) -> tuple[int, int, str]:
+    """(size, mtime_ns, sha256 of the content) of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return before.st_size, before.st_mtime_ns, digest.hexdigest()
 
 
 def _decode(media: MediaFile, processor) -> _DecodedItem:
-    """Frames of one file, transformed for the model.
+    """Frames of one file, transformed for the model, with the size, mtime and hash of what was decoded.
 
     Raises:
         UniTriMError: the file cannot be decoded, for any reason (a library error as is; any other exception,
-            e.g. a decoder crash on a corrupt file, wrapped with its type and message), so that one bad file is
-            recorded as skipped and never stops an indexing run.
+            e.g. a decoder crash on a corrupt file, wrapped with its type and message), or it was replaced while
+            being read, so that one bad file is recorded as skipped and never stops an indexing run.
     """
     try:
+        size, mtime_ns, content_sha256 = _file_state(media.path)
         if media.kind == VIDEO:
             sampled = processor.frame_sampler(media.path)
             real = sampled.mask.astype(bool)
@@ -69,11 +94,25 @@ def _decode(media: MediaFile, processor) -> _DecodedItem:
         else:
             pixel_values = processor.encode_images(media.path)["pixel_values"]
             timestamps = torch.zeros(1)
+        after = media.path.stat()
     except UniTriMError:
         raise
     except Exception as error:  # noqa: BLE001 - any failure on one file only skips that file
-        raise UniTriMError(f"cannot decode {str(media.path)!r}: {type(error).__name__}: {error}") from error
-    return _DecodedItem(media, pixel_values, timestamps)
+        raise UniTriMError(f"cannot decode {display_text(media.path)!r}: {type(error).__name__}: {error}") from error
+    if (after.st_size, after.st_mtime_ns) != (size, mtime_ns):
+        raise UniTriMError(f"{display_text(media.path)!r} was replaced while being indexed; it is tried again next run")
+    return _DecodedItem(media, pixel_values, timestamps, size, mtime_ns, content_sha256)
+
+
+@dataclass
+class _Plan:
+    """What one update does, decided once (by the main process) from the index as committed."""
+
+    to_encode: list[MediaFile]
+    to_remove: list[str]
+    newly_skipped: list[dict]
+    unchanged: int
+    run_id: str
 
 
 class Indexer:
@@ -81,14 +120,17 @@ class Indexer:
     Builds and updates the index of a collection with one model and processor.
 
     Args:
-        index_dir: the index folder (created on first use).
+        index_dir: the index folder or object-store URI (`s3://bucket/index`; created on first use).
         model: a `UniTriMModel`; it is put in eval mode and left so (call `model.train()` afterwards to go on
             training it).
         processor: its `UniTriMProcessor` (frame sampling and image transform).
         batch_size: items encoded per forward pass.
         device: where the model runs (default: where its parameters are).
-        flush_every: items per shard; each flushed shard survives an interruption.
+        flush_every: items per commit; every committed item survives an interruption.
         progress: show a tqdm progress bar.
+        processes: the processes sharing this run (`process_group.launched_processes()` under `accelerate
+            launch`); each encodes its share of the files and one commit makes them all visible.
+        storage_options: LanceDB storage options for object stores.
 
     Raises:
         IndexModelMismatchError: the index exists and was built by another model.
@@ -103,6 +145,8 @@ class Indexer:
         device: str | torch.device | None = None,
         flush_every: int = 64,
         progress: bool = True,
+        processes: SingleProcess | None = None,
+        storage_options: dict | None = None,
     ) -> None:
         if batch_size < 1 or flush_every < 1:
             raise ValueError(f"batch_size and flush_every must be >= 1, got {batch_size} and {flush_every}")
@@ -114,39 +158,56 @@ class Indexer:
         self.batch_size = batch_size
         self.flush_every = flush_every
         self.progress = progress
-        fingerprint = model_fingerprint(model)
-        settings = processor_settings(processor)
-        if IndexStore.exists(index_dir):
-            self.store = IndexStore.open(index_dir, fingerprint)
-            if self.store.manifest.processor_settings != settings:
-                raise UniTriMError(
-                    f"the index at {os.fspath(index_dir)!r} was built with processor settings "
-                    f"{self.store.manifest.processor_settings}, not {settings}; use the same frame sampling and "
-                    "image size, or build a new index"
-                )
-        else:
-            config = model.config
-            layout = FeatureLayout(
-                num_frames=processor.frame_sampler.num_frames,
-                top_k=config.patch_top_k if model.patch_selector is not None else 0,
-                embed_dim=config.projection_dim,
+        self.processes = processes or SingleProcess()
+        self.index_dir = index_dir
+        self.storage_options = storage_options
+        self.fingerprint = model_fingerprint(model)
+        self.settings = processor_settings(processor)
+        config = model.config
+        self.layout = FeatureLayout(
+            num_frames=processor.frame_sampler.num_frames,
+            top_k=config.patch_top_k if model.patch_selector is not None else 0,
+            embed_dim=config.projection_dim,
+        )
+        self.store: IndexStore | None = None
+        if IndexStore.exists(index_dir, storage_options):
+            self.store = self._open()
+
+    def _open(self) -> IndexStore:
+        store = IndexStore.open(self.index_dir, self.fingerprint, storage_options=self.storage_options)
+        if store.processor_settings != self.settings:
+            raise UniTriMError(
+                f"the index at {display_text(self.index_dir)!r} was built with processor settings "
+                f"{store.processor_settings}, not {self.settings}; use the same frame sampling and image size, or "
+                "build a new index"
             )
-            self.store = IndexStore.create(index_dir, fingerprint, layout, settings)
+        return store
+
+    def _ensure_store(self) -> IndexStore:
+        """Open the index, creating it (main process first) when missing."""
+        if self.store is None:
+            if self.processes.is_main:
+                IndexStore.create(self.index_dir, self.fingerprint, self.layout, self.settings, self.storage_options)
+            self.processes.barrier()
+            self.store = self._open()
+        self.store.refresh()
+        return self.store
 
     # ------------------------------------------------------------------ public
     def index_folder(self, folder: str | os.PathLike) -> IndexingReport:
         """Index every video and image under `folder` (recursively) that is new or changed since the last run;
-        drop entries of files under `folder` that no longer exist."""
+        drop entries of files under `folder` that no longer exist.
+
+        Raises:
+            UniTriMError: `folder` is not an existing folder (nothing is created then).
+        """
         folder = Path(folder).absolute()
-        scan = scan_folder(folder, exclude=[self.store.directory])
-        present = {str(media.path) for media in scan.media} | {str(entry.path) for entry in scan.skipped}
-        prefix = str(folder) + os.sep
-
-        def vanished() -> set[str]:  # read under the writer lock, from the manifest as it is on disk
-            known = [item.path for item in self.store.items] + [entry["path"] for entry in self.store.manifest.skipped]
-            return {path for path in known if path.startswith(prefix) and path not in present}
-
-        return self._update(scan.media, scan.skipped, vanished)
+        if not folder.is_dir():
+            raise UniTriMError(f"{display_text(folder)!r} is not an existing folder")
+        excluded = [self.index_dir] if "://" not in os.fspath(self.index_dir) else []
+        scan = scan_folder(folder, exclude=excluded) if self.processes.is_main else None
+        prefix = os.fsencode(folder) + os.fsencode(os.sep)
+        return self._update(scan.media if scan else [], scan.skipped if scan else [], prefix)
 
     def add_files(self, paths: Iterable[str | os.PathLike]) -> IndexingReport:
         """Index the given files (classified by content; a file named twice, in any spelling, counts once);
@@ -159,59 +220,115 @@ class Indexer:
         for path in sorted(unique.values()):
             entry = classify_file(path)
             (media if isinstance(entry, MediaFile) else skipped).append(entry)
-        return self._update(media, skipped, set)
+        return self._update(media, skipped, None)
 
     # ------------------------------------------------------------------ work
-    def _update(
-        self, media: list[MediaFile], skipped: list[SkippedFile], vanished: Callable[[], set[str]]
-    ) -> IndexingReport:
-        # One writer at a time: the lock is held for the whole update and the manifest re-read under it, so
-        # another Indexer (or process) on the same index cannot interleave with or overwrite this update.
-        with self.store.locked():
-            return self._update_locked(media, skipped, vanished())
-
-    def _update_locked(self, media: list[MediaFile], skipped: list[SkippedFile], vanished: set[str]) -> IndexingReport:
-        start = time.perf_counter()
-        report = IndexingReport()
-        indexed = {item.path: item for item in self.store.items}
-        remembered = {entry["path"]: entry for entry in self.store.manifest.skipped}
+    def _plan(self, media: list[MediaFile], skipped: list[SkippedFile], prefix: bytes | None) -> _Plan:
+        """Compare the scan with the committed index: what to encode, what to drop, what is unchanged."""
+        store = self.store
+        indexed = {item.path: item for item in store.items}
+        remembered = {entry["path"]: entry for entry in store.skipped}
         to_encode: list[MediaFile] = []
-        changed: set[str] = set(vanished)
+        unchanged = 0
         for entry in media:
             key = str(entry.path)
             previous = indexed.get(key) or remembered.get(key)
             if previous is not None:
-                size = previous.size if hasattr(previous, "size") else previous["size"]
-                mtime = previous.mtime_ns if hasattr(previous, "mtime_ns") else previous["mtime_ns"]
+                size = previous.size if key in indexed else previous["size"]
+                mtime = previous.mtime_ns if key in indexed else previous["mtime_ns"]
                 if (size, mtime) == (entry.size, entry.mtime_ns):
-                    if key in indexed:
-                        report.unchanged += 1
+                    unchanged += key in indexed
                     continue
-                changed.add(key)
             to_encode.append(entry)
-        for entry in skipped:
-            if str(entry.path) in indexed:
-                changed.add(str(entry.path))
-        if changed:
-            report.removed = sorted(changed & (set(indexed) | set(remembered)))
-            self.store.remove_paths(changed)
-        if skipped:
-            self.store.record_skipped([_skipped_dict(entry) for entry in skipped])
+        present = {str(entry.path) for entry in media} | {str(entry.path) for entry in skipped}
+        to_remove = {str(entry.path) for entry in skipped if str(entry.path) in indexed}
+        if prefix is not None:
+            to_remove |= {path for path in list(indexed) + list(remembered)
+                          if os.fsencode(path).startswith(prefix) and path not in present}
+        return _Plan(to_encode, sorted(to_remove), [_skipped_dict(entry) for entry in skipped], unchanged,
+                     uuid.uuid4().hex)
 
-        self._encode_all(to_encode, report)
+    def _update(self, media: list[MediaFile], skipped: list[SkippedFile], prefix: bytes | None) -> IndexingReport:
+        start = time.perf_counter()
+        store = self._ensure_store()
+        plan = self._plan(media, skipped, prefix) if self.processes.is_main else None
+        plan = self.processes.broadcast(plan)
+        report = IndexingReport(unchanged=plan.unchanged)
+        if self.processes.is_main:
+            # Files no longer present or no longer indexable: dropped now (they have no new row to wait for).
+            store.delete_paths(plan.to_remove)
+            store.record_skipped(plan.newly_skipped)
+            report.removed = list(plan.to_remove)
+        mine = plan.to_encode[self.processes.rank :: self.processes.world_size]
+        if self.processes.world_size == 1:
+            self._encode_all(mine, report, self._commit)
+        else:
+            self._encode_distributed(mine, report, plan.run_id)
+        if self.processes.is_main:
+            store.ensure_vector_index()
+        store.refresh()
         report.skipped = [
-            SkippedFile(Path(entry["path"]), entry["reason"], entry["size"], entry["mtime_ns"])
-            for entry in self.store.manifest.skipped
+            SkippedFile(Path(entry["path"]), entry["reason"], entry["size"], entry["mtime_ns"]) for entry in store.skipped
         ]
         report.seconds = time.perf_counter() - start
         return report
 
-    def _encode_all(self, to_encode: list[MediaFile], report: IndexingReport) -> None:
+    def _commit(self, entries: list[dict], features: StoredFeatures) -> None:
+        """Insert or replace the rows of `entries` (one commit); files that failed before are no longer skipped."""
+        self.store.upsert(entries, features)
+        self.store.forget_skipped(entry["path"] for entry in entries)
+
+    def _encode_distributed(self, mine: list[MediaFile], report: IndexingReport, run_id: str) -> None:
+        """Each process writes its rows to a staging table; the main process merges them all in one commit."""
+        database = self.store._database
+        staging_name = f"{STAGING_PREFIX}{run_id}_{self.processes.rank}"
+        staging = database.create_table(staging_name, schema=self.store._items.schema)
+
+        def stage(entries: list[dict], features: StoredFeatures) -> None:
+            from .index_rows import features_to_table
+
+            staging.add(features_to_table(staging.schema, self.layout, entries, features, self.fingerprint.digest))
+
+        local = IndexingReport()
+        failures = self._encode_all(mine, local, stage, record_failures=False)
+        gathered = self.processes.gather((local.added, failures))
+        self.processes.barrier()
+        if self.processes.is_main:
+            names = [f"{STAGING_PREFIX}{run_id}_{rank}" for rank in range(self.processes.world_size)]
+            tables = [database.open_table(name) for name in names]
+            import pyarrow as pa
+
+            rows = pa.concat_tables([table.to_arrow() for table in tables])
+            if len(rows):
+                self.store.upsert_rows(rows)
+                self.store.forget_skipped([path for added, _ in gathered for path in added])
+            self._record_failures([failure for _, failures in gathered for failure in failures])
+            for name in names:
+                database.drop_table(name)
+            report.added = [path for added, _ in gathered for path in added]
+        self.processes.barrier()
+
+    def _encode_all(
+        self, to_encode: list[MediaFile], report: IndexingReport, commit, record_failures: bool = True
+    ) -> list[dict]:
+        """Decode and encode `to_encode` in batches, `commit(entries, features)` every `flush_every` items;
+        returns the failures not yet recorded (all of them when `record_failures` is false)."""
         from tqdm.auto import tqdm
 
-        pending_entries: list[dict] = []
-        pending_features: list[StoredFeatures] = []
+        entries: list[dict] = []
+        features: list[StoredFeatures] = []
         failures: list[dict] = []
+
+        def flush() -> None:
+            if entries:
+                commit(list(entries), StoredFeatures.concatenate(features))
+                report.added.extend(entry["path"] for entry in entries)
+            if record_failures and failures:
+                self._record_failures(failures)
+                failures.clear()
+            entries.clear()
+            features.clear()
+
         with tqdm(total=len(to_encode), desc="indexing", unit="file", disable=not self.progress) as bar:
             for start in range(0, len(to_encode), self.batch_size):
                 decoded: list[_DecodedItem] = []
@@ -221,43 +338,37 @@ class Indexer:
                     except UniTriMError as error:
                         failures.append(_skipped_dict(SkippedFile(media.path, str(error), media.size, media.mtime_ns)))
                 if decoded:
-                    pending_features.append(self.encode(decoded))
-                    pending_entries.extend(
-                        {"path": str(item.media.path), "kind": item.media.kind, "size": item.media.size,
-                         "mtime_ns": item.media.mtime_ns, "num_frames": int(item.pixel_values.shape[0])}
+                    features.append(self.encode(decoded))
+                    entries.extend(
+                        {"path": str(item.media.path), "kind": item.media.kind, "size": item.size,
+                         "mtime_ns": item.mtime_ns, "content_sha256": item.content_sha256,
+                         "num_frames": int(item.pixel_values.shape[0])}
                         for item in decoded
                     )
                 bar.update(min(self.batch_size, len(to_encode) - start))
-                if len(pending_entries) >= self.flush_every:
-                    self._flush(pending_entries, pending_features, failures, report)
-            self._flush(pending_entries, pending_features, failures, report)
+                if len(entries) >= self.flush_every:
+                    flush()
+            flush()
+        return failures
 
-    def _flush(self, entries: list[dict], features: list[StoredFeatures], failures: list[dict], report: IndexingReport) -> None:
-        if entries:
-            merged = StoredFeatures(
-                *(torch.cat([getattr(part, name) for part in features]) for name in
-                  ("video_embeds", "frame_embeds", "video_mask", "timestamps")),
-                patch_embeds=None if features[0].patch_embeds is None else torch.cat([part.patch_embeds for part in features]),
-            )
-            self.store.append_shard(list(entries), merged)
-            report.added.extend(entry["path"] for entry in entries)
-        if failures:
-            self.store.record_skipped(list(failures))
-        entries.clear()
-        features.clear()
-        failures.clear()
+    def _record_failures(self, failures: list[dict]) -> None:
+        """Remember files that failed to decode; one indexed before (changed into something undecodable) loses
+        its stale row."""
+        self.store.delete_paths(entry["path"] for entry in failures)
+        self.store.record_skipped(failures)
 
     @torch.inference_mode()
     def encode(self, decoded: list[_DecodedItem]) -> StoredFeatures:
         """Visual features of decoded items, padded to the index's T frame slots (videos and images in one call
         each)."""
-        layout = self.store.manifest.layout
+        layout = self.layout
         count = len(decoded)
         video_embeds = torch.zeros(count, layout.embed_dim)
         frame_embeds = torch.zeros(count, layout.num_frames, layout.embed_dim)
         video_mask = torch.zeros(count, layout.num_frames, dtype=torch.bool)
         timestamps = torch.full((count, layout.num_frames), -1.0)
         patch_embeds = torch.zeros(count, layout.num_frames, layout.top_k, layout.embed_dim) if layout.top_k else None
+        patch_indices = torch.zeros(count, layout.num_frames, layout.top_k, dtype=torch.long) if layout.top_k else None
         for kind in (VIDEO, IMAGE):
             rows = [row for row, item in enumerate(decoded) if item.media.kind == kind]
             if not rows:
@@ -274,18 +385,20 @@ class Indexer:
                     pixels[position, : len(frames)] = frames
                     mask[position, : len(frames)] = True
                 features = self.model.get_video_features(pixels.to(self.device), mask.to(self.device))
-            features = features.to("cpu", torch.float32)
+            features = features.to("cpu")
             slots = features.frame_embeds.shape[1]
             index = torch.tensor(rows)
-            video_embeds[index] = features.video_embeds
-            frame_embeds[index, :slots] = features.frame_embeds
+            video_embeds[index] = features.video_embeds.float()
+            frame_embeds[index, :slots] = features.frame_embeds.float()
             video_mask[index, :slots] = features.video_mask.bool()
             if patch_embeds is not None and features.patch_embeds is not None:  # images have no patches
-                patch_embeds[index, :slots] = features.patch_embeds
+                patch_embeds[index, :slots] = features.patch_embeds.float()
+                if features.patch_indices is not None:
+                    patch_indices[index, :slots] = features.patch_indices.long()
             for row in rows:
                 stamps = decoded[row].timestamps
                 timestamps[row, : len(stamps)] = stamps
-        return StoredFeatures(video_embeds, frame_embeds, video_mask, timestamps, patch_embeds)
+        return StoredFeatures(video_embeds, frame_embeds, video_mask, timestamps, patch_embeds, patch_indices)
 
 
 def _skipped_dict(entry: SkippedFile) -> dict:

@@ -99,6 +99,14 @@ def _probe_image(path: Path) -> str | None:
         return f"not a readable image ({type(error).__name__}: {error})"
 
 
+def _is_animated_image(path: Path) -> bool:
+    """True for an image file with several frames (an animated GIF), which the library reads as a video."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return bool(getattr(image, "is_animated", False))
+
+
 def _probe_video(path: Path) -> str | None:
     """None when PyAV opens the file as a container with a video stream, otherwise the reason."""
     import av
@@ -120,7 +128,7 @@ def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
     Decide whether `path` is an indexable video or image by its content.
 
     The header's signature picks the probe (Pillow for images, PyAV for videos); an unrecognised header is tried
-    with Pillow, then PyAV. The probe only checks the file opens: a video that fails later while decoding is
+    with Pillow, then PyAV. An animated image (GIF) is a video. The probe only checks the file opens: a video that fails later while decoding is
     reported by the indexer.
     """
     file = Path(path).absolute()
@@ -137,7 +145,10 @@ def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
     kind = _header_kind(header)
     if kind == IMAGE:
         reason = _probe_image(file)
-        return MediaFile(file, IMAGE, size, mtime_ns) if reason is None else SkippedFile(file, reason, size, mtime_ns)
+        if reason is not None:
+            return SkippedFile(file, reason, size, mtime_ns)
+        # An animated GIF is a video (all its frames, with their durations), as for the processor.
+        return MediaFile(file, VIDEO if _is_animated_image(file) else IMAGE, size, mtime_ns)
     if kind == VIDEO:
         reason = _probe_video(file)
         return MediaFile(file, VIDEO, size, mtime_ns) if reason is None else SkippedFile(file, reason, size, mtime_ns)

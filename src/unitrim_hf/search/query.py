@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..mgsa_scorer import coarse_text_embeds
 from ..modeling_outputs import UniTriMTextFeatures
-from ..similarity import l2_normalize
 from .media_files import IMAGE
 
 
@@ -27,13 +27,8 @@ class EncodedQuery:
     triplets: list[tuple[str, str, str]]
 
     def coarse_vector(self, kind: str) -> torch.Tensor:
-        """
-        (D,) the normalised coarse text vector for items of `kind`: the sentence feature for videos (the
-        `sentence_video` alignment), the text->image feature (`image_text_embeds`) for images, whose whole score
-        it is.
-        """
-        vector = self.features.image_text_embeds if kind == IMAGE else self.features.sentence_embeds
-        return l2_normalize(vector.float())[0]
+        """(D,) the normalised coarse text vector for items of `kind` (see `mgsa_scorer.coarse_text_embeds`)."""
+        return coarse_text_embeds(self.features.to(torch.float32), for_images=kind == IMAGE)[0]
 
 
 @torch.inference_mode()

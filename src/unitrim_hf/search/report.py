@@ -7,9 +7,12 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import UniTriMError
+from .atomic_write import write_text_atomically
+from .display import display_text
 from .searcher import SearchResult
 from .thumbnails import thumbnail_png_base64
+
+SOURCE_CHANGED = "the file changed since it was indexed (run `unitrim index` again)"
 
 
 def _words(result: SearchResult) -> str:
@@ -37,7 +40,7 @@ def format_table(results: list[SearchResult]) -> str:
     rows = [
         [str(r.rank), f"{r.score:.4f}", r.kind, _frame(r), _words(r), _triplet(r)]
         + [f"{r.alignment_scores[name]:.4f}" if name in r.alignment_scores else "-" for name in alignment_names]
-        + [r.path]
+        + [r.display_path]
         for r in results
     ]
     widths = [max(len(line[column]) for line in [header] + rows) for column in range(len(header))]
@@ -59,9 +62,33 @@ def results_to_dict(query: str, results: list[SearchResult], triplets: list | No
 
 
 def write_json(path: str | os.PathLike, query: str, results: list[SearchResult], triplets: list | None = None) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(results_to_dict(query, results, triplets), indent=2))
-    return path
+    """Write `results_to_dict` as JSON atomically (an earlier file at `path` is untouched on any failure)."""
+    return write_text_atomically(path, json.dumps(results_to_dict(query, results, triplets), indent=2))
+
+
+def source_problem(result: SearchResult) -> str | None:
+    """Why the indexed file cannot be shown as it was indexed (missing, or replaced since), or None."""
+    try:
+        status = os.stat(result.path)
+    except OSError as error:
+        return f"the file is no longer readable ({error.strerror or error})"
+    if result.size >= 0 and (status.st_size, status.st_mtime_ns) != (result.size, result.mtime_ns):
+        return SOURCE_CHANGED
+    return None
+
+
+def _thumbnail(result: SearchResult) -> str:
+    """The card's image, or a note why there is none (a missing, replaced or undecodable file never fails the
+    page: decoding errors of any type, e.g. Pillow's `DecompressionBombError`, become the note)."""
+    problem = source_problem(result)
+    if problem is None:
+        timestamp = result.explanation.best_frame_timestamp if result.explanation is not None else 0.0
+        try:
+            encoded = thumbnail_png_base64(result.path, result.kind, timestamp)
+            return f'<img alt="best frame" src="data:image/png;base64,{encoded}">'
+        except Exception as error:  # noqa: BLE001 - one bad file only loses its thumbnail
+            problem = f"{type(error).__name__}: {error}"
+    return f'<div class="missing">thumbnail unavailable: {html.escape(problem)}</div>'
 
 
 def render_html(query: str, results: list[SearchResult], thumbnails: bool = True) -> str:
@@ -70,14 +97,7 @@ def render_html(query: str, results: list[SearchResult], thumbnails: bool = True
     triplets = results[0].explanation.triplets if results and results[0].explanation is not None else []
     cards = []
     for result in results:
-        image = ""
-        if thumbnails:
-            timestamp = result.explanation.best_frame_timestamp if result.explanation is not None else 0.0
-            try:
-                encoded = thumbnail_png_base64(result.path, result.kind, timestamp)
-                image = f'<img alt="best frame" src="data:image/png;base64,{encoded}">'
-            except UniTriMError as error:
-                image = f'<div class="missing">thumbnail unavailable: {escape(str(error))}</div>'
+        image = _thumbnail(result) if thumbnails else ""
         alignments = "".join(
             f"<tr><td>{escape(name)}</td><td>{value:.4f}</td></tr>" for name, value in result.alignment_scores.items()
         )
@@ -90,8 +110,8 @@ def render_html(query: str, results: list[SearchResult], thumbnails: bool = True
         )
         cards.append(
             f'<div class="result"><div class="thumb">{image}</div><div class="info">'
-            f"<h2>{result.rank}. {escape(Path(result.path).name)}</h2>"
-            f'<p class="path">{escape(result.path)} ({escape(result.kind)})</p>'
+            f"<h2>{result.rank}. {escape(result.display_path.rsplit('/', 1)[-1])}</h2>"
+            f'<p class="path">{escape(result.display_path)} ({escape(result.kind)})</p>'
             f"<p>score <b>{result.score:.4f}</b>, coarse {result.coarse_score:.4f}</p>"
             f"<p>best frame: {escape(_frame(result))}</p>"
             f"<p>matching words: {words}</p>"
@@ -101,20 +121,19 @@ def render_html(query: str, results: list[SearchResult], thumbnails: bool = True
     triplet_text = "; ".join(escape(" ".join(part for part in triplet if part)) for triplet in triplets) or "none"
     return (
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
-        f"<title>unitrim search: {escape(query)}</title><style>"
+        f"<title>unitrim search: {escape(display_text(query))}</title><style>"
         "body{font-family:sans-serif;margin:2em}.result{display:flex;gap:1em;border-bottom:1px solid #ccc;"
         "padding:1em 0}.thumb img{max-width:160px}.path{color:#666;font-size:small}.missing{color:#a00}"
         "table.alignments td{padding:0 .6em;font-size:small}</style></head><body>"
-        f"<h1>{escape(query)}</h1><p>parsed triplets: {triplet_text}</p>"
+        f"<h1>{escape(display_text(query))}</h1><p>parsed triplets: {triplet_text}</p>"
         + ("".join(cards) or "<p>no results</p>")
         + "</body></html>"
     )
 
 
 def write_html(path: str | os.PathLike, query: str, results: list[SearchResult], thumbnails: bool = True) -> Path:
-    path = Path(path)
-    path.write_text(render_html(query, results, thumbnails), encoding="utf-8")
-    return path
+    """Write `render_html` atomically (an earlier file at `path` is untouched on any failure)."""
+    return write_text_atomically(path, render_html(query, results, thumbnails))
 
 
 __all__ = ["format_table", "render_html", "results_to_dict", "write_html", "write_json"]

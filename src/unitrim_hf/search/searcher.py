@@ -1,12 +1,13 @@
 """Two-stage text search over an index: coarse candidates by the `sentence_video` score, then full MGSA.
 
-Stage 1 scores every item of the requested kinds with the coarse text vector of its kind (sentence for videos,
+Stage 1 scores items of the requested kinds with the coarse text vector of their kind (sentence for videos,
 t_sp for images when the model has a disentangler) against the stored video embedding, i.e. exactly the
-model's `sentence_video` alignment, and keeps the best `num_candidates`. Stage 2 rescores those candidates with
-`model.similarity` on their stored features (fp16 on disk, float32 for scoring) and sorts by the MGSA logits.
-Because stage 2 is the exhaustive score restricted to the candidates, the returned order always equals the
-exhaustive MGSA order on the returned items; only membership depends on the coarse stage (see
-`evaluate_coarse_recall`).
+model's `sentence_video` alignment, through the index's vector search (exact on small tables, IVF-PQ with exact
+re-ranking on large ones), and keeps the best `num_candidates`. The candidates' rows come back with their
+features (checksums verified). Stage 2 rescores them with `model.similarity` (fp16 stored, float32 scored) and
+sorts by the MGSA logits. Because stage 2 is the exhaustive score restricted to the candidates, the returned
+order always equals the exhaustive MGSA order on the returned items; only membership depends on the coarse
+stage (see `evaluate_coarse_recall`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 import torch
 
 from ..modeling_outputs import UniTriMVisualFeatures
-from .coarse_stage import build_coarse_index
+from .display import display_text
 from .explain import Explanation, explain_match
-from .index_store import IndexStore, StoredFeatures
+from .index_rows import IndexedItem, StoredFeatures
+from .index_table import DEFAULT_NPROBES, DEFAULT_REFINE_FACTOR, IndexStore
 from .media_files import IMAGE, MEDIA_KINDS, VIDEO
 from .model_fingerprint import model_fingerprint
 from .query import EncodedQuery, encode_query
@@ -37,12 +39,14 @@ class SearchResult:
 
     Args:
         rank: 1-based position in the results.
-        path: the media file.
+        path: the media file (a `str` that opens it; undecodable bytes kept as surrogates).
+        display_path: the path as safe text for showing (see `display.display_text`).
         kind: "video" or "image".
         score: the MGSA logit (`logit_scale * mean(enabled alignments)`), what results are sorted by.
         alignment_scores: each enabled alignment's score (cosine scale).
         coarse_score: the stage-1 score (the `sentence_video` cosine).
-        item_index: position of the item in the index manifest.
+        item_index: the item's row id in the index version searched (`Searcher.read_rows`).
+        size, mtime_ns: of the file when it was indexed (it has changed since when they differ now).
         explanation: why it matched (None when `explain=False`).
     """
 
@@ -53,10 +57,18 @@ class SearchResult:
     alignment_scores: dict[str, float]
     coarse_score: float
     item_index: int
+    display_path: str = ""
+    size: int = -1
+    mtime_ns: int = -1
     explanation: Explanation | None = None
 
+    def __post_init__(self) -> None:
+        if not self.display_path:
+            self.display_path = display_text(self.path)
+
     def to_dict(self) -> dict:
-        values = {key: value for key, value in self.__dict__.items() if key != "explanation"}
+        values = {key: value for key, value in self.__dict__.items() if key not in ("explanation", "path")}
+        values["path"] = self.display_path
         values["explanation"] = self.explanation.to_dict() if self.explanation is not None else None
         return values
 
@@ -77,21 +89,35 @@ class CoarseRecallReport:
     num_candidates: int = 100
 
 
+@dataclass
+class Candidates:
+    """Coarse candidates, best first: items, coarse scores (num,) and their stored features."""
+
+    items: list[IndexedItem]
+    scores: torch.Tensor
+    features: StoredFeatures
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 class Searcher:
     """
-    Searches an index built by `Indexer` with the same model.
+    Searches an index built by `Indexer` with the same model, on the index version committed when it opens
+    (writers committing meanwhile are not seen; `refresh()` moves to the latest version).
 
     Args:
-        index_dir: the index folder.
+        index_dir: the index folder or object-store URI.
         model: the `UniTriMModel` that built the index (checked by fingerprint); it is put in eval mode and left
             so (call `model.train()` afterwards to go on training it).
         processor: its `UniTriMProcessor` (query tokenisation and triplets).
         device: where scoring runs (default: the model's device).
-        coarse_backend: "exact" (matrix product, default) or "faiss" (needs `pip install unitrim_hf[faiss]`).
-        faiss_index_factory: FAISS index type for the "faiss" backend ("Flat" is exact).
+        nprobes, refine_factor: settings of the IVF-PQ coarse stage once the index has a vector index.
+        storage_options: LanceDB storage options for object stores.
 
     Raises:
         IndexModelMismatchError: the index was built by another model.
+        IndexFormatError: no index there, or an unreadable one.
     """
 
     def __init__(
@@ -100,32 +126,46 @@ class Searcher:
         model,
         processor,
         device: str | torch.device | None = None,
-        coarse_backend: str = "exact",
-        faiss_index_factory: str = "Flat",
+        nprobes: int = DEFAULT_NPROBES,
+        refine_factor: int | None = DEFAULT_REFINE_FACTOR,
+        storage_options: dict | None = None,
     ) -> None:
         self.model = model.eval()
         if device is not None:
             self.model.to(device)
         self.device = next(model.parameters()).device
         self.processor = processor
-        self.store = IndexStore.open(index_dir, model_fingerprint(model))
-        self.items = list(self.store.items)
-        self.features: StoredFeatures = self.store.load_features(self.items)
-        self.kinds = [item.kind for item in self.items]
-        self._positions = {
-            kind: torch.tensor([i for i, item_kind in enumerate(self.kinds) if item_kind == kind], dtype=torch.long)
-            for kind in MEDIA_KINDS
-        }
-        self._coarse = {
-            kind: build_coarse_index(self.features.video_embeds[positions].float(), coarse_backend, faiss_index_factory)
-            for kind, positions in self._positions.items()
-        }
+        self.nprobes = nprobes
+        self.refine_factor = refine_factor
+        self.store = IndexStore.open(index_dir, model_fingerprint(model), storage_options=storage_options)
+        self.store.pin()
+        self._count_kinds()
+
+    def _count_kinds(self) -> None:
+        # Items per kind in the pinned version: a kind filter is only applied where both kinds are present.
+        self._kind_counts = {kind: self.store.count(kind) for kind in MEDIA_KINDS}
+
+    def refresh(self) -> None:
+        """Search the latest committed version from now on."""
+        self.store.refresh()
+        self.store.pin()
+        self._count_kinds()
 
     def __len__(self) -> int:
-        return len(self.items)
+        return sum(self._kind_counts.values())
 
     # ------------------------------------------------------------------ stages
     def encode(self, query: str) -> EncodedQuery:
+        """The encoded query.
+
+        Raises:
+            ValueError: `query` is empty or not valid Unicode text (e.g. undecodable bytes kept as surrogates).
+        """
+        if isinstance(query, str):
+            try:
+                query.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"the query is not valid UTF-8 text: {display_text(query)!r}") from None
         return encode_query(self.model, self.processor, query)
 
     def _kinds(self, kind: str) -> tuple[str, ...]:
@@ -133,59 +173,73 @@ class Searcher:
             raise ValueError(f"kind must be one of {KIND_FILTERS}, got {kind!r}")
         return MEDIA_KINDS if kind == "all" else (kind,)
 
-    def coarse_candidates(self, query: EncodedQuery, num_candidates: int, kind: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage 1: the best `num_candidates` items (manifest positions) and their coarse scores, best first."""
+    def coarse_candidates(self, query: EncodedQuery, num_candidates: int, kind: str = "all") -> Candidates:
+        """Stage 1: the best `num_candidates` items of `kind` by their coarse score, best first (equal scores:
+        lower row id first), with their verified stored features."""
         if num_candidates < 1:
             raise ValueError(f"num_candidates must be >= 1, got {num_candidates}")
-        scores, positions = [], []
+        items, scores, parts = [], [], []
+        total = sum(self._kind_counts.values())
         for media_kind in self._kinds(kind):
-            if len(self._positions[media_kind]) == 0:
+            if self._kind_counts[media_kind] == 0:
                 continue
-            kind_scores, kind_rows = self._coarse[media_kind].search(query.coarse_vector(media_kind).cpu(), num_candidates)
-            scores.append(kind_scores)
-            positions.append(self._positions[media_kind][kind_rows])
-        if not scores:
-            return torch.zeros(0), torch.zeros(0, dtype=torch.long)
-        scores, positions = torch.cat(scores), torch.cat(positions)
-        # Order by score, then by manifest position for equal scores (deterministic across backends).
-        order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), int(positions[i])))[:num_candidates]
-        return scores[order], positions[order]
+            only_kind = self._kind_counts[media_kind] == total
+            matches = self.store.nearest(
+                query.coarse_vector(media_kind).cpu(), num_candidates, None if only_kind else media_kind,
+                self.nprobes, self.refine_factor,
+            )
+            items += matches.items
+            scores += matches.scores
+            parts.append(matches.features)
+        order = sorted(range(len(items)), key=lambda i: (-scores[i], items[i].row_id))[:num_candidates]
+        features = StoredFeatures.concatenate(parts).take(order) if order else None
+        return Candidates([items[i] for i in order], torch.tensor([scores[i] for i in order]), features)
 
-    def visual_features(self, positions: torch.Tensor, kind: str) -> UniTriMVisualFeatures:
-        """The stored features of `positions` (all of `kind`) as float32 model features on the scoring device."""
-        stored = self.features.take(positions)
+    def visual_features(self, features: StoredFeatures, kind: str) -> UniTriMVisualFeatures:
+        """Stored features (all of `kind`) as float32 model features on the scoring device."""
         return UniTriMVisualFeatures(
-            video_embeds=stored.video_embeds.float(),
-            frame_embeds=stored.frame_embeds.float(),
-            video_mask=stored.video_mask.bool(),
-            patch_embeds=None if stored.patch_embeds is None else stored.patch_embeds.float(),
+            video_embeds=features.video_embeds.float(),
+            frame_embeds=features.frame_embeds.float(),
+            video_mask=features.video_mask.bool(),
+            patch_embeds=None if features.patch_embeds is None else features.patch_embeds.float(),
+            patch_indices=features.patch_indices,
             is_image=kind == IMAGE,
         ).to(self.device)
 
     @torch.inference_mode()
-    def rescore(self, query: EncodedQuery, positions: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Stage 2: MGSA logits (len(positions),) and per-alignment scores of the items at `positions`, scored
+    def rescore(
+        self, query: EncodedQuery, items: list[IndexedItem], features: StoredFeatures
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Stage 2: MGSA logits (len(items),) and per-alignment scores of `items` with their `features`, scored
         `RESCORE_CHUNK_ITEMS` items at a time."""
-        positions = torch.as_tensor(positions, dtype=torch.long)
-        logits = torch.empty(len(positions))
+        logits = torch.empty(len(items))
         # Videos are scored by the enabled alignments, images by one text_image score: a name absent for an
         # item's kind stays NaN and is left out of its result.
         alignments: dict[str, torch.Tensor] = {}
         text = query.features.to(self.device)
         for media_kind in MEDIA_KINDS:
-            of_kind = [i for i, position in enumerate(positions.tolist()) if self.kinds[position] == media_kind]
+            of_kind = [i for i, item in enumerate(items) if item.kind == media_kind]
             for start in range(0, len(of_kind), RESCORE_CHUNK_ITEMS):
                 selected = torch.tensor(of_kind[start : start + RESCORE_CHUNK_ITEMS], dtype=torch.long)
-                output = self.model.similarity(text, self.visual_features(positions[selected], media_kind))
+                output = self.model.similarity(text, self.visual_features(features.take(selected), media_kind))
                 logits[selected] = output.logits[0].float().cpu()
                 for name, value in output.alignment_scores.items():
-                    alignments.setdefault(name, torch.full((len(positions),), float("nan")))[selected] = value[0].float().cpu()
+                    alignments.setdefault(name, torch.full((len(items),), float("nan")))[selected] = value[0].float().cpu()
         return logits, alignments
 
-    def exhaustive_scores(self, query: EncodedQuery, kind: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
-        """MGSA logits of every item of `kind` (brute force) and their manifest positions."""
-        positions = torch.cat([self._positions[media_kind] for media_kind in self._kinds(kind)])
-        return self.rescore(query, positions)[0], positions
+    def exhaustive_scores(self, query: EncodedQuery, kind: str = "all") -> tuple[torch.Tensor, list[IndexedItem]]:
+        """MGSA logits of every item of `kind` (brute force, read `RESCORE_CHUNK_ITEMS` rows at a time) and the
+        items, in table order."""
+        logits, items = [], []
+        for media_kind in self._kinds(kind):
+            for batch_items, features in self.store.iter_features(media_kind, RESCORE_CHUNK_ITEMS):
+                logits.append(self.rescore(query, batch_items, features)[0])
+                items += batch_items
+        return (torch.cat(logits) if logits else torch.zeros(0)), items
+
+    def read_rows(self, row_ids: list[int]) -> tuple[list[IndexedItem], StoredFeatures]:
+        """Items and verified features of rows (`SearchResult.item_index`) of the version searched."""
+        return self.store.read_rows(row_ids)
 
     # ------------------------------------------------------------------ search
     def search(
@@ -201,30 +255,37 @@ class Searcher:
 
         Args:
             num_candidates: items kept by the coarse stage and rescored with MGSA (raised to `top_k` if lower);
-                with `num_candidates >= len(self)` the search is exhaustive.
+                with `num_candidates >= len(self)` on a table without a vector index the search is exhaustive.
             explain: attach an `Explanation` to every result.
+
+        Raises:
+            ValueError: `top_k` or `num_candidates` below 1, or an unknown `kind`.
+            IndexFormatError: a candidate's stored row is corrupt (its checksum fails).
         """
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if num_candidates < 1:
+            raise ValueError(f"num_candidates must be >= 1, got {num_candidates}")
         encoded = query if isinstance(query, EncodedQuery) else self.encode(query)
-        coarse_scores, positions = self.coarse_candidates(encoded, max(num_candidates, top_k), kind)
-        if len(positions) == 0:
+        candidates = self.coarse_candidates(encoded, max(num_candidates, top_k), kind)
+        if len(candidates) == 0:
             return []
-        logits, alignments = self.rescore(encoded, positions)
-        order = sorted(range(len(positions)), key=lambda i: (-float(logits[i]), int(positions[i])))[:top_k]
+        logits, alignments = self.rescore(encoded, candidates.items, candidates.features)
+        items = candidates.items
+        order = sorted(range(len(items)), key=lambda i: (-float(logits[i]), items[i].row_id))[:top_k]
         results = []
         for rank, i in enumerate(order, start=1):
-            position = int(positions[i])
-            item = self.items[position]
+            item = items[i]
             result = SearchResult(
                 rank=rank, path=item.path, kind=item.kind, score=float(logits[i]),
                 alignment_scores={name: float(value[i]) for name, value in alignments.items() if not value[i].isnan()},
-                coarse_score=float(coarse_scores[i]), item_index=position,
+                coarse_score=float(candidates.scores[i]), item_index=item.row_id, display_path=item.display_path,
+                size=item.size, mtime_ns=item.mtime_ns,
             )
             if explain:
-                visual = self.visual_features(torch.tensor([position]), item.kind)
+                visual = self.visual_features(candidates.features.take([i]), item.kind)
                 result.explanation = explain_match(
-                    encoded, visual, self.features.timestamps[position], self.processor.tokenizer
+                    encoded, visual, candidates.features.timestamps[i], self.processor.tokenizer
                 )
             results.append(result)
         return results
@@ -236,15 +297,15 @@ class Searcher:
         per_query = []
         for text in queries:
             encoded = self.encode(text)
-            logits, positions = self.exhaustive_scores(encoded, kind)
-            if len(positions) == 0:
+            logits, items = self.exhaustive_scores(encoded, kind)
+            if not items:
                 continue
-            order = sorted(range(len(positions)), key=lambda i: (-float(logits[i]), int(positions[i])))[:top_k]
-            best = {int(positions[i]) for i in order}
-            candidates = set(self.coarse_candidates(encoded, num_candidates, kind)[1].tolist())
+            order = sorted(range(len(items)), key=lambda i: (-float(logits[i]), items[i].row_id))[:top_k]
+            best = {items[i].path for i in order}
+            candidates = {item.path for item in self.coarse_candidates(encoded, num_candidates, kind).items}
             per_query.append(len(best & candidates) / len(best))
         recall = sum(per_query) / len(per_query) if per_query else 0.0
         return CoarseRecallReport(recall, per_query, top_k, num_candidates)
 
 
-__all__ = ["CoarseRecallReport", "KIND_FILTERS", "SearchResult", "Searcher"]
+__all__ = ["Candidates", "CoarseRecallReport", "KIND_FILTERS", "SearchResult", "Searcher"]

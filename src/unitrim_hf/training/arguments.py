@@ -4,17 +4,22 @@ Fields left at `None` are filled from the per-dataset defaults of `DATASET_DEFAU
 MSR-VTT, MSVD and DiDeMo; a tiny, fast setup for the built-in synthetic benchmark), so that
 `python train.py --dataset msrvtt --data_dir ...` reproduces the paper settings and `python train.py` alone runs
 the offline synthetic job. A `--config file.json|yaml` supplies defaults that the command line overrides.
+
+This module imports neither torch nor transformers: `--help` and argument errors answer at once.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from transformers import HfArgumentParser
+from ..benchmark_names import canonical_benchmark_name
+from ..errors import UniTriMError
+from .argument_parser import build_parser
 
 # The paper's per-dataset settings (DESIGN.md section 1) and the synthetic defaults, tuned so that a CPU run of
 # about two minutes learns well above chance (see docs/training.md).
@@ -34,6 +39,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "num_train_epochs": 10, "learning_rate": 1e-4, "clip_learning_rate": 1e-7, "warmup_ratio": 0.1,
         # CLIP4Clip overwrites every DiDeMo moment with start 0, end 31: at most 32 frames at 1 fps.
         "frame_sampling": "fps", "video_end_time": 31.0,
+        # A paragraph has about 4 sentences (up to 5+ moments), each with its triplets: 4 slots would drop the 5th.
+        "max_triplets": 8,
     },
     # Random initialisation (no CLIP weights offline): the towers must learn at the new modules' rate.
     "synthetic": {
@@ -42,11 +49,21 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         "frame_sampling": "uniform", "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
     },
 }
+# `--frame_protocol paper`: T frames uniformly over the whole video (the UniTriM paper's DiDeMo setting, 64 frames),
+# instead of the dataset's CLIP4Clip sampling (1 fps, np.linspace; DiDeMo cut at 31 s).
+FRAME_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "clip4clip": {},
+    "paper": {"frame_sampling": "uniform", "video_end_time": None},
+}
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = "outputs/unitrim-synthetic"
 FRAME_SAMPLING_CHOICES = ("fps", "uniform")
-DATASET_ALIASES = {"msr-vtt": "msrvtt", "synthetic_trim": "synthetic"}
+
+
+class TrainingArgumentError(UniTriMError, ValueError):
+    """A command-line argument (or `--config` entry) is invalid; the message names it. `train.py` prints it as one
+    line and exits with status 2, as argparse does."""
 
 
 @dataclass
@@ -73,17 +90,25 @@ class ModelArguments:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "Recompute the CLIP towers' activations in backward (less memory)."}
     )
+    max_triplets: int | None = field(
+        default=None,
+        metadata={"help": "Triplets per caption M (config.max_triplets; a --config_overrides value wins). Default: the "
+                  "preset's 4; DiDeMo 8, so that a paragraph keeps the triplets of all its sentences."},
+    )
 
     def overrides(self) -> dict[str, Any]:
-        """`config_overrides` parsed; raises ValueError naming the flag on bad JSON."""
+        """`config_overrides` parsed (plus `max_triplets` when set); raises `TrainingArgumentError` naming the flag
+        on bad JSON or unknown fields."""
         if not self.config_overrides:
-            return {}
+            return {} if self.max_triplets is None else {"max_triplets": self.max_triplets}
         try:
             parsed = json.loads(self.config_overrides)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--config_overrides is not valid JSON: {error}") from error
+            raise TrainingArgumentError(f"--config_overrides is not valid JSON: {error}") from error
         if not isinstance(parsed, dict):
-            raise ValueError(f"--config_overrides must be a JSON object, got {type(parsed).__name__}.")
+            raise TrainingArgumentError(f"--config_overrides must be a JSON object, got {type(parsed).__name__}.")
+        if self.max_triplets is not None:
+            parsed.setdefault("max_triplets", self.max_triplets)
         return parsed
 
 
@@ -112,6 +137,19 @@ class DataArguments:
         metadata={"help": "Read each video only up to this second (DiDeMo default 31, as CLIP4Clip: at most 32 "
                   "frames at 1 fps); default elsewhere: the whole video."},
     )
+    frame_protocol: str = field(
+        default="clip4clip",
+        metadata={"help": "clip4clip: the dataset's sampling (--frame_sampling, --video_end_time; reproduces CLIP4Clip "
+                  "and X-CLIP's DiDeMo numbers: at most 32 frames from 0-31 s). paper: --num_frames frames uniformly "
+                  "over the whole video (the UniTriM paper's DiDeMo setting, 64 frames); explicit "
+                  "--frame_sampling/--video_end_time still win."},
+    )
+    keyframe_features: str | None = field(
+        default=None,
+        metadata={"help": "CLIP or UniTriM checkpoint whose image features choose each video's keyframe (the text->image "
+                  "split) by self-attention among its frames. Default: --clip_model_name_or_path (pass the same one "
+                  "to evaluate a saved model on the keyframes it was trained with); without one, the middle frame."},
+    )
     use_frame_cache: bool = field(
         default=True, metadata={"help": "Decode every video once into a frame cache (recommended)."}
     )
@@ -129,10 +167,9 @@ class DataArguments:
 
     @property
     def dataset_name(self) -> str:
-        name = self.dataset.lower()
-        name = DATASET_ALIASES.get(name, name)
+        name = canonical_benchmark_name(self.dataset)
         if name not in DATASET_DEFAULTS:
-            raise ValueError(f"--dataset {self.dataset!r} is not one of {sorted(DATASET_DEFAULTS)}.")
+            raise TrainingArgumentError(f"--dataset {self.dataset!r} is not one of {sorted(DATASET_DEFAULTS)}.")
         return name
 
 
@@ -207,34 +244,29 @@ class TrainingArguments:
         metadata={"help": "Each process writes debug/rank{r}.json: parameter hash and the contrastive logits' shapes."},
     )
 
-    def __post_init__(self) -> None:
-        if self.gradient_accumulation_steps < 1:
-            raise ValueError("--gradient_accumulation_steps must be >= 1.")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("--max_steps must be >= 1.")
-        if self.ddp_timeout < 1:
-            raise ValueError("--ddp_timeout must be >= 1 second.")
-        if "/" not in self.metric_for_best_model:
-            raise ValueError(f"--metric_for_best_model must look like text_to_video/R@1, got {self.metric_for_best_model!r}.")
-
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
 
 def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
     """Fill every field left at None with the default of the chosen dataset (in place)."""
-    defaults = DATASET_DEFAULTS[data_args.dataset_name]
+    if data_args.frame_protocol not in FRAME_PROTOCOLS:
+        raise ValueError(f"--frame_protocol must be one of {sorted(FRAME_PROTOCOLS)}, got {data_args.frame_protocol!r}.")
+    defaults = DATASET_DEFAULTS[data_args.dataset_name] | FRAME_PROTOCOLS[data_args.frame_protocol]
     for arguments in (model_args, data_args, training_args):
         for item in fields(arguments):
             if getattr(arguments, item.name) is None and item.name in defaults:
                 setattr(arguments, item.name, defaults[item.name])
+    if data_args.keyframe_features is None:
+        # The CLIP checkpoint, never the model being trained or evaluated: the image split must not depend on it.
+        data_args.keyframe_features = model_args.clip_model_name_or_path
     if data_args.frame_sampling not in FRAME_SAMPLING_CHOICES:
-        raise ValueError(f"--frame_sampling must be one of {FRAME_SAMPLING_CHOICES}, got {data_args.frame_sampling!r}.")
+        raise TrainingArgumentError(f"--frame_sampling must be one of {FRAME_SAMPLING_CHOICES}, got {data_args.frame_sampling!r}.")
     if data_args.video_end_time is not None and not data_args.video_end_time > 0:
-        raise ValueError(f"--video_end_time must be a positive number of seconds, got {data_args.video_end_time}.")
+        raise TrainingArgumentError(f"--video_end_time must be a positive number of seconds, got {data_args.video_end_time}.")
     if data_args.data_dir is None:
         if data_args.dataset_name != "synthetic":
-            raise ValueError(f"--data_dir is required for --dataset {data_args.dataset}.")
+            raise TrainingArgumentError(f"--data_dir is required for --dataset {data_args.dataset}.")
         data_args.data_dir = str(Path(training_args.output_dir).parent / "synthetic_data")
     if data_args.dataset_name == "synthetic" and Path(training_args.output_dir) == Path(DEFAULT_OUTPUT_DIR):
         # `python train.py` twice in a row reruns the main job from scratch in its own folder.
@@ -246,14 +278,12 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
             "which is meant for fine-tuning CLIP weights; results will be far below the paper's.",
             data_args.dataset_name, training_args.clip_learning_rate,
         )
-    if training_args.push_to_hub and not training_args.hub_model_id:
-        raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/unitrim-msrvtt).")
 
 
 def _load_config_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"--config {path}: no such file.")
+        raise TrainingArgumentError(f"--config {path}: no such file.")
     text = file.read_text()
     if file.suffix in (".yaml", ".yml"):
         import yaml
@@ -263,23 +293,32 @@ def _load_config_file(path: str) -> dict[str, Any]:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--config {path}: not valid JSON ({error}).") from error
+            raise TrainingArgumentError(f"--config {path}: not valid JSON ({error}).") from error
     if not isinstance(values, dict):
-        raise ValueError(f"--config {path} must hold a mapping of argument names to values.")
+        raise TrainingArgumentError(f"--config {path} must hold a mapping of argument names to values.")
     known = {item.name for cls in ARGUMENT_CLASSES for item in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"--config {path}: unknown arguments {unknown}.")
+        raise TrainingArgumentError(f"--config {path}: unknown arguments {unknown}.")
     if isinstance(values.get("config_overrides"), dict):
         values["config_overrides"] = json.dumps(values["config_overrides"])
     return values
 
 
-def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """Parse the command line (and an optional `--config` file whose values the command line overrides)."""
-    argv = list(argv) if argv is not None else None
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
+def argument_parser() -> argparse.ArgumentParser:
+    """The parser of `train.py` / `unitrim-train` (all argument dataclasses plus `--config`)."""
+    parser = build_parser(ARGUMENT_CLASSES, prog="unitrim-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=str, default=None, help="JSON or YAML file of arguments.")
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """Parse the command line (and an optional `--config` file whose values the command line overrides), fill the
+    dataset defaults and check every value; raises `TrainingArgumentError` naming the first bad argument."""
+    from .argument_checks import check_arguments
+
+    argv = list(argv) if argv is not None else None
+    parser = argument_parser()
     known, _ = parser.parse_known_args(argv)
     if known.config:
         parser.set_defaults(**_load_config_file(known.config))
@@ -292,4 +331,5 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, 
         arguments.append(cls(**{name: values[name] for name in names}))
     model_args, data_args, training_args = arguments
     apply_dataset_defaults(model_args, data_args, training_args)
+    check_arguments(model_args, data_args, training_args)
     return model_args, data_args, training_args

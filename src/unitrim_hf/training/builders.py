@@ -10,6 +10,7 @@ import datasets
 
 from ..configuration_unitrim import UniTriMConfig
 from ..data import load_benchmark, prepare_frames
+from ..data.keyframes import CLIPFrameEmbedder
 from ..data.frame_cache import FrameCacheMismatchError
 from ..frame_sampling import FrameSampler
 from ..modeling_unitrim import UniTriMModel
@@ -107,8 +108,19 @@ def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) ->
     return root / name
 
 
+def keyframe_settings(data_args: DataArguments, image_size: int) -> dict:
+    """How the frame cache chooses keyframes: by self-attention over the CLIP image features of
+    `--keyframe_features` (by default `--clip_model_name_or_path`), or the middle frame without such a checkpoint
+    (random initialisation: features of random weights would choose arbitrarily)."""
+    if not data_args.keyframe_features:
+        return {"keyframe_strategy": "middle"}
+    embedder = CLIPFrameEmbedder(data_args.keyframe_features, image_size=image_size)
+    return {"keyframe_strategy": "self_attention", "embed_frames": embedder}
+
+
 def build_frame_cache(data_args: DataArguments, split: str, dataset: datasets.Dataset, image_size: int) -> datasets.Dataset:
-    """The split's frame cache (frames of `build_frame_sampler` and a middle keyframe), decoded once and reused.
+    """The split's frame cache (frames of `build_frame_sampler` and a keyframe of `keyframe_settings`), decoded once
+    and reused.
 
     `prepare_frames` is always called: it checks that the cache was made with the same sampler, size and video list
     and only decodes unfinished shards. A cache made for other settings or other videos (e.g. videos added to the
@@ -116,6 +128,7 @@ def build_frame_cache(data_args: DataArguments, split: str, dataset: datasets.Da
     """
     folder = frame_cache_folder(data_args, split, image_size)
     arguments = dict(image_size=image_size, num_proc=data_args.frame_cache_num_proc, keyframe=True)
+    arguments.update(keyframe_settings(data_args, image_size))
     try:
         return prepare_frames(dataset, build_frame_sampler(data_args), folder, **arguments)
     except FrameCacheMismatchError as error:

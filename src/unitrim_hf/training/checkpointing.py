@@ -1,53 +1,86 @@
-"""Atomic training checkpoints: `accelerator.save_state` into a temporary folder, renamed into place when complete.
+"""Atomic, verifiable training checkpoints in safetensors and JSON (see `state_files`): nothing is unpickled.
 
 Layout under `<output_dir>/checkpoints/`:
 
-    checkpoint-000120/            accelerate state (model, optimizer, scheduler, RNG of every process)
-    checkpoint-000120/trainer_state.json   written last: its presence marks a complete checkpoint
+    checkpoint-000120/            model, optimizer, scheduler, scaler, random generators of every process
+    checkpoint-000120/trainer_state.json   written last: the loop's state and the size and SHA-256 of every file
     .tmp-checkpoint-000130/       a save in progress (or one that crashed); never taken for "latest"
 
-A crash during a save leaves at most a `.tmp-*` folder, so "latest" is always the newest complete checkpoint.
+A crash during a save leaves at most a `.tmp-*` folder. A complete checkpoint damaged later (a truncated or
+changed file, a file missing) fails its check on resume: `--resume_from_checkpoint latest` reports it in one line
+and falls back to the newest earlier checkpoint that passes. Files the trainer did not write (e.g. accelerate's
+`*.pkl`) are never read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator
 
 from ..errors import UniTriMError
+from .output_layout import CHECKPOINT_FOLDER, RUN_OUTPUTS
+from .state_files import (
+    SCALER_FILE,
+    SCHEDULER_FILE,
+    load_json_state,
+    load_model_parameters,
+    load_optimizer,
+    load_rng_state,
+    save_json_state,
+    save_model_parameters,
+    save_optimizer,
+    save_rng_state,
+)
 
-CHECKPOINT_FOLDER = "checkpoints"
 STATE_FILE_NAME = "trainer_state.json"
 _CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+_HASH_CHUNK_BYTES = 1 << 22
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(UniTriMError):
-    """A checkpoint to resume from is missing or incomplete."""
+    """A checkpoint to resume from is missing, incomplete or damaged."""
 
 
 @dataclass
 class TrainerState:
-    """What the loop needs to continue: the optimizer step reached and the best evaluation so far."""
+    """What the loop needs to continue: the optimizer step reached and the best evaluation so far.
+
+    `files` ({file name: {"size", "sha256"}}) lists what the checkpoint holds; `accelerator_step` is accelerate's
+    count of batches (it decides when gradients are synchronised under accumulation).
+    """
 
     global_step: int = 0
     epoch: int = 0
     best_metric: float | None = None
     best_step: int | None = None
+    accelerator_step: int = 0
     log_history: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def save(self, folder: Path) -> None:
         (folder / STATE_FILE_NAME).write_text(json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, folder: Path) -> "TrainerState":
-        return cls(**json.loads((folder / STATE_FILE_NAME).read_text()))
+        """The state of `folder`; `CheckpointError` when the file is missing, truncated or not a state."""
+        path = folder / STATE_FILE_NAME
+        try:
+            values = json.loads(path.read_text())
+            known = {item.name for item in fields(cls)}
+            return cls(**{key: value for key, value in values.items() if key in known})
+        except (OSError, ValueError, TypeError) as error:
+            raise CheckpointError(f"{path} cannot be read ({type(error).__name__}: {error})") from None
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:
@@ -67,6 +100,36 @@ def complete_checkpoints(output_dir: str | Path) -> list[Path]:
     return [folder for _, folder in sorted(found)]
 
 
+def file_digest(path: Path) -> dict[str, Any]:
+    """{"size": bytes, "sha256": hex} of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def verify_checkpoint(folder: Path) -> TrainerState:
+    """The trainer state of `folder` after checking every file it lists; `CheckpointError` naming the first
+    problem (missing state, no file list, a file missing, truncated or changed)."""
+    state = TrainerState.load(folder)
+    if not state.files:
+        raise CheckpointError(
+            f"{folder} lists no files in {STATE_FILE_NAME} (written by an older version of the trainer, whose "
+            "pickled files are not loaded)"
+        )
+    for name, expected in sorted(state.files.items()):
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointError(f"{folder}: {name} is missing")
+        size = path.stat().st_size
+        if size != expected["size"]:
+            raise CheckpointError(f"{folder}: {name} has {size} bytes, {expected['size']} were written (truncated?)")
+        if file_digest(path)["sha256"] != expected["sha256"]:
+            raise CheckpointError(f"{folder}: {name} differs from what was written (SHA-256 mismatch)")
+    return state
+
+
 def resolve_checkpoint(output_dir: str | Path, which: str) -> Path:
     """`which` = "latest" (the newest complete checkpoint of `output_dir`) or a checkpoint folder."""
     if which == "latest":
@@ -80,10 +143,26 @@ def resolve_checkpoint(output_dir: str | Path, which: str) -> Path:
     return folder
 
 
-# What a fresh run writes into its output folder; an earlier run's copies are deleted by --overwrite_output_dir.
-RUN_OUTPUTS = (
-    CHECKPOINT_FOLDER, "best_model", "final_model", "logs/training_log.jsonl", "debug", "metrics.json", "metrics.md", "skipped_training_videos.json",
-)
+def find_resumable_checkpoint(output_dir: str | Path, which: str) -> tuple[Path, TrainerState]:
+    """The checkpoint to resume from and its verified state.
+
+    "latest": the newest complete checkpoint that passes `verify_checkpoint`; each damaged newer one is reported
+    in one warning line and skipped. A named folder must pass the check itself.
+    """
+    if which != "latest":
+        folder = resolve_checkpoint(output_dir, which)
+        return folder, verify_checkpoint(folder)
+    candidates = complete_checkpoints(output_dir)
+    if not candidates:
+        raise CheckpointError(f"--resume_from_checkpoint latest: no complete checkpoint in {checkpoint_root(output_dir)}.")
+    problems = []
+    for folder in reversed(candidates):
+        try:
+            return folder, verify_checkpoint(folder)
+        except CheckpointError as error:
+            problems.append(str(error))
+            logger.warning("Checkpoint %s is damaged and is skipped: %s", folder.name, error)
+    raise CheckpointError(f"--resume_from_checkpoint latest: no usable checkpoint in {checkpoint_root(output_dir)} ({'; '.join(problems)}).")
 
 
 def prepare_fresh_output_dir(accelerator: Accelerator, output_dir: str | Path, overwrite: bool) -> None:
@@ -110,10 +189,18 @@ def prepare_fresh_output_dir(accelerator: Accelerator, output_dir: str | Path, o
     accelerator.wait_for_everyone()
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, state: TrainerState, total_limit: int) -> Path:
+def save_checkpoint(
+    accelerator: Accelerator,
+    output_dir: str | Path,
+    state: TrainerState,
+    total_limit: int,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+) -> Path:
     """
-    Save the accelerate state and `state` as `checkpoint-<global_step>`, atomically; keep the newest `total_limit`.
-    Call on every process (each saves its own RNG state).
+    Save model, optimizer, scheduler (and loss scaler) from the main process and each process's random generators
+    as `checkpoint-<global_step>`, atomically; keep the newest `total_limit`. Call on every process.
     """
     root = checkpoint_root(output_dir)
     name = f"checkpoint-{state.global_step:06d}"
@@ -122,10 +209,19 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, state: Tra
         root.mkdir(parents=True, exist_ok=True)
         if temporary.exists():
             shutil.rmtree(temporary)
+        temporary.mkdir()
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(temporary), safe_serialization=True)
+    save_rng_state(temporary, accelerator.process_index)
+    if accelerator.is_main_process:
+        save_model_parameters(accelerator.unwrap_model(model), temporary)
+        save_optimizer(optimizer, temporary)
+        save_json_state(scheduler, temporary / SCHEDULER_FILE)
+        if accelerator.scaler is not None:
+            save_json_state(accelerator.scaler, temporary / SCALER_FILE)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        state.accelerator_step = accelerator.step
+        state.files = {path.name: file_digest(path) for path in sorted(temporary.iterdir()) if path.is_file()}
         state.save(temporary)
         _fsync_folder(temporary)
         if final.exists():
@@ -137,10 +233,21 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, state: Tra
     return final
 
 
-def load_checkpoint(accelerator: Accelerator, folder: Path) -> TrainerState:
-    """Restore the accelerate state of `folder` and return its trainer state."""
-    accelerator.load_state(str(folder))
-    return TrainerState.load(folder)
+def load_checkpoint(accelerator: Accelerator, folder: Path, state: TrainerState, model: Any, optimizer: Any, scheduler: Any) -> None:
+    """Restore what `save_checkpoint` wrote into the (prepared) model, optimizer, scheduler and this process's
+    generators. `state` is the verified state of `folder` (`find_resumable_checkpoint`)."""
+    unexpected = sorted(path.name for path in folder.iterdir() if path.name not in state.files and path.name != STATE_FILE_NAME)
+    if unexpected and accelerator.is_main_process:
+        logger.warning("%s holds files the trainer did not write; they are ignored (never loaded): %s", folder, unexpected)
+    load_model_parameters(accelerator.unwrap_model(model), folder)
+    load_optimizer(optimizer, folder)
+    load_json_state(scheduler, folder / SCHEDULER_FILE)
+    if accelerator.scaler is not None and SCALER_FILE in state.files:
+        load_json_state(accelerator.scaler, folder / SCALER_FILE)
+    if not load_rng_state(folder, accelerator.process_index):
+        logger.warning("%s holds no random state for process %d (saved with fewer processes); continuing without it.",
+                       folder, accelerator.process_index)
+    accelerator.step = state.accelerator_step
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -1,28 +1,34 @@
-"""`unitrim-train` / `python train.py`: train, evaluate, print the results table and a sample search, push."""
+"""`unitrim-train` / `python train.py`: train, evaluate, print the results table and a sample search, push.
+
+Arguments are parsed and checked before torch is imported: `--help` and a bad argument (a one-line error naming
+it, exit status 2, as argparse does) answer at once.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .arguments import parse_arguments
-from .hub import push_model_folder
-from .loop import Trainer, TrainingResult
-from .sample_search import sample_search
+from .arguments import TrainingArgumentError, parse_arguments
+from .launch_check import warn_if_fewer_processes_than_requested
 
+if TYPE_CHECKING:
+    from .loop import Trainer, TrainingResult
 
 # Arguments that name folders of the training machine: meaningless (and private) in a published model card.
 LOCAL_PATH_ARGUMENTS = frozenset({"data_dir", "output_dir", "video_dir", "datasets_cache_dir", "frame_cache_dir"})
+PROGRAM_NAME = "unitrim-train"
 
 
 def _is_local_path(value: object) -> bool:
     return isinstance(value, str) and (Path(value).is_absolute() or Path(value).exists())
 
 
-def _training_summary(trainer: Trainer) -> dict:
+def _training_summary(trainer: "Trainer") -> dict:
     """The settings listed in the model card: no local paths (data and output folders, local checkpoints)."""
     values = {}
     for arguments in (trainer.model_args, trainer.data_args, trainer.args):
@@ -34,20 +40,43 @@ def _training_summary(trainer: Trainer) -> dict:
     return values
 
 
-def run(argv: Sequence[str] | None = None) -> TrainingResult:
-    """Run the job described by the command line (see `python train.py --help`); returns the `TrainingResult`."""
+def _print_results(trainer: "Trainer", result: "TrainingResult") -> None:
+    """The retrieval table of the model it belongs to (final or best), and where the best one is."""
+    evaluation, data_args = result.evaluation, trainer.data_args
+    if evaluation is not None:
+        print(f"\nRetrieval of the {evaluation.settings.get('model', 'evaluated model')} on {data_args.dataset_name}/"
+              f"{data_args.eval_split} ({evaluation.num_videos} videos, {evaluation.num_captions} captions; "
+              f"chance R@1 = {100.0 / max(evaluation.num_videos, 1):.1f}%):")
+        print(evaluation.to_markdown())
+    if result.best_model_dir is not None and result.best_metric is not None:
+        print(f"Best model: step {trainer.state.best_step}, {trainer.args.metric_for_best_model} = "
+              f"{result.best_metric:.2f} (saved in {result.best_model_dir}"
+              + ("; the same weights as the final model)" if trainer.state.best_step == result.global_step else ")"))
+
+
+def run(argv: Sequence[str] | None = None) -> "TrainingResult":
+    """Run the job described by the command line (see `python train.py --help`); returns the `TrainingResult`.
+
+    Raises `TrainingArgumentError` (before any work) for a bad argument.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     model_args, data_args, training_args = parse_arguments(argv)
+    warn_if_fewer_processes_than_requested()
+    if training_args.push_to_hub:
+        from .hub import prepare_hub_repository
+
+        prepare_hub_repository(training_args.hub_model_id, private=training_args.hub_private_repo)
+
+    from .hub import push_model_folder
+    from .loop import Trainer
+    from .sample_search import sample_search
+
     trainer = Trainer(model_args, data_args, training_args)
     result = trainer.train()
     accelerator = trainer.accelerator
     if accelerator.is_main_process:
-        if result.evaluation is not None:
-            print(f"\nRetrieval on {data_args.dataset_name}/{data_args.eval_split} "
-                  f"({result.evaluation.num_videos} videos, {result.evaluation.num_captions} captions; "
-                  f"chance R@1 = {100.0 / max(result.evaluation.num_videos, 1):.1f}%):")
-            print(result.evaluation.to_markdown())
+        _print_results(trainer, result)
         if not training_args.do_eval_only:
             model = accelerator.unwrap_model(trainer.model)
             search = sample_search(
@@ -70,8 +99,12 @@ def run(argv: Sequence[str] | None = None) -> TrainingResult:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point (`unitrim-train`): `run` without a return value (a returned object would
-    become the process's exit status)."""
-    run(argv)
+    become the process's exit status); a bad argument is one line on stderr and exit status 2."""
+    try:
+        run(argv)
+    except TrainingArgumentError as error:
+        print(f"{PROGRAM_NAME}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..configuration_unitrim import UniTriMConfig
+from .arguments import TrainingArgumentError
 
 MODEL_CARD_FILE_NAME = "README.md"
+
+
+def prepare_hub_repository(repo_id: str, private: bool = False, api: Any = None) -> None:
+    """Before training (as transformers' Trainer does): check that a token is at hand and create `repo_id` (on the
+    main process only; `RANK` unset or 0), so that a push that cannot succeed stops the run before any work.
+
+    Raises `TrainingArgumentError` naming `--push_to_hub` / `--hub_model_id` when there is no token or the Hub
+    refuses or cannot be reached.
+    """
+    import huggingface_hub
+
+    if api is None:
+        api = huggingface_hub.HfApi()
+    token = getattr(api, "token", None) or huggingface_hub.get_token()
+    if not token:
+        raise TrainingArgumentError(
+            "--push_to_hub needs a Hugging Face token: run `hf auth login` or set HF_TOKEN (or drop --push_to_hub)."
+        )
+    if os.environ.get("RANK", "0") != "0":
+        return
+    try:
+        api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
+    except Exception as error:  # network, authentication or naming: all mean the push would fail after training
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TrainingArgumentError(f"--hub_model_id {repo_id}: cannot create the repository on the Hub ({first_line}).") from None
 
 
 def write_model_card(
@@ -21,6 +47,7 @@ def write_model_card(
     training_args: Mapping[str, Any] | None = None,
 ) -> Path:
     """Render the model card of the model saved in `folder` (its config.json) into `folder/README.md`."""
+    from ..configuration_unitrim import UniTriMConfig
     from ..model_card import render_model_card
 
     folder = Path(folder)
@@ -63,11 +90,13 @@ def push_model_folder(
     Returns:
         whatever `api.upload_folder` returns (a `CommitInfo` for the real Hub).
     """
+    from .output_layout import METRICS_FILE
+
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} holds no saved model (config.json missing); nothing to push.")
-    if evaluation is None and (folder / "metrics.json").is_file():
-        evaluation = json.loads((folder / "metrics.json").read_text())
+    if evaluation is None and (folder / METRICS_FILE).is_file():
+        evaluation = json.loads((folder / METRICS_FILE).read_text())
     if api is None:
         from huggingface_hub import HfApi
 

@@ -9,20 +9,26 @@ from typing import Any
 
 from accelerate.tracking import GeneralTracker, on_main_process
 
-LOG_FILE_NAME = "training_log.jsonl"
+from .output_layout import TRAINING_CONFIG_FILE, TRAINING_LOG_FILE
 
 
 class JsonLinesTracker(GeneralTracker):
-    """Appends `{"step": ..., **values}` to `<logging_dir>/training_log.jsonl` (main process only)."""
+    """Appends `{"step": ..., **values}` to `<logging_dir>/training_log.jsonl`.
+
+    Made on every process; only the main one creates the folder and writes (accelerate's `main_process_only`).
+    """
 
     name = "jsonl"
     requires_logging_directory = True
+    main_process_only = True
 
-    @on_main_process
     def __init__(self, run_name: str, logging_dir: str | Path) -> None:
         super().__init__()
         self.run_name = run_name
-        self.path = Path(logging_dir) / LOG_FILE_NAME
+        self.path = Path(logging_dir) / TRAINING_LOG_FILE
+
+    @on_main_process
+    def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -31,7 +37,7 @@ class JsonLinesTracker(GeneralTracker):
 
     @on_main_process
     def store_init_configuration(self, values: dict[str, Any]) -> None:
-        (self.path.parent / "training_config.json").write_text(json.dumps(values, indent=1, default=str))
+        (self.path.parent / TRAINING_CONFIG_FILE).write_text(json.dumps(values, indent=1, default=str))
 
     @on_main_process
     def log(self, values: dict[str, Any], step: int | None = None, **kwargs: Any) -> None:
