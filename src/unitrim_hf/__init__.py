@@ -8,10 +8,10 @@ sub-packages `data`, `training`, `evaluation` and `search` too, and `UniTriMConf
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .auto_registration import register_with_auto_classes
+from .lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -53,19 +53,7 @@ if TYPE_CHECKING:
     from .triplets import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    elif name in _SUBPACKAGES:
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), _SUBPACKAGES)
 
 
 register_with_auto_classes()

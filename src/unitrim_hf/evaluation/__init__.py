@@ -5,8 +5,9 @@ Names load on first use, so `unitrim-eval --help` and its argument errors answer
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
 
 # Public name -> module of this package that defines it.
 _EXPORTS = {
@@ -29,13 +30,4 @@ if TYPE_CHECKING:
     from .runner import RetrievalEvaluation, evaluate_retrieval
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

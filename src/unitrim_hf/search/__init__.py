@@ -6,7 +6,7 @@ load lazily on first use, so the `unitrim` command parses its arguments before t
 
 from __future__ import annotations
 
-import importlib
+from ..lazy_exports import lazy_exports
 
 # Public name -> the submodule that defines it.
 _EXPORTS = {
@@ -26,16 +26,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = sorted(_EXPORTS)
