@@ -102,3 +102,17 @@ def test_standalone_disentangler_spatial_part_is_the_normalised_input() -> None:
     spatial, temporal, reconstructed = disentangler(text)
     torch.testing.assert_close(spatial, torch.nn.functional.normalize(text, dim=-1))
     assert temporal.shape == reconstructed.shape == (3, 6)
+
+
+def test_inference_gives_the_training_values_with_one_spatial_pass() -> None:
+    torch.manual_seed(0)
+    disentangler = TextDisentangler(16, 8)
+    with torch.no_grad():
+        for parameter in disentangler.parameters():
+            parameter.normal_()  # leave the identity start
+    text = torch.randn(5, 16)
+    with_grad = disentangler(text)
+    with torch.no_grad():
+        without_grad = disentangler(text)
+    for trained, inferred in zip(with_grad, without_grad):
+        torch.testing.assert_close(inferred, trained.detach(), rtol=0, atol=0)

@@ -320,3 +320,33 @@ def test_default_end_time_bounds_a_call_without_times_and_round_trips(clips):
     assert "default_end_time" not in FrameSampler(12, "fps").to_dict()
     with pytest.raises(ValueError, match="default_end_time"):
         FrameSampler(12, default_end_time=0)
+
+
+def _explicit_clip4clip_times(first_second, last_second, frames_per_second, video_end):
+    """Every CLIP4Clip candidate time before the end of the video, listed out (the reference, small inputs only)."""
+    import math
+
+    num_seconds = max(0, math.ceil(last_second + 1 - first_second))
+    times = (first_second + np.arange(num_seconds)[:, None] + np.arange(frames_per_second)[None, :] / frames_per_second).ravel()
+    return times[times < video_end - 1e-6]
+
+
+@pytest.mark.parametrize("video_end, start_time, slice_position", [(7.3, None, "uniform"), (30.0, 2.5, "head"), (12.0, 3.0, "tail")])
+def test_timed_fps_selection_equals_the_listed_candidates(video_end, start_time, slice_position):
+    from unitrim_hf.frame_selection import clip4clip_timed_indices, frames_shown_at, slice_selection
+
+    frame_times = np.sort(np.random.default_rng(0).uniform(0, video_end, 200))
+    frame_times[0] = 0.0
+    first = 0.0 if start_time is None else start_time
+    expected_times = _explicit_clip4clip_times(first, np.ceil(video_end), 2, video_end)
+    expected = frames_shown_at(frame_times, expected_times[slice_selection(len(expected_times), 12, slice_position)])
+    chosen = clip4clip_timed_indices(frame_times, video_end, 2, 12, slice_position, start_time=start_time)
+    np.testing.assert_array_equal(chosen, expected)
+
+
+def test_timed_fps_selection_cost_does_not_grow_with_a_lying_end_time():
+    from unitrim_hf.frame_selection import clip4clip_timed_indices
+
+    frame_times = np.asarray([0.0, 0.5, 1.0, 4.0e11])  # one absurd timestamp: the stream claims to end 12,000 years later
+    chosen = clip4clip_timed_indices(frame_times, 4.0e11 + 1.0, 1, 12, "uniform")
+    assert len(chosen) == 12 and chosen[0] == 0 and chosen[-1] == 3

@@ -437,3 +437,17 @@ def _saved_tiny_model(folder: Path) -> Path:
     model.save_pretrained(folder)
     UniTriMProcessor.for_model_config(model.config, max_length=16).save_pretrained(folder)
     return folder
+
+
+def test_keyframe_features_name_their_own_frame_cache() -> None:
+    """Caches whose keyframes were chosen with different checkpoints' features never share (and rebuild) a folder."""
+    from unitrim_hf.training.arguments import parse_arguments
+    from unitrim_hf.training.builders import frame_cache_folder
+
+    def folder(*extra: str) -> str:
+        _, data, _ = parse_arguments(["--output_dir", "out", "--data_dir", "data", *extra])
+        return frame_cache_folder(data, "train", 32).name
+
+    plain, first, second = folder(), folder("--keyframe_features", "clip-a"), folder("--keyframe_features", "clip-b")
+    assert "-kf" not in plain and first.startswith(plain + "-kf") and second.startswith(plain + "-kf")
+    assert first != second and folder("--clip_model_name_or_path", "clip-a") == first

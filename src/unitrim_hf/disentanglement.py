@@ -61,7 +61,10 @@ class TextDisentangler(nn.Module):
         spatial = self.spatial(normalized)
         detached = normalized.detach()
         temporal = self.temporal_encoder(detached)
-        reconstructed = self.decoder(torch.cat([self.spatial(detached), temporal], dim=-1))
+        # With autograd, a second pass on the detached input keeps L_rec from reaching the text tower; without it the
+        # two passes give the same values.
+        spatial_for_decoder = self.spatial(detached) if torch.is_grad_enabled() else spatial
+        reconstructed = self.decoder(torch.cat([spatial_for_decoder, temporal], dim=-1))
         return spatial, temporal, reconstructed
 
 

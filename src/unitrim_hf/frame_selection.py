@@ -178,11 +178,22 @@ def clip4clip_timed_indices(
     first_second = 0.0 if start_time is None else float(start_time)
     last_second = math.ceil(video_end) if end_time is None else min(float(end_time), math.ceil(video_end))
     num_seconds = max(0, math.ceil(last_second + 1 - first_second))
-    times = (first_second + np.arange(num_seconds)[:, None] + np.arange(frames_per_second)[None, :] / frames_per_second).ravel()
-    times = times[times < video_end - TIME_EPSILON]
-    if len(times) == 0:
+
+    def time_at(position: np.ndarray) -> np.ndarray:
+        return first_second + position // frames_per_second + (position % frames_per_second) / frames_per_second
+
+    # The candidate times increase; keep those before the end of the video, found by binary search so that the cost
+    # does not grow with the video's (possibly absurd) claimed end.
+    low, high = 0, num_seconds * frames_per_second
+    while low < high:
+        middle = (low + high) // 2
+        if time_at(np.asarray([middle]))[0] < video_end - TIME_EPSILON:
+            low = middle + 1
+        else:
+            high = middle
+    if low == 0:
         raise ValueError(
             f"no frame lies in the time range [{first_second:g}, {last_second:g}] s of a {video_end:.2f} s video "
             "(start_time is past the end of the video)"
         )
-    return frames_shown_at(frame_times, times[slice_selection(len(times), num_frames, slice_position)])
+    return frames_shown_at(frame_times, time_at(slice_selection(low, num_frames, slice_position)))

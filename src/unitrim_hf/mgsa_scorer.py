@@ -308,7 +308,7 @@ class MGSAScorer:
                     score.index_put_((text_rows[:, None], visual_rows[None, :]), tile)
             scores[alignment.name] = score
         logits = text.sentence_embeds.new_empty(num_texts, num_visuals)
-        rows_per_chunk = max(1, DEFAULT_MAX_BLOCK_ELEMENTS // max(num_visuals * len(scores), 1))
+        rows_per_chunk = max(1, max_block_elements // max(num_visuals * len(scores), 1))
         for start in range(0, num_texts, rows_per_chunk):  # the mean in chunks: no (alignments, N, N) copy
             rows = slice(start, start + rows_per_chunk)
             logits[rows] = self.combine({name: score[rows] for name, score in scores.items()}, logit_scale)

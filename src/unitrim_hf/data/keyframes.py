@@ -132,11 +132,9 @@ class CLIPFrameEmbedder:
             from ..modeling_unitrim import UniTriMModel
 
             model = UniTriMModel.from_pretrained(self.model_name_or_path)
-            size = model.config.vision_config.image_size
         else:
             model = CLIPModel.from_pretrained(self.model_name_or_path)
-            size = model.config.vision_config.image_size
-        self.image_size = self.image_size or int(size)
+        self.image_size = self.image_size or int(model.config.vision_config.image_size)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self._model = model.to(device).eval()
         return self._model

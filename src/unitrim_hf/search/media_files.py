@@ -87,24 +87,18 @@ def _header_kind(header: bytes) -> str | None:
     return None
 
 
-def _probe_image(path: Path) -> str | None:
-    """None when Pillow reads the image's header and data, otherwise the reason."""
+def _probe_image(path: Path) -> tuple[str | None, bool]:
+    """(None when Pillow reads the image's header and data, otherwise the reason; whether it has several frames,
+    like an animated GIF, which the library reads as a video)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
+            animated = bool(getattr(image, "is_animated", False))
             image.verify()
-        return None
+        return None, animated
     except Exception as error:  # Pillow raises many unrelated types for broken files
-        return f"not a readable image ({type(error).__name__}: {error})"
-
-
-def _is_animated_image(path: Path) -> bool:
-    """True for an image file with several frames (an animated GIF), which the library reads as a video."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return bool(getattr(image, "is_animated", False))
+        return f"not a readable image ({type(error).__name__}: {error})", False
 
 
 def _probe_video(path: Path) -> str | None:
@@ -144,16 +138,17 @@ def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
 
     kind = _header_kind(header)
     if kind == IMAGE:
-        reason = _probe_image(file)
+        reason, animated = _probe_image(file)
         if reason is not None:
             return SkippedFile(file, reason, size, mtime_ns)
         # An animated GIF is a video (all its frames, with their durations), as for the processor.
-        return MediaFile(file, VIDEO if _is_animated_image(file) else IMAGE, size, mtime_ns)
+        return MediaFile(file, VIDEO if animated else IMAGE, size, mtime_ns)
     if kind == VIDEO:
         reason = _probe_video(file)
         return MediaFile(file, VIDEO, size, mtime_ns) if reason is None else SkippedFile(file, reason, size, mtime_ns)
-    if _probe_image(file) is None:
-        return MediaFile(file, IMAGE, size, mtime_ns)
+    reason, animated = _probe_image(file)
+    if reason is None:
+        return MediaFile(file, VIDEO if animated else IMAGE, size, mtime_ns)
     if _probe_video(file) is None:
         return MediaFile(file, VIDEO, size, mtime_ns)
     return SkippedFile(file, "not a video or image (unrecognised content)", size, mtime_ns)

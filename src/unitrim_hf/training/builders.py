@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import shutil
 from pathlib import Path
@@ -96,8 +98,8 @@ def load_split(data_args: DataArguments, split: str) -> datasets.Dataset:
 
 
 def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) -> Path:
-    """`<frame_cache_dir or data_dir/frame_cache>/<split>-<T>f-<S>px[-fps][-to<E>s]`: one cache per split, input
-    shape and sampling."""
+    """`<frame_cache_dir or data_dir/frame_cache>/<split>-<T>f-<S>px[-fps][-to<E>s][-kf<hash>]`: one cache per split,
+    input shape, sampling and keyframe features."""
     root = Path(data_args.frame_cache_dir) if data_args.frame_cache_dir else Path(data_args.data_dir) / "frame_cache"
     name = f"{split}-{data_args.num_frames}f-{image_size}px"
     # Other samplings get their own folder, so switching --frame_sampling never meets a cache of the other one.
@@ -105,6 +107,9 @@ def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) ->
         name += f"-{data_args.frame_sampling}"
     if data_args.video_end_time is not None:
         name += f"-to{data_args.video_end_time:g}s"
+    if data_args.keyframe_features:
+        # Keyframes chosen with another checkpoint's features are another cache, never a rebuild of this one.
+        name += "-kf" + hashlib.sha256(str(data_args.keyframe_features).encode()).hexdigest()[:8]
     return root / name
 
 
