@@ -37,7 +37,7 @@ from ..modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .builders import build_frame_cache, build_frame_sampler, build_model, build_processor, frame_cache_folder, load_split
-from .checkpointing import TrainerState, find_resumable_checkpoint, load_checkpoint, prepare_fresh_output_dir, save_checkpoint
+from .checkpointing import TrainerState, prepare_fresh_output_dir, resume_from_checkpoint, save_checkpoint
 from .data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
 from .debug_dump import debug_recorder
 from .optimization import create_optimizer, create_scheduler, warmup_steps_for
@@ -293,9 +293,10 @@ class Trainer:
         )
 
     def _resume(self, plan: TrainingPlan) -> None:
-        """Load the checkpoint asked for (for "latest": the newest one that passes its integrity check)."""
-        folder, state = find_resumable_checkpoint(self.output_dir, self.args.resume_from_checkpoint)
-        load_checkpoint(self.accelerator, folder, state, self.model, plan.optimizer, plan.scheduler)
+        """Load the checkpoint asked for (for "latest": the newest one that passes its integrity check), as chosen by
+        the main process, on every process."""
+        folder, state = resume_from_checkpoint(self.accelerator, self.output_dir, self.args.resume_from_checkpoint,
+                                               self.model, plan.optimizer, plan.scheduler)
         self.state = state
         self.accelerator.print(f"Resumed from {folder} at optimizer step {state.global_step}.")
 
