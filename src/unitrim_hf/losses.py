@@ -6,11 +6,13 @@ process scores its local texts against all videos and all texts against its loca
 grows with the global batch, not with its square. The gather's backward sums, for each shard, the
 gradients that every process's loss sends it; with DDP averaging the parameter gradients, training on W processes
 follows the gradient of the single-process loss on the global batch exactly. (Gathering with a gradient for the
-local shard only would drop the terms where a shard serves as another process's negatives.)
+local shard only would drop the terms where a shard serves as another process's negatives.) A step that scores its
+texts against videos and keyframes gathers the texts once (`GatheredTexts`).
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -107,6 +109,28 @@ def gather_features(features: Features) -> tuple[Features, int]:
     return type(features)(**{**features.__dict__, **values}), offset
 
 
+class GatheredTexts:
+    """
+    `gather_features` of text batches, kept while each local batch is alive: the model scores the same texts
+    against its videos and its keyframes, and the texts are gathered once. An entry is dropped when its local batch
+    is freed (every process frees its batch at the same point, so all processes gather the same number of times).
+    """
+
+    def __init__(self) -> None:
+        self._gathered: dict[int, tuple[UniTriMTextFeatures, int]] = {}
+
+    def __call__(self, text_features: UniTriMTextFeatures) -> tuple[UniTriMTextFeatures, int]:
+        """The gathered features of `text_features` and the offset of its rows in them."""
+        key = id(text_features)
+        if key not in self._gathered:
+            self._gathered[key] = gather_features(text_features)
+            weakref.finalize(text_features, self._gathered.pop, key, None)
+        return self._gathered[key]
+
+
+gathered_texts = GatheredTexts()
+
+
 def symmetric_info_nce(
     logits_per_text: torch.Tensor, logits_per_visual: torch.Tensor, targets: torch.Tensor, shard_weight: float = 1.0
 ) -> torch.Tensor:
@@ -157,7 +181,7 @@ def contrastive_logits(
     if world_size == 1:
         per_text = scorer.logits(text_features, visual_features, logit_scale)
         return ContrastiveLogits(per_text, per_text.t(), torch.arange(local_batch, device=per_text.device))
-    all_texts, offset = gather_features(text_features)
+    all_texts, offset = gathered_texts(text_features)
     all_visuals, _ = gather_features(visual_features)
     per_text = scorer.logits(text_features, all_visuals, logit_scale)
     per_visual = scorer.logits(all_texts, visual_features, logit_scale).t()
