@@ -32,7 +32,13 @@ from tqdm.auto import tqdm
 from ..data import load_frame_cache
 from ..errors import UniTriMError
 from ..evaluation.runner import RetrievalEvaluation, evaluate_retrieval
-from ..evaluation.training_overlap import fingerprints, training_data_json, warn_if_model_trained_on, warn_if_trained_on
+from ..evaluation.training_overlap import (
+    EvaluationVideos,
+    fingerprints,
+    training_data_json,
+    warn_if_model_trained_on,
+    warn_if_trained_on,
+)
 from ..modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
@@ -217,7 +223,7 @@ class Trainer:
         shares videos with them, or with the training data of the model continued from."""
         if not self.accelerator.is_main_process:
             return
-        evaluated = self.eval_split["video_path"]
+        evaluated = EvaluationVideos(self.eval_split["video_path"])  # fingerprinted once for both checks
         if self.train_split is not None:
             self.training_fingerprints = fingerprints(self.train_split["video_path"])
             warn_if_trained_on(self.training_fingerprints, evaluated, "this run")
