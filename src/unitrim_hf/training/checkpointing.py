@@ -277,6 +277,7 @@ def resume_from_checkpoint(
         load_checkpoint(accelerator, folder, state, model, optimizer, scheduler)
     except Exception as error:  # the others wait for this process's answer: never leave them waiting
         problem = f"{type(error).__name__}: {error}"
+        logger.error("Loading %s failed on process %d.", folder, accelerator.process_index, exc_info=True)
     problems = gather_object([problem])
     failed = [f"process {rank}: {message}" for rank, message in enumerate(problems) if message is not None]
     if failed:
