@@ -122,3 +122,25 @@ def test_a_benchmark_of_the_earlier_generator_is_refused(tmp_path):
     (root / "synthetic_trim.json").write_text(json.dumps(manifest))
     with pytest.raises(BenchmarkFormatError, match="earlier version"):
         write_synthetic_benchmark(root, num_train=4, num_test=2, seed=0)
+
+
+def test_drawing_scenes_describes_each_drawn_clip_once(monkeypatch):
+    from unitrim_hf.data import synthetic
+
+    expected = generate_clip_specs(24, seed=5, num_frames=8, split="test")
+    draws, descriptions = [], []
+    sample_clip, describe_clip = synthetic.sample_clip, synthetic.describe_clip
+
+    def counting_sample_clip(*args, **kwargs):
+        draws.append(1)
+        return sample_clip(*args, **kwargs)
+
+    def counting_describe_clip(clip):
+        descriptions.append(1)
+        return describe_clip(clip)
+
+    monkeypatch.setattr(synthetic, "sample_clip", counting_sample_clip)
+    monkeypatch.setattr(synthetic, "describe_clip", counting_describe_clip)
+    assert generate_clip_specs(24, seed=5, num_frames=8, split="test") == expected
+    assert len(draws) > 24  # some drawn scenes belong to the other split
+    assert len(descriptions) == len(draws)

@@ -10,10 +10,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from model_inputs import random_text_inputs, random_video_inputs
-from unitrim_hf import UniTriMConfig, UniTriMModel
+from model_inputs import random_image_inputs, random_text_inputs, random_video_inputs
+from unitrim_hf import UniTriMConfig, UniTriMModel, losses
 from unitrim_hf.disentanglement import orthogonality_loss, reconstruction_loss
 from unitrim_hf.losses import gather_features, symmetric_info_nce
+from unitrim_hf.modeling_outputs import UniTriMTextFeatures
 
 GLOBAL_BATCH = 6
 
@@ -41,15 +42,27 @@ def test_gather_without_process_group_is_the_identity() -> None:
     assert gathered is features and offset == 0
 
 
-def _batch(config: UniTriMConfig) -> dict[str, torch.Tensor]:
-    return {**random_text_inputs(config, GLOBAL_BATCH, seed=3), **random_video_inputs(config, GLOBAL_BATCH, seed=3)}
+def _batch(config: UniTriMConfig, with_images: bool = False) -> dict[str, torch.Tensor]:
+    images = random_image_inputs(config, GLOBAL_BATCH, seed=3) if with_images else {}
+    return {**random_text_inputs(config, GLOBAL_BATCH, seed=3), **random_video_inputs(config, GLOBAL_BATCH, seed=3), **images}
 
 
-def _worker(rank: int, world_size: int, init_file: str, output_dir: str, shard_sizes: tuple[int, ...]) -> None:
+def _worker(
+    rank: int, world_size: int, init_file: str, output_dir: str, shard_sizes: tuple[int, ...], with_images: bool
+) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    text_gathers = []
+    gather = losses.gather_features
+
+    def counting_gather(features):
+        if isinstance(features, UniTriMTextFeatures):
+            text_gathers.append(features.batch_size)
+        return gather(features)
+
+    losses.gather_features = counting_gather
     torch.manual_seed(0)
     model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
-    batch = _batch(model.config)
+    batch = _batch(model.config, with_images)
     start = sum(shard_sizes[:rank])
     local = {key: value[start : start + shard_sizes[rank]] for key, value in batch.items()}
     # Rank 1 trims its text padding: shards of different text lengths must still gather.
@@ -63,6 +76,8 @@ def _worker(rank: int, world_size: int, init_file: str, output_dir: str, shard_s
             "loss": output.loss.detach(),
             "logits_shape": tuple(output.logits_per_text_video.shape),
             "grad": model.text_projection.weight.grad.clone(),
+            "text_gathers": len(text_gathers),
+            "losses": sorted(output.losses),
         },
         os.path.join(output_dir, f"rank{rank}.pt"),
     )
@@ -70,19 +85,23 @@ def _worker(rank: int, world_size: int, init_file: str, output_dir: str, shard_s
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("shard_sizes", [(3, 3), (4, 2)])
-def test_two_processes_see_the_gathered_batch(tmp_path, shard_sizes: tuple[int, int]) -> None:
+@pytest.mark.parametrize(("shard_sizes", "with_images"), [((3, 3), False), ((4, 2), False), ((4, 2), True)])
+def test_two_processes_see_the_gathered_batch(tmp_path, shard_sizes: tuple[int, int], with_images: bool) -> None:
     world_size = 2
     mp.spawn(
-        _worker, args=(world_size, str(tmp_path / "init"), str(tmp_path), shard_sizes), nprocs=world_size, join=True
+        _worker, args=(world_size, str(tmp_path / "init"), str(tmp_path), shard_sizes, with_images),
+        nprocs=world_size, join=True,
     )
     results = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(world_size)]
     for rank, result in enumerate(results):
         assert result["logits_shape"] == (shard_sizes[rank], GLOBAL_BATCH)
+        # The texts are gathered once per step, also when they are scored against videos and keyframes.
+        assert result["text_gathers"] == 1
+        assert ("text_image" in result["losses"]) == with_images
 
     torch.manual_seed(0)
     model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
-    single = model(**_batch(model.config), return_loss=True)
+    single = model(**_batch(model.config, with_images), return_loss=True)
     single.loss.backward()
     # Equal or not, the shards' losses average to the single-process loss on the whole batch, and the mean of
     # the per-process gradients (what DDP applies) is exactly its gradient.

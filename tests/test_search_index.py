@@ -341,3 +341,29 @@ def test_an_animated_gif_is_indexed_as_a_video_and_a_still_gif_as_an_image(tmp_p
     assert kinds == {"moving.gif": "video", "still.gif": "image"}
     video = next(result for result in results if result.kind == "video")
     assert len(video.explanation.frame_scores) > 1  # several frames of the GIF were encoded
+
+
+def test_opening_an_index_lists_its_tables_once(tmp_path, built_index, media_folder, model_and_processor, monkeypatch):
+    import lancedb.db
+
+    model, processor = model_and_processor
+    listings = []
+    list_tables = lancedb.db.LanceDBConnection.list_tables
+
+    def counting_list_tables(self, *args, **kwargs):
+        listings.append(1)
+        return list_tables(self, *args, **kwargs)
+
+    monkeypatch.setattr(lancedb.db.LanceDBConnection, "list_tables", counting_list_tables)
+    index_dir, _ = built_index
+    assert len(Searcher(index_dir, model, processor)) == len(GOOD_VIDEOS) + len(GOOD_IMAGES)
+    assert len(listings) == 1
+    listings.clear()
+    assert Indexer(index_dir, model, processor, progress=False).store is not None
+    assert len(listings) == 1
+    # A new index in an existing empty folder: one look for an earlier index, none after creating it.
+    (tmp_path / "index").mkdir()
+    listings.clear()
+    report = Indexer(tmp_path / "index", model, processor, progress=False).add_files([media_folder / "photo_a.png"])
+    assert _names(report.added) == {"photo_a.png"}
+    assert len(listings) == 1

@@ -6,13 +6,14 @@ process scores its local texts against all videos and all texts against its loca
 grows with the global batch, not with its square. The gather's backward sums, for each shard, the
 gradients that every process's loss sends it; with DDP averaging the parameter gradients, training on W processes
 follows the gradient of the single-process loss on the global batch exactly. (Gathering with a gradient for the
-local shard only would drop the terms where a shard serves as another process's negatives.)
+local shard only would drop the terms where a shard serves as another process's negatives.) A step that scores its
+texts against videos and keyframes gathers the texts once (`contrastive_logits` takes both modalities).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -144,25 +145,48 @@ class ContrastiveLogits:
 
 def contrastive_logits(
     scorer: MGSAScorer, logit_scale: torch.Tensor, text_features: UniTriMTextFeatures,
-    visual_features: UniTriMVisualFeatures,
-) -> ContrastiveLogits:
-    """Score paired texts and visuals for the contrastive loss, gathering the other processes' features."""
-    if text_features.batch_size != visual_features.batch_size:
-        raise ValueError(
-            f"The contrastive loss pairs row i of the texts with row i of the visuals: got {text_features.batch_size} "
-            f"texts and {visual_features.batch_size} visuals."
-        )
+    visual_features: Sequence[UniTriMVisualFeatures | None],
+) -> list[ContrastiveLogits | None]:
+    """
+    Score paired texts and visuals for the contrastive loss, gathering the other processes' features.
+
+    Args:
+        text_features: the local batch of B texts.
+        visual_features: one local batch of B visuals per modality (videos, keyframes; None for an absent one).
+            The texts are gathered once, whatever the number of modalities.
+
+    Returns:
+        one `ContrastiveLogits` per modality (None where its visuals are None).
+    """
+    for visuals in visual_features:
+        if visuals is not None and text_features.batch_size != visuals.batch_size:
+            raise ValueError(
+                f"The contrastive loss pairs row i of the texts with row i of the visuals: got "
+                f"{text_features.batch_size} texts and {visuals.batch_size} visuals."
+            )
     _, world_size = distributed_world()
     local_batch = text_features.batch_size
     if world_size == 1:
-        per_text = scorer.logits(text_features, visual_features, logit_scale)
-        return ContrastiveLogits(per_text, per_text.t(), torch.arange(local_batch, device=per_text.device))
+        logits = []
+        for visuals in visual_features:
+            per_text = None if visuals is None else scorer.logits(text_features, visuals, logit_scale)
+            logits.append(
+                None if per_text is None
+                else ContrastiveLogits(per_text, per_text.t(), torch.arange(local_batch, device=per_text.device))
+            )
+        return logits
     all_texts, offset = gather_features(text_features)
-    all_visuals, _ = gather_features(visual_features)
-    per_text = scorer.logits(text_features, all_visuals, logit_scale)
-    per_visual = scorer.logits(all_texts, visual_features, logit_scale).t()
-    targets = torch.arange(local_batch, device=per_text.device) + offset
-    return ContrastiveLogits(per_text, per_visual, targets, local_batch * world_size / per_text.shape[1])
+    logits = []
+    for visuals in visual_features:
+        if visuals is None:
+            logits.append(None)
+            continue
+        all_visuals, _ = gather_features(visuals)
+        per_text = scorer.logits(text_features, all_visuals, logit_scale)
+        per_visual = scorer.logits(all_texts, visuals, logit_scale).t()
+        targets = torch.arange(local_batch, device=per_text.device) + offset
+        logits.append(ContrastiveLogits(per_text, per_visual, targets, local_batch * world_size / per_text.shape[1]))
+    return logits
 
 
 def contrastive_loss(logits: ContrastiveLogits) -> torch.Tensor:

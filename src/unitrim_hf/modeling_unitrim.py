@@ -357,9 +357,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
                 sizes["pixel_values"] = image_features.batch_size
             check_same_batch_size(sizes)
             scale = self.scale()
-            video_logits, image_logits = (
-                None if visual is None else contrastive_logits(self.scorer, scale, text_features, visual)
-                for visual in (video_features, image_features)
+            video_logits, image_logits = contrastive_logits(
+                self.scorer, scale, text_features, (video_features, image_features)
             )
             output.loss, output.losses = self.criterion(text_features, video_logits, image_logits)
             output.logits_per_text_video = None if video_logits is None else video_logits.per_text

@@ -305,7 +305,11 @@ def sample_clip(rng: np.random.Generator, num_frames: int = 16) -> ClipSpec:
 def scene_split(spec: ClipSpec) -> Split:
     """``"test"`` or ``"train"``: the split a scene belongs to in every benchmark (a hash of its combined caption,
     which determines the scene up to positions; equal scenes have equal captions)."""
-    combined = spec.captions()[-1].text
+    return combined_caption_split(spec.captions()[-1].text)
+
+
+def combined_caption_split(combined: str) -> Split:
+    """`scene_split` of the scene whose combined caption is `combined`."""
     bucket = int.from_bytes(hashlib.sha256(combined.encode()).digest()[:4], "little") % TEST_SCENE_BUCKETS
     return "test" if bucket == 0 else "train"
 
@@ -328,7 +332,7 @@ def generate_clip_specs(
         for attempt in range(attempts):
             spec = sample_clip(np.random.default_rng([seed, SPLIT_STREAMS[split], clip_index, attempt]), num_frames)
             combined = spec.captions()[-1].text
-            if combined not in used and scene_split(spec) == split:
+            if combined not in used and combined_caption_split(combined) == split:
                 used.add(combined)
                 specs.append(spec)
                 break

@@ -44,15 +44,35 @@ def training_data_json(dataset_name: str, training_fingerprints: set[str]) -> st
                        "video_fingerprints": sorted(training_fingerprints)})
 
 
-def count_shared_videos(training_fingerprints: set[str], video_paths: Iterable[str]) -> tuple[int, int]:
-    """(evaluation videos among the training videos, evaluation videos)."""
-    evaluated = fingerprints(video_paths)
+class EvaluationVideos:
+    """The video files of an evaluation split; their fingerprints are computed once, when first needed, however
+    many training records they are checked against."""
+
+    def __init__(self, video_paths: Iterable[str]) -> None:
+        self.video_paths = list(video_paths)
+        self._fingerprints: set[str] | None = None
+
+    @property
+    def fingerprints(self) -> set[str]:
+        if self._fingerprints is None:
+            self._fingerprints = fingerprints(self.video_paths)
+        return self._fingerprints
+
+
+def _evaluation_videos(videos: EvaluationVideos | Iterable[str]) -> EvaluationVideos:
+    return videos if isinstance(videos, EvaluationVideos) else EvaluationVideos(videos)
+
+
+def count_shared_videos(training_fingerprints: set[str], videos: EvaluationVideos | Iterable[str]) -> tuple[int, int]:
+    """(evaluation videos among the training videos, evaluation videos); `videos`: paths or `EvaluationVideos`."""
+    evaluated = _evaluation_videos(videos).fingerprints
     return len(evaluated & training_fingerprints), len(evaluated)
 
 
-def warn_if_trained_on(training_fingerprints: set[str], video_paths: Iterable[str], what: str) -> int:
-    """Log a warning when some of `video_paths` are training videos of `what` (a model); returns how many."""
-    shared, total = count_shared_videos(training_fingerprints, video_paths)
+def warn_if_trained_on(training_fingerprints: set[str], videos: EvaluationVideos | Iterable[str], what: str) -> int:
+    """Log a warning when some of `videos` (paths or `EvaluationVideos`) are training videos of `what` (a model);
+    returns how many."""
+    shared, total = count_shared_videos(training_fingerprints, videos)
     if shared:
         logger.warning(
             "%d of the %d evaluation videos are training videos of %s: the retrieval numbers below measure "
@@ -61,10 +81,11 @@ def warn_if_trained_on(training_fingerprints: set[str], video_paths: Iterable[st
     return shared
 
 
-def warn_if_model_trained_on(model_folder: str | Path, video_paths: Iterable[str]) -> int:
-    """`warn_if_trained_on` with the `training_data.json` saved beside a model (nothing to check without it)."""
+def warn_if_model_trained_on(model_folder: str | Path, videos: EvaluationVideos | Iterable[str]) -> int:
+    """`warn_if_trained_on` with the `training_data.json` saved beside a model (nothing to check, and nothing
+    fingerprinted, without it)."""
     path = Path(model_folder) / TRAINING_DATA_FILE
     if not path.is_file():
         return 0
     recorded = json.loads(path.read_text())
-    return warn_if_trained_on(set(recorded.get("video_fingerprints", [])), video_paths, f"the model in {model_folder}")
+    return warn_if_trained_on(set(recorded.get("video_fingerprints", [])), videos, f"the model in {model_folder}")

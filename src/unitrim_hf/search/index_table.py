@@ -106,14 +106,20 @@ class IndexStore:
         return location, lancedb.connect(location, storage_options=storage_options)
 
     @classmethod
-    def exists(cls, location: str | os.PathLike, storage_options: dict | None = None) -> bool:
-        if not _is_uri(os.fspath(location)) and not Path(location).is_dir():
-            return False
+    def _connect_to_existing(cls, location: str | os.PathLike, storage_options: dict | None = None):
+        """(location, connection) when an index is there (its tables listed once), else (location, None)."""
+        location = os.fspath(location)
+        if not _is_uri(location) and not Path(location).is_dir():
+            return location, None
         try:
             _, database = cls._connect(location, storage_options)
-            return ITEMS_TABLE in database.list_tables().tables
+            return location, (database if ITEMS_TABLE in database.list_tables().tables else None)
         except _READ_ERRORS:
-            return False
+            return location, None
+
+    @classmethod
+    def exists(cls, location: str | os.PathLike, storage_options: dict | None = None) -> bool:
+        return cls._connect_to_existing(location, storage_options)[1] is not None
 
     @classmethod
     def create(
@@ -130,7 +136,7 @@ class IndexStore:
             database.create_table(ITEMS_TABLE, schema=item_schema(layout, metadata), exist_ok=True)
         except _READ_ERRORS as error:
             raise IndexFormatError(f"cannot create an index at {location!r}: {error}") from error
-        return cls.open(location, fingerprint, storage_options=storage_options)
+        return cls._open_tables(location, database, fingerprint)
 
     @classmethod
     def open(
@@ -144,16 +150,34 @@ class IndexStore:
             IndexFormatError: no index there, or one this version cannot read.
             IndexModelMismatchError: `fingerprint` is given and differs from the model that built the index.
         """
-        location = os.fspath(location)
-        if not cls.exists(location, storage_options):
+        store = cls.open_if_exists(location, fingerprint, version, storage_options)
+        if store is None:
+            location = os.fspath(location)
             if not _is_uri(location) and (Path(location) / "manifest.json").is_file():
                 raise IndexFormatError(
                     f"{display_text(location)!r} holds an index of an earlier unitrim_hf version (safetensors "
                     "shards); build a new one with `unitrim index` into another folder"
                 )
             raise IndexFormatError(f"no index at {display_text(location)!r}; build one with `unitrim index`")
+        return store
+
+    @classmethod
+    def open_if_exists(
+        cls, location: str | os.PathLike, fingerprint: ModelFingerprint | None = None, version: int | None = None,
+        storage_options: dict | None = None,
+    ) -> "IndexStore | None":
+        """`open`, or None when there is no index at `location` (one connection, the tables listed once)."""
+        location, database = cls._connect_to_existing(location, storage_options)
+        if database is None:
+            return None
+        return cls._open_tables(location, database, fingerprint, version)
+
+    @classmethod
+    def _open_tables(
+        cls, location: str, database, fingerprint: ModelFingerprint | None, version: int | None = None
+    ) -> "IndexStore":
+        """The store of the index tables of `database` (see `open` for the errors)."""
         try:
-            _, database = cls._connect(location, storage_options)
             items = database.open_table(ITEMS_TABLE)
             skipped = database.open_table(SKIPPED_TABLE)
             if version is not None:

@@ -169,13 +169,13 @@ class Indexer:
             top_k=config.patch_top_k if model.patch_selector is not None else 0,
             embed_dim=config.projection_dim,
         )
-        self.store: IndexStore | None = None
-        if IndexStore.exists(index_dir, storage_options):
-            self.store = self._open()
+        self.store: IndexStore | None = self._checked(
+            IndexStore.open_if_exists(index_dir, self.fingerprint, storage_options=storage_options)
+        )
 
-    def _open(self) -> IndexStore:
-        store = IndexStore.open(self.index_dir, self.fingerprint, storage_options=self.storage_options)
-        if store.processor_settings != self.settings:
+    def _checked(self, store: IndexStore | None) -> IndexStore | None:
+        """`store`, refused when it was built with other processor settings."""
+        if store is not None and store.processor_settings != self.settings:
             raise UniTriMError(
                 f"the index at {display_text(self.index_dir)!r} was built with processor settings "
                 f"{store.processor_settings}, not {self.settings}; use the same frame sampling and image size, or "
@@ -186,10 +186,13 @@ class Indexer:
     def _ensure_store(self) -> IndexStore:
         """Open the index, creating it (main process first) when missing."""
         if self.store is None:
+            store = None
             if self.processes.is_main:
-                IndexStore.create(self.index_dir, self.fingerprint, self.layout, self.settings, self.storage_options)
+                store = IndexStore.create(self.index_dir, self.fingerprint, self.layout, self.settings, self.storage_options)
             self.processes.barrier()
-            self.store = self._open()
+            if store is None:
+                store = IndexStore.open(self.index_dir, self.fingerprint, storage_options=self.storage_options)
+            self.store = self._checked(store)
         self.store.refresh()
         return self.store
 

@@ -25,6 +25,7 @@ from .index_table import DEFAULT_NPROBES, DEFAULT_REFINE_FACTOR, IndexStore
 from .media_files import IMAGE, MEDIA_KINDS, VIDEO
 from .model_fingerprint import model_fingerprint
 from .query import EncodedQuery, encode_query
+from .ranking import best_first
 
 KIND_FILTERS = ("all", VIDEO, IMAGE)
 # Items converted from stored fp16 to float32 and scored per `model.similarity` call, so an exhaustive pass
@@ -191,7 +192,7 @@ class Searcher:
             items += matches.items
             scores += matches.scores
             parts.append(matches.features)
-        order = sorted(range(len(items)), key=lambda i: (-scores[i], items[i].row_id))[:num_candidates]
+        order = best_first(torch.tensor(scores, dtype=torch.float64), [item.row_id for item in items], num_candidates)
         features = StoredFeatures.concatenate(parts).take(order) if order else None
         return Candidates([items[i] for i in order], torch.tensor([scores[i] for i in order]), features)
 
@@ -272,7 +273,7 @@ class Searcher:
             return []
         logits, alignments = self.rescore(encoded, candidates.items, candidates.features)
         items = candidates.items
-        order = sorted(range(len(items)), key=lambda i: (-float(logits[i]), items[i].row_id))[:top_k]
+        order = best_first(logits, [item.row_id for item in items], top_k)
         results = []
         for rank, i in enumerate(order, start=1):
             item = items[i]
@@ -300,8 +301,7 @@ class Searcher:
             logits, items = self.exhaustive_scores(encoded, kind)
             if not items:
                 continue
-            order = sorted(range(len(items)), key=lambda i: (-float(logits[i]), items[i].row_id))[:top_k]
-            best = {items[i].path for i in order}
+            best = {items[i].path for i in best_first(logits, [item.row_id for item in items], top_k)}
             candidates = {item.path for item in self.coarse_candidates(encoded, num_candidates, kind).items}
             per_query.append(len(best & candidates) / len(best))
         recall = sum(per_query) / len(per_query) if per_query else 0.0

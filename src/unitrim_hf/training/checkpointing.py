@@ -10,6 +10,10 @@ A crash during a save leaves at most a `.tmp-*` folder. A complete checkpoint da
 changed file, a file missing) fails its check on resume: `--resume_from_checkpoint latest` reports it in one line
 and falls back to the newest earlier checkpoint that passes. Files the trainer did not write (e.g. accelerate's
 `*.pkl`) are never read.
+
+With several processes the main process alone chooses the checkpoint and every process loads that one
+(`resume_from_checkpoint`): processes listing the folder by themselves could choose different checkpoints (one
+renamed into place between their listings, a file damaged in one process's view of a shared file system).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, gather_object
 
 from ..errors import UniTriMError
 from .output_layout import CHECKPOINT_FOLDER, RUN_OUTPUTS
@@ -231,6 +236,56 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def choose_checkpoint(accelerator: Accelerator, output_dir: str | Path, which: str) -> tuple[Path, TrainerState]:
+    """`find_resumable_checkpoint` on the main process, its answer (or its error) given to every process.
+
+    Every process returns the main process's folder and verified state, or raises the same `CheckpointError`.
+    Call on every process.
+    """
+    decision: list[dict[str, Any] | None] = [None]
+    if accelerator.is_main_process:
+        try:
+            folder, state = find_resumable_checkpoint(output_dir, which)
+            decision = [{"folder": str(folder), "state": asdict(state)}]
+        except CheckpointError as error:
+            decision = [{"error": str(error)}]
+        except Exception as error:  # the others wait for the decision: never leave them waiting
+            decision = [{"error": f"--resume_from_checkpoint {which}: {checkpoint_root(output_dir)} cannot be "
+                                  f"searched ({type(error).__name__}: {error})"}]
+    broadcast_object_list(decision)
+    chosen = decision[0]
+    if "error" in chosen:
+        raise CheckpointError(chosen["error"])
+    return Path(chosen["folder"]), TrainerState(**chosen["state"])
+
+
+def resume_from_checkpoint(
+    accelerator: Accelerator, output_dir: str | Path, which: str, model: Any, optimizer: Any, scheduler: Any
+) -> tuple[Path, TrainerState]:
+    """
+    Choose the checkpoint on the main process (`choose_checkpoint`), check it on every other process (its files
+    must match the main process's digests), and load it everywhere. When any process fails, every process raises
+    the same `CheckpointError` naming the checkpoint and each process's problem. Call on every process.
+    """
+    folder, state = choose_checkpoint(accelerator, output_dir, which)
+    problem = None
+    try:
+        if not accelerator.is_main_process and verify_checkpoint(folder).files != state.files:
+            raise CheckpointError(f"{folder} holds other files here than on the main process")
+        load_checkpoint(accelerator, folder, state, model, optimizer, scheduler)
+    except Exception as error:  # the others wait for this process's answer: never leave them waiting
+        problem = f"{type(error).__name__}: {error}"
+        logger.error("Loading %s failed on process %d.", folder, accelerator.process_index, exc_info=True)
+    problems = gather_object([problem])
+    failed = [f"process {rank}: {message}" for rank, message in enumerate(problems) if message is not None]
+    if failed:
+        raise CheckpointError(
+            f"Cannot resume from {folder}: it could not be loaded on every process ({'; '.join(failed)}). No process "
+            "continues; check that every process sees the same complete checkpoint, or name another one."
+        )
+    return folder, state
 
 
 def load_checkpoint(accelerator: Accelerator, folder: Path, state: TrainerState, model: Any, optimizer: Any, scheduler: Any) -> None:

@@ -32,12 +32,18 @@ from tqdm.auto import tqdm
 from ..data import load_frame_cache
 from ..errors import UniTriMError
 from ..evaluation.runner import RetrievalEvaluation, evaluate_retrieval
-from ..evaluation.training_overlap import fingerprints, training_data_json, warn_if_model_trained_on, warn_if_trained_on
+from ..evaluation.training_overlap import (
+    EvaluationVideos,
+    fingerprints,
+    training_data_json,
+    warn_if_model_trained_on,
+    warn_if_trained_on,
+)
 from ..modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .builders import build_frame_cache, build_frame_sampler, build_model, build_processor, frame_cache_folder, load_split
-from .checkpointing import TrainerState, find_resumable_checkpoint, load_checkpoint, prepare_fresh_output_dir, save_checkpoint
+from .checkpointing import TrainerState, prepare_fresh_output_dir, resume_from_checkpoint, save_checkpoint
 from .data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
 from .debug_dump import debug_recorder
 from .optimization import create_optimizer, create_scheduler, warmup_steps_for
@@ -217,7 +223,7 @@ class Trainer:
         shares videos with them, or with the training data of the model continued from."""
         if not self.accelerator.is_main_process:
             return
-        evaluated = self.eval_split["video_path"]
+        evaluated = EvaluationVideos(self.eval_split["video_path"])  # fingerprinted once for both checks
         if self.train_split is not None:
             self.training_fingerprints = fingerprints(self.train_split["video_path"])
             warn_if_trained_on(self.training_fingerprints, evaluated, "this run")
@@ -293,9 +299,10 @@ class Trainer:
         )
 
     def _resume(self, plan: TrainingPlan) -> None:
-        """Load the checkpoint asked for (for "latest": the newest one that passes its integrity check)."""
-        folder, state = find_resumable_checkpoint(self.output_dir, self.args.resume_from_checkpoint)
-        load_checkpoint(self.accelerator, folder, state, self.model, plan.optimizer, plan.scheduler)
+        """Load the checkpoint asked for (for "latest": the newest one that passes its integrity check), as chosen by
+        the main process, on every process."""
+        folder, state = resume_from_checkpoint(self.accelerator, self.output_dir, self.args.resume_from_checkpoint,
+                                               self.model, plan.optimizer, plan.scheduler)
         self.state = state
         self.accelerator.print(f"Resumed from {folder} at optimizer step {state.global_step}.")
 
