@@ -13,6 +13,7 @@ from transformers import initialization as init
 
 from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
+from .keyed_initialization import draw_base_seed, random_stream_of
 from .input_validation import (
     check_image_inputs,
     check_same_batch_size,
@@ -47,7 +48,17 @@ class UniTriMPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         """Linear/Embedding/LayerNorm as transformers' default; zero residual output of the temporal encoder;
-        CLIP's projection and logit-scale initialisation. The CLIP towers use CLIP's own `_init_weights`."""
+        CLIP's projection and logit-scale initialisation. The CLIP towers use CLIP's own `_init_weights`.
+
+        Each module draws from its own random stream keyed by its name (`keyed_initialization`): for one seed,
+        every module has the same initial values whichever other modules the config switches on."""
+        with random_stream_of(self.initial_weights_seed, self._qualified_name(module)):
+            self._init_module_weights(module)
+
+    def _qualified_name(self, module: nn.Module) -> str:
+        return next((name for name, submodule in self.named_modules() if submodule is module), "")
+
+    def _init_module_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         factor = self.config.initializer_factor
         if isinstance(module, ZeroInitLinear):
@@ -71,6 +82,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
     def __init__(self, config: UniTriMConfig) -> None:
         super().__init__(config)
         config.validate_switches()
+        # Drawn before any module, so that it does not depend on which modules exist (see `_init_weights`).
+        self.initial_weights_seed = draw_base_seed()
         embed_dim = config.projection_dim
         self.text_model = CLIPTextModel._from_config(config.text_config)
         self.vision_model = CLIPVisionModel._from_config(config.vision_config)
