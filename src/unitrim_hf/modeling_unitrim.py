@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from transformers import CLIPModel, CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.utils import logging
 
 from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
@@ -28,6 +29,9 @@ from .similarity import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
+UNGATED_KEY = "disentangler.spatial_gate"
+SPATIAL_MLP_KEY = "disentangler.spatial_encoder.2.weight"
+logger = logging.get_logger(__name__)
 
 
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
@@ -64,6 +68,8 @@ class UniTriMPreTrainedModel(PreTrainedModel):
         if isinstance(module, ZeroInitLinear):
             init.zeros_(module.weight)
             init.zeros_(module.bias)
+        elif isinstance(module, TextDisentangler):
+            init.zeros_(module.spatial_gate)
         elif isinstance(module, UniTriMModel):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
             init.normal_(module.text_projection.weight, std=self.config.text_config.hidden_size**-0.5 * factor)
@@ -128,6 +134,20 @@ class UniTriMModel(UniTriMPreTrainedModel):
         from .convert_clip import unitrim_model_from_clip
 
         return unitrim_model_from_clip(cls, clip_model_or_name_or_path, preset, **config_overrides)
+
+    @classmethod
+    def from_pretrained(cls, *arguments: Any, **keyword_arguments: Any):
+        """transformers' `from_pretrained`; weights saved before the disentangler's spatial gate existed (they
+        computed `t̂ + MLP_sp(t̂)`) load with the gate at 1, so that they score as they did."""
+        return_info = keyword_arguments.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*arguments, output_loading_info=True, **keyword_arguments)
+        missing = info["missing_keys"]
+        if model.disentangler is not None and UNGATED_KEY in missing and SPATIAL_MLP_KEY not in missing:
+            model.disentangler.spatial_gate.data.fill_(1.0)
+            info["missing_keys"] = type(missing)(key for key in missing if key != UNGATED_KEY)
+            logger.warning("%s has no disentangler.spatial_gate (saved before it existed): set to 1, which scores as "
+                           "those weights did.", arguments[0] if arguments else "the checkpoint")
+        return (model, info) if return_info else model
 
     @torch.no_grad()
     def clamp_logit_scale_(self) -> None:
