@@ -130,3 +130,14 @@ def test_compare_runs_presets_over_seeds_end_to_end(tmp_path) -> None:
     again = run_compare(argv)
     assert run_file.stat().st_mtime == seed_one
     assert again["runs"][0]["metrics"] == report["runs"][0]["metrics"]
+
+
+@pytest.mark.parametrize("text", ["variants:\n  on: {preset: unitrim}\n  off: {preset: xclip}\n",
+                                  "variants:\n  'on': {preset: unitrim}\nreference: yes\n"])
+def test_a_variant_name_yaml_reads_as_a_boolean_is_refused_with_the_fix(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match="not text; quote it"):
+        load_recipe(path)
+    path.write_text(text.replace("on:", "'on':").replace("off:", "'off':").replace("yes", "'on'"))
+    assert [variant.name for variant in load_recipe(path).variants][0] == "on"

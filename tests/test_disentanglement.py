@@ -44,7 +44,7 @@ def test_auxiliary_terms_send_no_gradient_to_the_text_tower() -> None:
     assert text_side == []
     disentangler_side = [name for name, parameter in model.disentangler.named_parameters()
                          if parameter.grad is not None and parameter.grad.abs().max() > 0]
-    assert any(name.startswith("spatial_encoder") for name in disentangler_side)
+    assert "spatial_gate" in disentangler_side  # the spatial MLP's share starts at g = 0: its own gradient is 0
     assert any(name.startswith("temporal_encoder") for name in disentangler_side)
     assert any(name.startswith("decoder") for name in disentangler_side)
 
@@ -116,3 +116,45 @@ def test_inference_gives_the_training_values_with_one_spatial_pass() -> None:
         without_grad = disentangler(text)
     for trained, inferred in zip(with_grad, without_grad):
         torch.testing.assert_close(inferred, trained.detach(), rtol=0, atol=0)
+
+
+def test_the_spatial_mlp_enters_through_a_gate_that_adam_moves_slowly() -> None:
+    """E_sp = t̂ + g · MLP(t̂) with g = 0 at first: under Adam, g moves by about the learning rate per step, so the
+    MLP's share of E_sp grows gradually (a zero-initialised output layer moves all its entries at that rate)."""
+    torch.manual_seed(0)
+    model = _tiny().train()
+    config = model.config
+    inputs = {**random_text_inputs(config, batch_size=8), **random_image_inputs(config, batch_size=8)}
+    learning_rate, steps = 1e-2, 5
+    optimizer = torch.optim.Adam(model.disentangler.parameters(), lr=learning_rate)
+    assert model.disentangler.spatial_gate.item() == 0.0
+    assert model.disentangler.spatial_encoder[-1].weight.abs().max() > 0  # the MLP itself is not zero
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(**inputs, return_loss=True).losses["text_image"].backward()
+        optimizer.step()
+    gate = model.disentangler.spatial_gate.item()
+    assert 0.0 < abs(gate) <= steps * learning_rate * 1.01
+    features = model.get_text_features(**random_text_inputs(config, batch_size=8))
+    normalized = torch.nn.functional.normalize(features.combined_embeds, dim=-1)
+    torch.testing.assert_close(features.spatial_embeds,
+                               normalized + gate * model.disentangler.spatial_encoder(normalized))
+
+
+def test_weights_saved_before_the_gate_load_with_the_gate_open(tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel
+
+    torch.manual_seed(0)
+    model = _tiny().eval()
+    with torch.no_grad():
+        model.disentangler.spatial_gate.fill_(0.3)
+    model.save_pretrained(tmp_path)
+    assert UniTriMModel.from_pretrained(tmp_path).disentangler.spatial_gate.item() == pytest.approx(0.3)
+    weights_file = tmp_path / "model.safetensors"
+    weights = load_file(weights_file)
+    del weights["disentangler.spatial_gate"]  # a checkpoint of the ungated form, t̂ + MLP(t̂)
+    save_file(weights, weights_file, metadata={"format": "pt"})
+    loaded, info = UniTriMModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert loaded.disentangler.spatial_gate.item() == 1.0 and "disentangler.spatial_gate" not in info["missing_keys"]
+    assert AutoModel.from_pretrained(tmp_path).disentangler.spatial_gate.item() == 1.0

@@ -350,3 +350,17 @@ def test_timed_fps_selection_cost_does_not_grow_with_a_lying_end_time():
     frame_times = np.asarray([0.0, 0.5, 1.0, 4.0e11])  # one absurd timestamp: the stream claims to end 12,000 years later
     chosen = clip4clip_timed_indices(frame_times, 4.0e11 + 1.0, 1, 12, "uniform")
     assert len(chosen) == 12 and chosen[0] == 0 and chosen[-1] == 3
+
+
+def test_variable_frame_rate_seek_targets_interpolate_between_neighbouring_frames():
+    from unitrim_hf.video_decoding import StreamInfo, TimestampTimeline
+
+    frame_pts = np.array([0, 512, 1536, 1600, 4096, 4100], dtype=np.int64)  # irregular, like a phone recording
+    info = StreamInfo(num_frames=6, frame_count_is_declared=True, fps=12.0, start_pts=0, seconds_per_pts=1 / 12800,
+                      variable_frame_rate=True, packets_counted=False)
+    timeline = TimestampTimeline(info, frame_pts, last_duration_pts=512)
+    for index in np.linspace(0, 5, 41):
+        expected = int(np.floor(np.interp(index, np.arange(6), frame_pts)))
+        assert timeline.seek_pts(float(index)) == expected, index
+    assert timeline.seek_pts(5.0) == 4100
+    assert timeline.seek_pts(-2) == 0 - 2 * 512 and timeline.seek_pts(6) == 4100 + 512  # median gap beyond the ends

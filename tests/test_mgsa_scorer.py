@@ -98,3 +98,35 @@ def test_coarse_text_vectors_are_the_coarse_scores(encoded) -> None:
         torch.testing.assert_close(for_images, l2_normalize(text.spatial_embeds))
         image_scores = model.similarity(text, image).alignment_scores[IMAGE_ALIGNMENT]
         torch.testing.assert_close(for_images @ image.video_embeds.t(), image_scores, rtol=1e-6, atol=1e-6)
+
+
+def _failing_compile(*arguments, **options):
+    def compiled(*call_arguments):
+        raise RuntimeError("no working Triton")
+
+    return compiled
+
+
+def test_automatic_compilation_falls_back_to_eager_when_the_compiled_code_fails(encoded, monkeypatch) -> None:
+    model, text, video, _ = encoded
+    monkeypatch.setattr(torch, "compile", _failing_compile)
+    scorer = MGSAScorer.from_config(model.config)
+    eager = scorer.similarity(text, video, model.scale()).logits
+    # "auto" compiles only on CUDA for large galleries: ask for the function that setting picks there.
+    tile = scorer._tile_function(torch.device("cuda"), num_pairs=2**16)
+    units = ALIGNMENTS["sentence_video"]
+    with pytest.warns(RuntimeWarning, match="no working Triton"):
+        fallback = tile(units, units.text_units(text), units.visual_units(video), scorer.aggregation_temperature)
+    expected = units.score_units(units.text_units(text), units.visual_units(video), scorer.aggregation_temperature)
+    torch.testing.assert_close(fallback, expected)
+    assert scorer.compile_mode is False  # not tried again
+    torch.testing.assert_close(scorer.similarity(text, video, model.scale()).logits, eager)
+
+
+def test_compilation_asked_for_explicitly_raises_its_failure(encoded, monkeypatch) -> None:
+    model, text, video, _ = encoded
+    monkeypatch.setattr(torch, "compile", _failing_compile)
+    scorer = MGSAScorer.from_config(model.config)
+    scorer.compile()
+    with pytest.raises(RuntimeError, match="no working Triton"):
+        scorer.similarity(text, video, model.scale())

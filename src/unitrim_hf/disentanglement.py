@@ -1,9 +1,13 @@
 """Text disentangler: splits the text feature into a spatial part (aligned with still images) and a temporal part.
 
-`t = s + mean(triplets) + mean(words)` is L2-normalised to `t̂` first. The spatial encoder is a residual MLP whose
-output layer starts at zero, `E_sp(t) = t̂ + MLP_sp(t̂)`: at initialisation text→image scores with the
-disentangler on equal those with it off, and training moves away from there only where that helps. The temporal
-encoder `E_tp` and the decoder `D` are plain MLPs.
+`t = s + mean(triplets) + mean(words)` is L2-normalised to `t̂` first. The spatial encoder is a residual MLP scaled
+by a learned scalar gate that starts at zero, `E_sp(t) = t̂ + g · MLP_sp(t̂)` (as LayerScale/ReZero): at
+initialisation text→image scores with the disentangler on equal those with it off, and the MLP's share grows
+only as fast as Adam moves one scalar (at most about the learning rate per step). A zero-initialised output layer
+instead (the former form) is moved by Adam at the full learning rate in every one of its entries from the first
+step, so the text→image gradient reached the shared text tower through a map that changed fast while it was
+still random; from the CLIP checkpoint that cost 4.6 points of text→video R@1 (see docs/results.md). The
+temporal encoder `E_tp` and the decoder `D` are plain MLPs.
 
 The reconstruction and orthogonality terms shape the disentangler only. They are computed from a detached copy
 of `t̂`, and the orthogonality term sees a detached `E_sp(t)`:
@@ -23,29 +27,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from .similarity import l2_normalize
-from .temporal_encoder import ZeroInitLinear
 
 
-def _mlp(in_dim: int, hidden_dim: int, out_dim: int, zero_output: bool = False) -> nn.Sequential:
-    output = ZeroInitLinear(hidden_dim, out_dim) if zero_output else nn.Linear(hidden_dim, out_dim)
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), output)
+def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
 
 
 class TextDisentangler(nn.Module):
-    """`t_sp = t̂ + MLP_sp(t̂)`, `t_tp = E_tp(t̂)`, and a decoder `D([t_sp; t_tp])` that reconstructs `t̂`."""
+    """`t_sp = t̂ + g · MLP_sp(t̂)`, `t_tp = E_tp(t̂)`, and a decoder `D([t_sp; t_tp])` that reconstructs `t̂`."""
 
     def __init__(self, embed_dim: int, hidden_dim: int) -> None:
         super().__init__()
-        self.spatial_encoder = _mlp(embed_dim, hidden_dim, embed_dim, zero_output=True)
+        self.spatial_encoder = _mlp(embed_dim, hidden_dim, embed_dim)
+        # `g`, a 0-dim parameter (no weight decay); zero at initialisation (also set by the model's `_init_weights`).
+        self.spatial_gate = nn.Parameter(torch.zeros(()))
         self.temporal_encoder = _mlp(embed_dim, hidden_dim, embed_dim)
         self.decoder = _mlp(2 * embed_dim, hidden_dim, embed_dim)
-        output_layer = self.spatial_encoder[-1]
-        nn.init.zeros_(output_layer.weight)  # also done by the model's `_init_weights` (ZeroInitLinear)
-        nn.init.zeros_(output_layer.bias)
 
     def spatial(self, normalized_text: torch.Tensor) -> torch.Tensor:
-        """`E_sp(t) = t̂ + MLP_sp(t̂)`, shapes (batch_size, dim)."""
-        return normalized_text + self.spatial_encoder(normalized_text)
+        """`E_sp(t) = t̂ + g · MLP_sp(t̂)`, shapes (batch_size, dim)."""
+        return normalized_text + self.spatial_gate * self.spatial_encoder(normalized_text)
 
     def forward(self, text_embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """

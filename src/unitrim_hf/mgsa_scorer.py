@@ -10,6 +10,7 @@ embedding. Imports only torch (and the package's torch-only modules).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,7 +169,9 @@ class MGSAScorer:
         alignments: names of the enabled alignments (keys of `ALIGNMENTS`), in the order they are reported.
         aggregation_temperature: softmax temperature of the fine-grained pooling.
         compile: `"auto"` (default) compiles the tile scoring with `torch.compile` for galleries on CUDA, where it
-            pays; `True` always; `False` never (eager on CPU, where compiling does not pay).
+            pays, and falls back to eager scoring (with a warning, for the rest of the scorer's life) if compiling
+            or running the compiled code fails, e.g. without a working Triton; `True` always, and its failures
+            are raised; `False` never (eager on CPU, where compiling does not pay).
     """
 
     def __init__(self, alignments: Sequence[str], aggregation_temperature: float, compile: bool | str = "auto") -> None:
@@ -239,8 +242,30 @@ class MGSAScorer:
         if not use_compiled:
             return Alignment.score_units
         if self._compiled_score_units is None:
-            self._compiled_score_units = torch.compile(Alignment.score_units, **self.compile_options)
+            compiled = torch.compile(Alignment.score_units, **self.compile_options)
+            self._compiled_score_units = compiled if self.compile_mode is True else self._eager_on_failure(compiled)
         return self._compiled_score_units
+
+    def _eager_on_failure(self, compiled: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        """`compiled`, replaced by eager scoring for good the first time it raises (compilation happens on the
+        first call, so a missing compiler toolchain surfaces there)."""
+
+        def score_units(*arguments: Any) -> torch.Tensor:
+            try:
+                return compiled(*arguments)
+            except Exception as error:  # torch.compile raises many types (BackendCompilerFailed, OSError, ...)
+                warnings.warn(
+                    f"torch.compile of the MGSA scoring failed ({type(error).__name__}: {str(error)[:300]}); scoring "
+                    "eagerly from now on. Pass compile=False to the scorer (or fix the compiler toolchain) to "
+                    "silence this.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self.compile_mode = False
+                self._compiled_score_units = None
+                return Alignment.score_units(*arguments)
+
+        return score_units
 
     def units_per_pair(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> dict[str, int]:
         """{alignment name: text units x visual units} one pair's similarity matrix holds."""

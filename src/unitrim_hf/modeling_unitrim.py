@@ -10,9 +10,11 @@ import torch
 from torch import nn
 from transformers import CLIPModel, CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.utils import logging
 
 from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
+from .keyed_initialization import draw_base_seed, random_stream_of
 from .input_validation import (
     check_image_inputs,
     check_same_batch_size,
@@ -27,6 +29,9 @@ from .similarity import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
+UNGATED_KEY = "disentangler.spatial_gate"
+SPATIAL_MLP_KEY = "disentangler.spatial_encoder.2.weight"
+logger = logging.get_logger(__name__)
 
 
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
@@ -47,12 +52,24 @@ class UniTriMPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         """Linear/Embedding/LayerNorm as transformers' default; zero residual output of the temporal encoder;
-        CLIP's projection and logit-scale initialisation. The CLIP towers use CLIP's own `_init_weights`."""
+        CLIP's projection and logit-scale initialisation. The CLIP towers use CLIP's own `_init_weights`.
+
+        Each module draws from its own random stream keyed by its name (`keyed_initialization`): for one seed,
+        every module has the same initial values whichever other modules the config switches on."""
+        with random_stream_of(self.initial_weights_seed, self._qualified_name(module)):
+            self._init_module_weights(module)
+
+    def _qualified_name(self, module: nn.Module) -> str:
+        return next((name for name, submodule in self.named_modules() if submodule is module), "")
+
+    def _init_module_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         factor = self.config.initializer_factor
         if isinstance(module, ZeroInitLinear):
             init.zeros_(module.weight)
             init.zeros_(module.bias)
+        elif isinstance(module, TextDisentangler):
+            init.zeros_(module.spatial_gate)
         elif isinstance(module, UniTriMModel):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
             init.normal_(module.text_projection.weight, std=self.config.text_config.hidden_size**-0.5 * factor)
@@ -71,6 +88,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
     def __init__(self, config: UniTriMConfig) -> None:
         super().__init__(config)
         config.validate_switches()
+        # Drawn before any module, so that it does not depend on which modules exist (see `_init_weights`).
+        self.initial_weights_seed = draw_base_seed()
         embed_dim = config.projection_dim
         self.text_model = CLIPTextModel._from_config(config.text_config)
         self.vision_model = CLIPVisionModel._from_config(config.vision_config)
@@ -115,6 +134,20 @@ class UniTriMModel(UniTriMPreTrainedModel):
         from .convert_clip import unitrim_model_from_clip
 
         return unitrim_model_from_clip(cls, clip_model_or_name_or_path, preset, **config_overrides)
+
+    @classmethod
+    def from_pretrained(cls, *arguments: Any, **keyword_arguments: Any):
+        """transformers' `from_pretrained`; weights saved before the disentangler's spatial gate existed (they
+        computed `t̂ + MLP_sp(t̂)`) load with the gate at 1, so that they score as they did."""
+        return_info = keyword_arguments.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*arguments, output_loading_info=True, **keyword_arguments)
+        missing = info["missing_keys"]
+        if model.disentangler is not None and UNGATED_KEY in missing and SPATIAL_MLP_KEY not in missing:
+            model.disentangler.spatial_gate.data.fill_(1.0)
+            info["missing_keys"] = type(missing)(key for key in missing if key != UNGATED_KEY)
+            logger.warning("%s has no disentangler.spatial_gate (saved before it existed): set to 1, which scores as "
+                           "those weights did.", arguments[0] if arguments else "the checkpoint")
+        return (model, info) if return_info else model
 
     @torch.no_grad()
     def clamp_logit_scale_(self) -> None:

@@ -202,7 +202,12 @@ class TimestampTimeline:
             return int(math.floor(self.frame_pts[0] + index * self.typical_step))
         if index > self.num_frames - 1:
             return int(math.floor(self.frame_pts[-1] + (index - self.num_frames + 1) * self.typical_step))
-        return int(math.floor(np.interp(index, np.arange(self.num_frames), self.frame_pts)))
+        # Linear between the two neighbouring frames' pts (np.interp over an arange would allocate per seek).
+        lower = min(int(math.floor(index)), self.num_frames - 1)
+        if lower == self.num_frames - 1:
+            return int(self.frame_pts[lower])
+        start, end = int(self.frame_pts[lower]), int(self.frame_pts[lower + 1])
+        return int(math.floor(start + (index - lower) * (end - start)))
 
 
 def scan_timestamps(container, stream, info: StreamInfo, path, rewind: bool = False) -> TimestampTimeline:

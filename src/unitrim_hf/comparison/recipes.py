@@ -155,6 +155,16 @@ def _format_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _text_name(value: Any, what: str, where: str) -> str:
+    """`value` if it is text; YAML reads unquoted on/off/yes/no as booleans and digits as numbers."""
+    if not isinstance(value, str):
+        raise RecipeError(
+            f"{where}: the {what} {value!r} is read as a {type(value).__name__}, not text; quote it in the YAML file "
+            "(unquoted on/off/yes/no are booleans, digits are numbers), e.g. \"on\"."
+        )
+    return value
+
+
 def _grid_variants(grid: Any, where: str) -> list[Variant]:
     if not isinstance(grid, dict) or "preset" not in grid or not isinstance(grid.get("axes"), list) or not grid["axes"]:
         raise RecipeError(f"{where}: `grid` needs a `preset` and a non-empty list of `axes`.")
@@ -183,7 +193,9 @@ def recipe_from_dict(values: dict[str, Any], name: str = "comparison", where: st
     variants_field = values.get("variants") or {}
     if not isinstance(variants_field, dict):
         raise RecipeError(f"{where}: `variants` must map names to presets.")
-    variants = [_variant(str(key), value, where) for key, value in variants_field.items()]
+    variants = [_variant(_text_name(key, "variant name", where), value, where) for key, value in variants_field.items()]
+    if "reference" in values:
+        _text_name(values["reference"], "reference", where)
     if "grid" in values:
         variants += _grid_variants(values["grid"], where)
     seeds = values.get("seeds", [1, 2, 3])
