@@ -87,9 +87,9 @@ def manual_text_to_image_logits(model: UniTriMModel, text, image) -> torch.Tenso
     words = (text.word_embeds * text.word_mask[..., None]).sum(1) / text.word_mask.sum(1, keepdim=True)
     combined = text.sentence_embeds + triplets + words
     query = combined
-    if model.disentangler is not None:  # E_sp(t) = t̂ + MLP_sp(t̂), a residual on the normalised t
+    if model.disentangler is not None:  # E_sp(t) = t̂ + g · MLP_sp(t̂), a gated residual on the normalised t
         normalized = torch.nn.functional.normalize(combined, dim=-1)
-        query = normalized + model.disentangler.spatial_encoder(normalized)
+        query = normalized + model.disentangler.spatial_gate * model.disentangler.spatial_encoder(normalized)
     cosine = torch.nn.functional.normalize(query, dim=-1) @ torch.nn.functional.normalize(image.frame_embeds[:, 0], dim=-1).t()
     return model.logit_scale.exp() * cosine
 
@@ -99,6 +99,8 @@ def test_text_to_image_is_one_text_feature_against_the_clip_image_feature(use_di
     model = tiny_model(use_disentangler=use_disentangler).eval()
     inputs = all_inputs(model.config, batch_size=4)
     with torch.no_grad():
+        if use_disentangler:
+            model.disentangler.spatial_gate.fill_(0.7)  # as after training: the spatial MLP takes part
         output = model(**inputs)
         expected = manual_text_to_image_logits(model, output.text_features, output.image_features)
         similarity = model.similarity(output.text_features, output.image_features)
