@@ -43,6 +43,9 @@ def model_with_named_weights(preset: str, overrides: dict) -> UniTriMModel:
                 value += 1.0
             parameter.copy_(value)
         model.logit_scale.fill_(2.6592)
+        if model.disentangler is not None:
+            # The stored values predate the spatial gate; g = 1 computes the former t̂ + MLP_sp(t̂) exactly.
+            model.disentangler.spatial_gate.fill_(1.0)
     return model
 
 
