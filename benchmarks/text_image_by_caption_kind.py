@@ -110,14 +110,16 @@ def probe_model(model_dir: Path, argv: list[str]) -> dict:
 
 
 def finished_runs(folders: list[Path]) -> list[tuple[str, int, Path, list[str]]]:
-    """(variant, seed, model folder, argv) of every finished comparison run below `folders`."""
+    """(variant, seed, model folder, argv) of every finished comparison run below `folders`; with several folders
+    the variant is labelled with its folder's name (the same variant trained two ways is two rows)."""
     runs = []
     for folder in folders:
         for record in sorted(folder.rglob("comparison_run.json")):
             run = json.loads(record.read_text())
             model_dir = record.parent / "final_model"
             if model_dir.is_dir():
-                runs.append((run["variant"], int(run["seed"]), model_dir, run["argv"]))
+                label = f"{run['variant']} ({folder.name})" if len(folders) > 1 else run["variant"]
+                runs.append((label, int(run["seed"]), model_dir, run["argv"]))
     return runs
 
 

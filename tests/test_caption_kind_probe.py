@@ -53,3 +53,15 @@ def test_script_refuses_a_folder_that_is_not_a_synthetic_benchmark(tmp_path: Pat
         capture_output=True, text=True, timeout=120,
     )
     assert completed.returncode == 2 and "synthetic_trim.json not found" in completed.stderr
+
+
+def test_runs_of_several_folders_are_labelled_by_folder(tmp_path: Path) -> None:
+    from text_image_by_caption_kind import finished_runs
+
+    for folder in ("from-clip", "from-random"):
+        run = tmp_path / folder / "unitrim-seed1"
+        (run / "final_model").mkdir(parents=True)
+        (run / "comparison_run.json").write_text(json.dumps({"variant": "unitrim", "seed": 1, "argv": []}))
+    labels = sorted(label for label, *_ in finished_runs([tmp_path / "from-clip", tmp_path / "from-random"]))
+    assert labels == ["unitrim (from-clip)", "unitrim (from-random)"]
+    assert [label for label, *_ in finished_runs([tmp_path / "from-clip"])] == ["unitrim"]
