@@ -164,29 +164,26 @@ def contrastive_logits(
                 f"The contrastive loss pairs row i of the texts with row i of the visuals: got "
                 f"{text_features.batch_size} texts and {visuals.batch_size} visuals."
             )
+    all_texts, offset = gather_features(text_features)  # the identity on one process
+    return [None if visuals is None else _paired_logits(scorer, logit_scale, text_features, all_texts, offset, visuals)
+            for visuals in visual_features]
+
+
+def _paired_logits(
+    scorer: MGSAScorer, logit_scale: torch.Tensor, text_features: UniTriMTextFeatures,
+    all_texts: UniTriMTextFeatures, offset: int, visual_features: UniTriMVisualFeatures,
+) -> ContrastiveLogits:
+    """`ContrastiveLogits` of the local texts and visuals, given the gathered texts and the local rows' offset."""
     _, world_size = distributed_world()
     local_batch = text_features.batch_size
     if world_size == 1:
-        logits = []
-        for visuals in visual_features:
-            per_text = None if visuals is None else scorer.logits(text_features, visuals, logit_scale)
-            logits.append(
-                None if per_text is None
-                else ContrastiveLogits(per_text, per_text.t(), torch.arange(local_batch, device=per_text.device))
-            )
-        return logits
-    all_texts, offset = gather_features(text_features)
-    logits = []
-    for visuals in visual_features:
-        if visuals is None:
-            logits.append(None)
-            continue
-        all_visuals, _ = gather_features(visuals)
-        per_text = scorer.logits(text_features, all_visuals, logit_scale)
-        per_visual = scorer.logits(all_texts, visuals, logit_scale).t()
-        targets = torch.arange(local_batch, device=per_text.device) + offset
-        logits.append(ContrastiveLogits(per_text, per_visual, targets, local_batch * world_size / per_text.shape[1]))
-    return logits
+        per_text = scorer.logits(text_features, visual_features, logit_scale)
+        return ContrastiveLogits(per_text, per_text.t(), torch.arange(local_batch, device=per_text.device))
+    all_visuals, _ = gather_features(visual_features)
+    per_text = scorer.logits(text_features, all_visuals, logit_scale)
+    per_visual = scorer.logits(all_texts, visual_features, logit_scale).t()
+    targets = torch.arange(local_batch, device=per_text.device) + offset
+    return ContrastiveLogits(per_text, per_visual, targets, local_batch * world_size / per_text.shape[1])
 
 
 def contrastive_loss(logits: ContrastiveLogits) -> torch.Tensor:

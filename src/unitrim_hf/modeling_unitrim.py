@@ -29,7 +29,7 @@ from .similarity import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
-UNGATED_KEY = "disentangler.spatial_gate"
+SPATIAL_GATE_KEY = "disentangler.spatial_gate"
 SPATIAL_MLP_KEY = "disentangler.spatial_encoder.2.weight"
 logger = logging.get_logger(__name__)
 
@@ -142,9 +142,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         return_info = keyword_arguments.pop("output_loading_info", False)
         model, info = super().from_pretrained(*arguments, output_loading_info=True, **keyword_arguments)
         missing = info["missing_keys"]
-        if model.disentangler is not None and UNGATED_KEY in missing and SPATIAL_MLP_KEY not in missing:
+        if model.disentangler is not None and SPATIAL_GATE_KEY in missing and SPATIAL_MLP_KEY not in missing:
             model.disentangler.spatial_gate.data.fill_(1.0)
-            info["missing_keys"] = type(missing)(key for key in missing if key != UNGATED_KEY)
+            info["missing_keys"] = type(missing)(key for key in missing if key != SPATIAL_GATE_KEY)
             logger.warning("%s has no disentangler.spatial_gate (saved before it existed): set to 1, which scores as "
                            "those weights did.", arguments[0] if arguments else "the checkpoint")
         return (model, info) if return_info else model
