@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from _timing import machine_info, markdown_table, report, time_interleaved
-from unitrim_hf.frame_sampling import FrameSampler
-from unitrim_hf.image_transforms import clip_transform
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.frame_sampling import FrameSampler
+from unitrim_hf.media.image_transforms import clip_transform
+from unitrim_hf.media.video_writer import write_video
 
 NUM_FRAMES = 12
 FPS = 25

@@ -41,7 +41,7 @@ from scoring_speed import DTYPES, random_text_features, random_visual_features, 
 from search_latency import ExactCoarseIndex, RescoringPool, latency_summary
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
-from unitrim_hf.mgsa_scorer import MGSAScorer
+from unitrim_hf.modeling.mgsa_scorer import MGSAScorer
 
 PRESETS = ["unitrim", "xclip", "clip4clip-meanp"]
 CLIP_FRAMES = "clip-frames"
@@ -146,7 +146,7 @@ def scoring(models: dict[str, UniTriMModel], args, device, dtype) -> dict[str, A
     for preset, model in models.items():
         eager = MGSAScorer(model.config.alignments, model.config.aggregation_temperature, compile=False)
         functions[f"{preset} eager"] = synchronized(
-            lambda s=eager, m=model, f=features[preset]: s.similarity(*f, m.scale()), device
+            lambda s=eager, m=model, f=features[preset]: s.similarity(*f, m.exp_logit_scale()), device
         )
     alone: dict[str, Callable[[], object]] = {}
     owners: dict[str, str] = {}
@@ -156,7 +156,7 @@ def scoring(models: dict[str, UniTriMModel], args, device, dtype) -> dict[str, A
                 owners[name] = preset
                 scorer = model.scorer.only(name)
                 alone[f"alone: {name}"] = synchronized(
-                    lambda s=scorer, m=model, f=features[preset]: s.similarity(*f, m.scale()), device
+                    lambda s=scorer, m=model, f=features[preset]: s.similarity(*f, m.exp_logit_scale()), device
                 )
     with torch.inference_mode():
         timings = time_interleaved(functions | alone, args.repeats, args.warmup + 1)

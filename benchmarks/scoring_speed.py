@@ -41,9 +41,9 @@ import torch
 from _timing import Timing, machine_info, markdown_table, report, set_torch_threads, time_interleaved
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
-from unitrim_hf.mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, DEFAULT_VISUAL_BLOCK_SIZE, MGSAScorer, Units
-from unitrim_hf.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
-from unitrim_hf.similarity import trim_to_valid_span
+from unitrim_hf.modeling.mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, DEFAULT_VISUAL_BLOCK_SIZE, MGSAScorer, Units
+from unitrim_hf.modeling.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
+from unitrim_hf.modeling.pooling import trim_to_valid_span
 
 DEFAULT_PRESETS = ["unitrim", "xclip", "clip4clip-meanp"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -199,7 +199,7 @@ def build_model(preset: str, device: torch.device, compile_scoring: bool) -> Uni
     torch.manual_seed(0)
     model = UniTriMModel(UniTriMConfig.from_preset(preset)).eval().to(device)
     if compile_scoring:
-        model.compile_scoring()  # else the scorer's automatic choice: compiled for CUDA galleries, eager on CPU
+        model.compile_similarity()  # else the scorer's automatic choice: compiled for CUDA galleries, eager on CPU
     return model
 
 
@@ -372,7 +372,7 @@ def run_breakdown(
     for name, owner in owners.items():
         model, (text, visual) = models[owner], features[owner]
         scorer = model.scorer.only(name)
-        functions[name] = synchronized(lambda s=scorer, m=model, t=text, v=visual: s.similarity(t, v, m.scale()), device)
+        functions[name] = synchronized(lambda s=scorer, m=model, t=text, v=visual: s.similarity(t, v, m.exp_logit_scale()), device)
         with torch.inference_mode():
             functions[f"matmul: {name}"] = synchronized(bare_matmul(scorer, text, visual), device)
 
@@ -407,7 +407,7 @@ def run_compile_comparison(
         for compiled in (False, True):
             scorer = MGSAScorer(model.config.alignments, model.config.aggregation_temperature, compile=compiled)
             functions[(preset, compiled)] = synchronized(
-                lambda s=scorer, m=model, t=text, v=visual: s.similarity(t, v, m.scale()), device
+                lambda s=scorer, m=model, t=text, v=visual: s.similarity(t, v, m.exp_logit_scale()), device
             )
     with torch.inference_mode():
         timings = time_interleaved({f"{p} {'compiled' if c else 'eager'}": f for (p, c), f in functions.items()},
@@ -473,7 +473,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", nargs="+", type=int, default=[1000, 10000], help="gallery sizes N (N texts x N videos)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:index] (default cpu)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="feature dtype (default float32)")
-    parser.add_argument("--compile", action="store_true", help="always compile (model.compile_scoring()); default: the scorer's automatic choice")
+    parser.add_argument("--compile", action="store_true", help="always compile (model.compile_similarity()); default: the scorer's automatic choice")
     parser.add_argument("--extrapolate", action=argparse.BooleanOptionalAction, default=None,
                         help="measure large sizes on a part and scale (default: on for CPU, off for CUDA)")
     parser.add_argument("--extrapolate-texts", type=int, default=1000, help="texts measured when extrapolating")

@@ -2,7 +2,7 @@
 recall of the exact top-100.
 
 1. **Index build rate**: `--build-videos` small mp4 clips (`--build-frames` frames of 64x64 at 6 fps, written with
-   `unitrim_hf.video_writer.write_video`) and `--build-images` PNG images are indexed with
+   `unitrim_hf.media.video_writer.write_video`) and `--build-images` PNG images are indexed with
    `unitrim_hf.search.index_folder` (decoding, frame sampling, CLIP transform, encoding, Lance commits) by a freshly
    initialised `--build-preset` model (default the tiny one: this is the library overhead, not CLIP's cost).
    Reported: items per second of the whole run.
@@ -50,14 +50,14 @@ from _timing import machine_info, markdown_table, report
 from scoring_speed import random_text_features, random_visual_features, unit_vectors
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor
-from unitrim_hf.modeling_outputs import UniTriMVisualFeatures
+from unitrim_hf.modeling.modeling_outputs import UniTriMVisualFeatures
 from unitrim_hf.search import IndexStore, Searcher, index_folder
 from unitrim_hf.search.index_rows import FeatureLayout, StoredFeatures
 from unitrim_hf.search.index_table import DEFAULT_REFINE_FACTOR, VECTOR_INDEX_MIN_ROWS
 from unitrim_hf.search.model_fingerprint import model_fingerprint
 from unitrim_hf.search.query import EncodedQuery
 from unitrim_hf.search.indexer import processor_settings
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.video_writer import write_video
 
 WARMUP_QUERIES = 3
 LATENCY_GOAL_MS = 50.0

@@ -81,7 +81,7 @@ def probe_model(model_dir: Path, argv: list[str]) -> dict:
 
     from unitrim_hf import UniTriMModel, UniTriMProcessor
     from unitrim_hf.evaluation.runner import evaluate_retrieval, video_table
-    from unitrim_hf.training.arguments import parse_arguments
+    from unitrim_hf.training import parse_arguments
     from unitrim_hf.training.builders import build_frame_cache, load_split
 
     _, data_args, _ = parse_arguments(argv)
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="For --model: the CLIP checkpoint whose features chose the keyframes in training, if any.")
     parser.add_argument("--json", type=Path, help="Also write every run's figures and the ceilings here.")
     arguments = parser.parse_args(argv)
-    from unitrim_hf.training.arguments import parse_arguments
+    from unitrim_hf.training import parse_arguments
 
     if arguments.model:
         settings_file = Path(arguments.data_dir) / "synthetic_trim.json"

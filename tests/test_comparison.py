@@ -14,7 +14,7 @@ from unitrim_hf.comparison.cli import run as run_compare
 from unitrim_hf.comparison.diagnostics import mean_pairwise_cosine, plateau_statistics
 from unitrim_hf.comparison.recipes import RecipeError, recipe_from_dict
 from unitrim_hf.comparison.runs import build_run_specs
-from unitrim_hf.training.arguments import parse_arguments
+from unitrim_hf.training import parse_arguments
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 CONFIGS = REPOSITORY / "configs"

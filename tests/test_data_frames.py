@@ -17,7 +17,7 @@ from unitrim_hf.data import (
     to_model_resolution,
     write_synthetic_benchmark,
 )
-from unitrim_hf.frame_sampling import FrameSampler
+from unitrim_hf.media.frame_sampling import FrameSampler
 
 
 class CountingSampler(FrameSampler):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.video_writer import write_video
 
 
 def write_tiny_video(path: Path, num_frames: int = 6, size: int = 32, shade: int = 0) -> Path:

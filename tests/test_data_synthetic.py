@@ -5,7 +5,7 @@ import numpy as np
 
 from unitrim_hf.data import MSRVTT, SyntheticTriM, generate_clip_specs, render_clip, write_synthetic_benchmark
 from unitrim_hf.data.synthetic import scene_split
-from unitrim_hf.frame_sampling import FrameSampler
+from unitrim_hf.media.frame_sampling import FrameSampler
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -10,7 +10,7 @@ import torch
 from model_inputs import random_image_inputs, random_text_inputs, random_video_inputs
 from unitrim_hf import UniTriMConfig, UniTriMModel
 from unitrim_hf.comparison.diagnostics import mean_pairwise_cosine
-from unitrim_hf.disentanglement import TextDisentangler, orthogonality_loss, reconstruction_loss
+from unitrim_hf.modeling.disentanglement import TextDisentangler, orthogonality_loss, reconstruction_loss
 
 
 def _tiny(**overrides) -> UniTriMModel:
@@ -139,22 +139,3 @@ def test_the_spatial_mlp_enters_through_a_gate_that_adam_moves_slowly() -> None:
     normalized = torch.nn.functional.normalize(features.combined_embeds, dim=-1)
     torch.testing.assert_close(features.spatial_embeds,
                                normalized + gate * model.disentangler.spatial_encoder(normalized))
-
-
-def test_weights_saved_before_the_gate_load_with_the_gate_open(tmp_path) -> None:
-    from safetensors.torch import load_file, save_file
-    from transformers import AutoModel
-
-    torch.manual_seed(0)
-    model = _tiny().eval()
-    with torch.no_grad():
-        model.disentangler.spatial_gate.fill_(0.3)
-    model.save_pretrained(tmp_path)
-    assert UniTriMModel.from_pretrained(tmp_path).disentangler.spatial_gate.item() == pytest.approx(0.3)
-    weights_file = tmp_path / "model.safetensors"
-    weights = load_file(weights_file)
-    del weights["disentangler.spatial_gate"]  # a checkpoint of the ungated form, t̂ + MLP(t̂)
-    save_file(weights, weights_file, metadata={"format": "pt"})
-    loaded, info = UniTriMModel.from_pretrained(tmp_path, output_loading_info=True)
-    assert loaded.disentangler.spatial_gate.item() == 1.0 and "disentangler.spatial_gate" not in info["missing_keys"]
-    assert AutoModel.from_pretrained(tmp_path).disentangler.spatial_gate.item() == 1.0

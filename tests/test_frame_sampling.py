@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from unitrim_hf.errors import UniTriMError, VideoDecodingError
-from unitrim_hf.frame_sampling import FrameSampler, SampledFrames
-from unitrim_hf.video_decoding import FrameRateTimeline, KeyframeDecoder, probe_stream
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.frame_sampling import FrameSampler, SampledFrames
+from unitrim_hf.media.video_decoding import FrameRateTimeline, KeyframeDecoder, probe_stream
+from unitrim_hf.media.video_writer import write_video
 
 from media_files import HEIGHT, WIDTH, coded_frames, read_index
 
@@ -333,7 +333,7 @@ def _explicit_clip4clip_times(first_second, last_second, frames_per_second, vide
 
 @pytest.mark.parametrize("video_end, start_time, slice_position", [(7.3, None, "uniform"), (30.0, 2.5, "head"), (12.0, 3.0, "tail")])
 def test_timed_fps_selection_equals_the_listed_candidates(video_end, start_time, slice_position):
-    from unitrim_hf.frame_selection import clip4clip_timed_indices, frames_shown_at, slice_selection
+    from unitrim_hf.media.frame_selection import clip4clip_timed_indices, frames_shown_at, slice_selection
 
     frame_times = np.sort(np.random.default_rng(0).uniform(0, video_end, 200))
     frame_times[0] = 0.0
@@ -345,7 +345,7 @@ def test_timed_fps_selection_equals_the_listed_candidates(video_end, start_time,
 
 
 def test_timed_fps_selection_cost_does_not_grow_with_a_lying_end_time():
-    from unitrim_hf.frame_selection import clip4clip_timed_indices
+    from unitrim_hf.media.frame_selection import clip4clip_timed_indices
 
     frame_times = np.asarray([0.0, 0.5, 1.0, 4.0e11])  # one absurd timestamp: the stream claims to end 12,000 years later
     chosen = clip4clip_timed_indices(frame_times, 4.0e11 + 1.0, 1, 12, "uniform")
@@ -353,7 +353,7 @@ def test_timed_fps_selection_cost_does_not_grow_with_a_lying_end_time():
 
 
 def test_variable_frame_rate_seek_targets_interpolate_between_neighbouring_frames():
-    from unitrim_hf.video_decoding import StreamInfo, TimestampTimeline
+    from unitrim_hf.media.video_decoding import StreamInfo, TimestampTimeline
 
     frame_pts = np.array([0, 512, 1536, 1600, 4096, 4100], dtype=np.int64)  # irregular, like a phone recording
     info = StreamInfo(num_frames=6, frame_count_is_declared=True, fps=12.0, start_pts=0, seconds_per_pts=1 / 12800,

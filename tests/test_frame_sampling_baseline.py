@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from unitrim_hf import FrameSampler
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.video_writer import write_video
 
 from media_files import coded_frames
 

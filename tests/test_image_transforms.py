@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from unitrim_hf.image_transforms import CLIP_MEAN, CLIP_STD, CLIPFrameTransform, clip_transform
+from unitrim_hf.media.image_transforms import CLIP_MEAN, CLIP_STD, CLIPFrameTransform, clip_transform
 
 ONE_GRAY_LEVEL = 1.0 / 255 / min(CLIP_STD)  # ~0.0146 after normalisation
 

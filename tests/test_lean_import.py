@@ -28,7 +28,7 @@ def test_import_loads_nothing_heavy_and_names_load_on_use() -> None:
         import unitrim_hf
         heavy = [name for name in ("torch", "transformers", "numpy", "nltk", "av", "unitrim_hf.data",
                                    "unitrim_hf.training", "unitrim_hf.evaluation", "unitrim_hf.search",
-                                   "unitrim_hf.modeling_unitrim") if name in sys.modules]
+                                   "unitrim_hf.modeling.modeling_unitrim") if name in sys.modules]
         assert not heavy, heavy
         assert unitrim_hf.UniTriMConfig.model_type == "unitrim"
         assert unitrim_hf.data.__name__ == "unitrim_hf.data" and "unitrim_hf.data" in sys.modules
@@ -56,5 +56,5 @@ print(type(config).__module__, type(model).__module__, type(processor).__module_
 """
     )
     assert output.split() == [
-        "unitrim_hf.configuration_unitrim", "unitrim_hf.modeling_unitrim", "unitrim_hf.processing_unitrim"
+        "unitrim_hf.modeling.configuration_unitrim", "unitrim_hf.modeling.modeling_unitrim", "unitrim_hf.processing_unitrim"
     ]

@@ -11,10 +11,11 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from model_inputs import random_image_inputs, random_text_inputs, random_video_inputs
-from unitrim_hf import UniTriMConfig, UniTriMModel, losses
-from unitrim_hf.disentanglement import orthogonality_loss, reconstruction_loss
-from unitrim_hf.losses import gather_features, symmetric_info_nce
-from unitrim_hf.modeling_outputs import UniTriMTextFeatures
+from unitrim_hf import UniTriMConfig, UniTriMModel
+from unitrim_hf.modeling import losses
+from unitrim_hf.modeling.disentanglement import orthogonality_loss, reconstruction_loss
+from unitrim_hf.modeling.losses import gather_features, symmetric_info_nce
+from unitrim_hf.modeling.modeling_outputs import UniTriMTextFeatures
 
 GLOBAL_BATCH = 6
 

@@ -16,9 +16,9 @@ from PIL import Image
 
 from unitrim_hf import FrameSampler, UniTriMConfig, UniTriMProcessor, VideoDecodingError
 from unitrim_hf.errors import ImageDecodingError, UniTriMError
-from unitrim_hf.image_loading import load_image_file
+from unitrim_hf.media.image_loading import load_image_file
 from unitrim_hf.search.thumbnails import decode_frame_at, thumbnail_png_base64
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.video_writer import write_video
 
 from media_files import (
     HEIGHT,

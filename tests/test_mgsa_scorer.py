@@ -10,12 +10,11 @@ import torch
 
 from model_inputs import random_image_inputs, random_text_inputs, random_video_inputs
 from unitrim_hf import UniTriMConfig, UniTriMModel
-from unitrim_hf.losses import _SCORED_FIELDS
-from unitrim_hf.mgsa_scorer import (
-    ALIGNMENTS, IMAGE_ALIGNMENT, SCORED_TEXT_FIELDS, SCORED_VISUAL_FIELDS, TEXT_IMAGE, MGSAScorer, coarse_text_embeds,
-)
-from unitrim_hf.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
-from unitrim_hf.similarity import l2_normalize
+from unitrim_hf.modeling.losses import _SCORED_FIELDS
+from unitrim_hf.modeling.alignment_table import IMAGE_ALIGNMENT, SCORED_TEXT_FIELDS, SCORED_VISUAL_FIELDS
+from unitrim_hf.modeling.mgsa_scorer import ALIGNMENTS, TEXT_IMAGE, MGSAScorer, coarse_text_embeds
+from unitrim_hf.modeling.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
+from unitrim_hf.modeling.pooling import l2_normalize
 
 
 @pytest.fixture(scope="module")
@@ -71,22 +70,22 @@ def test_single_alignment_scorers_give_the_full_scorers_entries(encoded) -> None
     with torch.no_grad():
         everything = model.similarity(text, video)
         for name in model.config.alignments:
-            alone = model.scorer.only(name).similarity(text, video, model.scale())
+            alone = model.scorer.only(name).similarity(text, video, model.exp_logit_scale())
             assert list(alone.alignment_scores) == [name]
             torch.testing.assert_close(alone.alignment_scores[name], everything.alignment_scores[name], rtol=0, atol=0)
-            torch.testing.assert_close(alone.logits, model.scale() * everything.alignment_scores[name])
+            torch.testing.assert_close(alone.logits, model.exp_logit_scale() * everything.alignment_scores[name])
 
 
 def test_tiles_equal_one_block_for_videos_and_images(encoded) -> None:
     model, text, video, image = encoded
     with torch.no_grad():
         for visual in (video, image):
-            block = model.scorer.scores(text, visual)
+            block = model.similarity(text, visual, max_block_elements=None)
             tiled = model.similarity(text, visual, text_block_size=2, visual_block_size=3)
-            assert list(tiled.alignment_scores) == list(block)
-            for name, score in block.items():
+            assert list(tiled.alignment_scores) == list(block.alignment_scores)
+            for name, score in block.alignment_scores.items():
                 torch.testing.assert_close(tiled.alignment_scores[name], score, rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(tiled.logits, model.score(text, visual), rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(tiled.logits, block.logits, rtol=1e-6, atol=1e-6)
 
 
 def test_coarse_text_vectors_are_the_coarse_scores(encoded) -> None:
@@ -111,7 +110,7 @@ def test_automatic_compilation_falls_back_to_eager_when_the_compiled_code_fails(
     model, text, video, _ = encoded
     monkeypatch.setattr(torch, "compile", _failing_compile)
     scorer = MGSAScorer.from_config(model.config)
-    eager = scorer.similarity(text, video, model.scale()).logits
+    eager = scorer.similarity(text, video, model.exp_logit_scale()).logits
     # "auto" compiles only on CUDA for large galleries: ask for the function that setting picks there.
     tile = scorer._tile_function(torch.device("cuda"), num_pairs=2**16)
     units = ALIGNMENTS["sentence_video"]
@@ -120,7 +119,7 @@ def test_automatic_compilation_falls_back_to_eager_when_the_compiled_code_fails(
     expected = units.score_units(units.text_units(text), units.visual_units(video), scorer.aggregation_temperature)
     torch.testing.assert_close(fallback, expected)
     assert scorer.compile_mode is False  # not tried again
-    torch.testing.assert_close(scorer.similarity(text, video, model.scale()).logits, eager)
+    torch.testing.assert_close(scorer.similarity(text, video, model.exp_logit_scale()).logits, eager)
 
 
 def test_compilation_asked_for_explicitly_raises_its_failure(encoded, monkeypatch) -> None:
@@ -129,4 +128,4 @@ def test_compilation_asked_for_explicitly_raises_its_failure(encoded, monkeypatc
     scorer = MGSAScorer.from_config(model.config)
     scorer.compile()
     with pytest.raises(RuntimeError, match="no working Triton"):
-        scorer.similarity(text, video, model.scale())
+        scorer.similarity(text, video, model.exp_logit_scale())

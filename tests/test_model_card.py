@@ -10,7 +10,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from unitrim_hf import UniTriMConfig
 from unitrim_hf.evaluation import RetrievalEvaluation
-from unitrim_hf.model_card import evaluation_results, load_template, matching_preset, parameter_counts, render_model_card
+from unitrim_hf.training.model_card import evaluation_results, load_template, matching_preset, parameter_counts, render_model_card
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 

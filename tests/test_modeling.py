@@ -164,7 +164,7 @@ def test_blockwise_similarity_equals_unblocked(preset: str) -> None:
         video = model.get_video_features(**random_video_inputs(model.config, batch_size=5))
         whole = model.similarity(text, video, text_block_size=100, visual_block_size=100)
         blocked = model.similarity(text, video, text_block_size=2, visual_block_size=3)
-        direct = model.score(text, video)
+        direct = model.similarity(text, video, max_block_elements=None).logits
     torch.testing.assert_close(blocked.logits, whole.logits, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(direct, whole.logits, rtol=1e-6, atol=1e-6)
     assert set(whole.alignment_scores) == set(model.config.alignments)
@@ -195,7 +195,7 @@ def test_scores_are_bounded_cosines_and_logits_finite() -> None:
 
 
 def test_patch_selection_keeps_top_k_in_eval_and_is_differentiable_in_training() -> None:
-    from unitrim_hf.patch_selection import select_top_k_patches
+    from unitrim_hf.modeling.patch_selection import select_top_k_patches
 
     patches = torch.randn(2, 5, 3, requires_grad=True)
     scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.0], [1.0, 0.0, 0.5, 0.2, 0.7]], requires_grad=True)
@@ -289,7 +289,7 @@ def test_compiled_scoring_gives_the_same_numbers() -> None:
         text = model.get_text_features(**random_text_inputs(model.config, batch_size=5))
         video = model.get_video_features(**random_video_inputs(model.config, batch_size=4))
         eager = model.similarity(text, video)
-        model.compile_scoring()
+        model.compile_similarity()
         compiled = model.similarity(text, video, text_block_size=2, visual_block_size=3)
     torch.testing.assert_close(compiled.logits, eager.logits, rtol=1e-4, atol=1e-4)
 

@@ -9,7 +9,7 @@ from PIL import Image
 from transformers import AutoProcessor
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor, VideoDecodingError
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.video_writer import write_video
 
 CAPTIONS = ["a little girl does gymnastics", "a man sings and dances on the stage", "red sunset"]
 

@@ -11,7 +11,7 @@ from PIL import Image
 from transformers import CLIPConfig, CLIPModel
 
 from unitrim_hf import UniTriMConfig
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.video_writer import write_video
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

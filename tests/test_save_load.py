@@ -88,7 +88,7 @@ def _media_files(folder) -> tuple[str, str]:
     import numpy as np
     from PIL import Image
 
-    from unitrim_hf.video_writer import write_video
+    from unitrim_hf.media.video_writer import write_video
 
     rng = np.random.default_rng(0)
     video = write_video(folder / "clip.mp4", rng.integers(0, 255, (6, 48, 64, 3), dtype=np.uint8), fps=6)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.media.video_writer import write_video
 
 NUM_FRAMES = 4
 GOOD_VIDEOS = ("clip_a.mp4", "clip_b.avi", "clip_c.webm", "nested/deeper/clip_d.mp4")

@@ -14,12 +14,12 @@ import torch
 from PIL import Image
 
 from test_search_helpers import GOOD_IMAGES, GOOD_VIDEOS, make_model, save_model, write_media
-from unitrim_hf.modeling_outputs import UniTriMVisualFeatures
+from unitrim_hf.modeling.modeling_outputs import UniTriMVisualFeatures
 from unitrim_hf.search import IndexStore, Searcher, format_table, index_folder, render_html, write_json
 from unitrim_hf.search.cli import main
 from unitrim_hf.search.thumbnails import decode_frame_at
-from unitrim_hf.similarity import l2_normalize
-from unitrim_hf.video_writer import write_video
+from unitrim_hf.modeling.pooling import l2_normalize
+from unitrim_hf.media.video_writer import write_video
 
 QUERIES = ("a man rides a horse on the beach", "two dogs chase a ball", "sunset")
 

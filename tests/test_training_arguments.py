@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from unitrim_hf.modeling.switches import config_field_names
 from unitrim_hf.training import launch_check
-from unitrim_hf.training.argument_checks import config_field_names
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,7 @@ def test_help_and_argument_checks_do_not_import_torch() -> None:
     script = (
         "import sys\n"
         "from unitrim_hf.training import cli\n"
-        "from unitrim_hf.training.arguments import parse_arguments\n"
+        "from unitrim_hf.training import parse_arguments\n"
         "parse_arguments(['--output_dir', 'x'])\n"
         "try:\n"
         "    cli.main(['--learning_rate', '0'])\n"
@@ -97,13 +98,17 @@ def test_help_and_argument_checks_do_not_import_torch() -> None:
 
 
 def test_unknown_preset_overrides_are_refused_in_the_config_too() -> None:
+    from transformers import PretrainedConfig
+
     from unitrim_hf import UniTriMConfig
 
     with pytest.raises(ValueError, match="'patch_topk' \\(did you mean 'patch_top_k'\\?\\)"):
         UniTriMConfig.from_preset("unitrim-tiny", patch_topk=4)
     assert UniTriMConfig.from_preset("unitrim-tiny", patch_top_k=4).patch_top_k == 4
-    # The command line's check reads the same fields (from the source, without importing transformers).
-    assert config_field_names() == {field for field in UniTriMConfig.__annotations__ if field != "model_type"}
+    # The command line's check reads the same fields (declared once, in a module that needs no transformers).
+    assert config_field_names() == {field.name for field in dataclasses.fields(UniTriMConfig)} - {
+        field.name for field in dataclasses.fields(PretrainedConfig)
+    }
 
 
 def test_zero_epochs_are_allowed_when_only_evaluating() -> None:
@@ -166,7 +171,7 @@ class RecordingHub:
 
 
 def test_the_hub_repository_is_created_at_start_or_the_run_refused(monkeypatch) -> None:
-    from unitrim_hf.training.arguments import TrainingArgumentError
+    from unitrim_hf.errors import TrainingArgumentError
     from unitrim_hf.training.hub import prepare_hub_repository
 
     monkeypatch.delenv("RANK", raising=False)

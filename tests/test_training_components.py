@@ -15,10 +15,10 @@ import torch
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor
 from unitrim_hf.evaluation.runner import RetrievalEvaluation
-from unitrim_hf.losses import UniTriMLoss
+from unitrim_hf.modeling.losses import UniTriMLoss
 from unitrim_hf.training import NonFiniteLossError, cli, parse_arguments
 from unitrim_hf.training.checkpointing import CheckpointError, resolve_checkpoint
-from unitrim_hf.training.data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
+from unitrim_hf.training.batches import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
 from unitrim_hf.training.hub import push_model_folder
 from unitrim_hf.training.optimization import create_optimizer, create_scheduler
 
@@ -110,7 +110,7 @@ def test_clip_parameters_and_new_modules_get_their_own_learning_rates() -> None:
 @pytest.fixture(scope="module")
 def synthetic_splits(tmp_path_factory):
     from unitrim_hf.data import load_benchmark, prepare_frames
-    from unitrim_hf.frame_sampling import FrameSampler
+    from unitrim_hf.media.frame_sampling import FrameSampler
 
     root = tmp_path_factory.mktemp("synthetic")
     options = {"num_train": 6, "num_test": 3, "seed": 1, "cache_dir": str(root / "hf")}
@@ -441,7 +441,7 @@ def _saved_tiny_model(folder: Path) -> Path:
 
 def test_keyframe_features_name_their_own_frame_cache() -> None:
     """Caches whose keyframes were chosen with different checkpoints' features never share (and rebuild) a folder."""
-    from unitrim_hf.training.arguments import parse_arguments
+    from unitrim_hf.training import parse_arguments
     from unitrim_hf.training.builders import frame_cache_folder
 
     def folder(*extra: str) -> str:

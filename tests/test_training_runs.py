@@ -212,7 +212,7 @@ FAST_RUN = [
 
 
 def test_each_epoch_has_its_own_order_and_caption_draws(tmp_path, monkeypatch) -> None:
-    from unitrim_hf.training import data as training_data
+    from unitrim_hf.training import batches as training_data
 
     seen: list[tuple[int, list[int]]] = []
     original_iter = training_data.EpochShuffleSampler.__iter__

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from unitrim_hf.video_writer import default_codec, write_video
+from unitrim_hf.media.video_writer import default_codec, write_video
 
 
 def gradient_frames(num_frames: int, height: int = 48, width: int = 64) -> np.ndarray:

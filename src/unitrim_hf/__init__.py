@@ -1,7 +1,7 @@
 """UniTriM: one model that retrieves videos and images for a text query.
 
 Importing the package is cheap: names load on first use (as transformers does with `_LazyModule`), the
-sub-packages `data`, `training`, `evaluation` and `search` too, and `UniTriMConfig`, `UniTriMModel` and
+sub-packages (`modeling`, `media`, `data`, `training`, `evaluation`, `search`) too, and `UniTriMConfig`, `UniTriMModel` and
 `UniTriMProcessor` are registered with transformers' Auto classes as soon as those load (see
 `auto_registration`). Nothing is downloaded at import.
 """
@@ -17,40 +17,47 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it.
 _EXPORTS = {
-    "UniTriMConfig": "configuration_unitrim",
-    "UniTriMModel": "modeling_unitrim",
-    "UniTriMPreTrainedModel": "modeling_unitrim",
-    "UniTriMOutput": "modeling_outputs",
-    "UniTriMSimilarityOutput": "modeling_outputs",
-    "UniTriMTextFeatures": "modeling_outputs",
-    "UniTriMVisualFeatures": "modeling_outputs",
-    "UniTriMError": "errors",
-    "VideoDecodingError": "errors",
-    "FrameSampler": "frame_sampling",
-    "SampledFrames": "frame_sampling",
-    "CLIPFrameTransform": "image_transforms",
-    "clip_transform": "image_transforms",
+    "UniTriMConfig": "modeling.configuration_unitrim",
+    "UniTriMModel": "modeling.modeling_unitrim",
+    "UniTriMPreTrainedModel": "modeling.modeling_unitrim",
+    "UniTriMOutput": "modeling.modeling_outputs",
+    "UniTriMSimilarityOutput": "modeling.modeling_outputs",
+    "UniTriMTextFeatures": "modeling.modeling_outputs",
+    "UniTriMVisualFeatures": "modeling.modeling_outputs",
+    "FrameSampler": "media.frame_sampling",
+    "SampledFrames": "media.frame_sampling",
+    "CLIPFrameTransform": "media.image_transforms",
+    "clip_transform": "media.image_transforms",
     "UniTriMProcessor": "processing_unitrim",
     "load_clip_tokenizer": "tokenization",
-    "TaggerDataMissingError": "triplets",
     "Triplet": "triplets",
     "TripletParser": "triplets",
     "triplet_f1": "triplets",
 }
-_SUBPACKAGES = ("data", "evaluation", "search", "training")
+# Every error class, from the one module that defines them all.
+_EXPORTS.update({name: "errors" for name in (
+    "BenchmarkFormatError", "CheckpointError", "FrameCacheMismatchError", "ImageDecodingError", "IndexFormatError",
+    "IndexModelMismatchError", "NonFiniteLossError", "RecipeError", "TaggerDataMissingError", "TrainingArgumentError",
+    "UniTriMError", "UnsafePickleError", "UnsupportedDistributionError", "VideoDecodingError",
+)})
+_SUBPACKAGES = ("data", "evaluation", "media", "modeling", "search", "training")
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .configuration_unitrim import UniTriMConfig
-    from .errors import UniTriMError, VideoDecodingError
-    from .frame_sampling import FrameSampler, SampledFrames
-    from .image_transforms import CLIPFrameTransform, clip_transform
-    from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
-    from .modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
+    from .errors import (
+        BenchmarkFormatError, CheckpointError, FrameCacheMismatchError, ImageDecodingError, IndexFormatError,
+        IndexModelMismatchError, NonFiniteLossError, RecipeError, TaggerDataMissingError, TrainingArgumentError,
+        UniTriMError, UnsafePickleError, UnsupportedDistributionError, VideoDecodingError,
+    )
+    from .media.frame_sampling import FrameSampler, SampledFrames
+    from .media.image_transforms import CLIPFrameTransform, clip_transform
+    from .modeling.configuration_unitrim import UniTriMConfig
+    from .modeling.modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
+    from .modeling.modeling_unitrim import UniTriMModel, UniTriMPreTrainedModel
     from .processing_unitrim import UniTriMProcessor
     from .tokenization import load_clip_tokenizer
-    from .triplets import TaggerDataMissingError, Triplet, TripletParser, triplet_f1
+    from .triplets import Triplet, TripletParser, triplet_f1
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), _SUBPACKAGES)

@@ -21,7 +21,7 @@ from types import ModuleType
 def _register_config() -> None:
     from transformers import AutoConfig
 
-    from .configuration_unitrim import UniTriMConfig
+    from .modeling.configuration_unitrim import UniTriMConfig
 
     AutoConfig.register(UniTriMConfig.model_type, UniTriMConfig, exist_ok=True)
 
@@ -29,8 +29,8 @@ def _register_config() -> None:
 def _register_model() -> None:
     from transformers import AutoModel
 
-    from .configuration_unitrim import UniTriMConfig
-    from .modeling_unitrim import UniTriMModel
+    from .modeling.configuration_unitrim import UniTriMConfig
+    from .modeling.modeling_unitrim import UniTriMModel
 
     AutoModel.register(UniTriMConfig, UniTriMModel, exist_ok=True)
 
@@ -38,7 +38,7 @@ def _register_model() -> None:
 def _register_processor() -> None:
     from transformers import AutoProcessor
 
-    from .configuration_unitrim import UniTriMConfig
+    from .modeling.configuration_unitrim import UniTriMConfig
     from .processing_unitrim import UniTriMProcessor
 
     AutoProcessor.register(UniTriMConfig, UniTriMProcessor, exist_ok=True)

@@ -13,9 +13,9 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
-from .frame_sampling import FrameSampler
-from .image_loading import DEFAULT_MAX_IMAGE_PIXELS, load_image_file, pil_image_to_rgb
-from .image_transforms import CLIPFrameTransform
+from .media.frame_sampling import FrameSampler
+from .media.image_loading import DEFAULT_MAX_IMAGE_PIXELS, load_image_file, pil_image_to_rgb
+from .media.image_transforms import CLIPFrameTransform
 from .remote_processor import LOADER_REFERENCE, write_processor_bundle
 from .tokenization import load_clip_tokenizer
 from .triplets import Triplet, TripletParser, strip_control_characters

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..similarity import l2_normalize
+from ..modeling.pooling import l2_normalize
 
 # A step is "on the plateau" when its text-video loss is within this fraction of ln(batch) (or above it).
 PLATEAU_TOLERANCE = 0.02

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import UniTriMError
+from ..errors import RecipeError
 from ..training.arguments import ARGUMENT_CLASSES, ModelArguments
 
 RECIPE_KEYS = {"name", "description", "seeds", "preset_suffix", "training", "variants", "grid", "reference", "rank_by"}
@@ -47,8 +47,6 @@ VARIANT_KEYS = {"preset", "config_overrides"}
 HARNESS_ARGUMENTS = {"seed", "output_dir", "do_eval", "logging_steps", "report_to", "overwrite_output_dir"}
 
 
-class RecipeError(UniTriMError, ValueError):
-    """A comparison recipe is malformed; the message names the file and the field."""
 
 
 @dataclass
@@ -62,7 +60,7 @@ class Variant:
     def train_arguments(self, preset_suffix: str = "") -> list[str]:
         """`train.py` arguments that select this model. Overrides equal to the preset's own values are left out,
         so the same model gets the same arguments (and its run is reused) whichever recipe names it."""
-        from ..configuration_unitrim import UniTriMConfig
+        from ..modeling.configuration_unitrim import UniTriMConfig
 
         preset = self.preset if self.preset.endswith(preset_suffix) else self.preset + preset_suffix
         defaults = UniTriMConfig.from_preset(preset)

@@ -91,7 +91,7 @@ def _reset_accelerate_state() -> None:
 
 def run_one(spec: RunSpec) -> RunResult:
     """Train `spec.argv` with `Trainer`, evaluate the final model once, record the diagnostics."""
-    from ..training.arguments import parse_arguments
+    from ..training.command_line import parse_arguments
     from ..training.loop import Trainer
 
     started = time.perf_counter()
@@ -131,8 +131,8 @@ def finished_run(spec: RunSpec) -> RunResult | None:
 
 def prepare_data(recipe: Recipe, specs: list[RunSpec]) -> None:
     """Write the benchmark (synthetic) and fill the frame caches once, before runs read them in parallel."""
-    from ..configuration_unitrim import UniTriMConfig
-    from ..training.arguments import parse_arguments
+    from ..modeling.configuration_unitrim import UniTriMConfig
+    from ..training.command_line import parse_arguments
     from ..training.builders import build_frame_cache, load_split
 
     done: set[tuple[str, int]] = set()

@@ -2,8 +2,9 @@
 
 from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, caption_to_video, video_table
 from .didemo import DiDeMo
-from .exceptions import BenchmarkFormatError, UnsafePickleError
-from .frame_cache import FrameCacheMismatchError, load_frame_cache, prepare_frames, read_cached_batch, to_model_resolution
+from ..errors import BenchmarkFormatError, UnsafePickleError
+from ..errors import FrameCacheMismatchError
+from .frame_cache import load_frame_cache, prepare_frames, read_cached_batch, to_model_resolution
 from .keyframes import CLIPFrameEmbedder, keyframe_dataset, select_keyframe_index
 from .loading import load_benchmark
 from .msrvtt import MSRVTT

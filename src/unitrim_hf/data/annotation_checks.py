@@ -17,7 +17,7 @@ import reprlib
 from pathlib import Path
 from typing import Any
 
-from .exceptions import BenchmarkFormatError
+from ..errors import BenchmarkFormatError
 
 MAX_CAPTION_CHARACTERS = 2_000
 MAX_CAPTIONS_PER_VIDEO = 1_000

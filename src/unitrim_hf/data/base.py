@@ -14,7 +14,7 @@ import datasets
 import numpy as np
 
 from ..errors import VideoDecodingError
-from .exceptions import BenchmarkFormatError
+from ..errors import BenchmarkFormatError
 from .video_lookup import VideoIndex
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ResolvedVideos:
 
 def _decode_check(path: Path) -> Optional[str]:
     """None when two frames decode, otherwise the reason."""
-    from ..frame_sampling import FrameSampler
+    from ..media.frame_sampling import FrameSampler
 
     try:
         sampled = FrameSampler(num_frames=2)(path)

@@ -26,7 +26,7 @@ from .annotation_checks import (
     require_text,
     short_repr,
 )
-from .exceptions import BenchmarkFormatError
+from ..errors import BenchmarkFormatError
 from .msvd import read_id_list
 from .video_lookup import VideoIndex, existing_directories, strip_video_extensions
 

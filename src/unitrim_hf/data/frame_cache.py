@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import UniTriMError, VideoDecodingError
-from ..frame_sampling import FrameSampler
-from ..image_transforms import clip_transform
+from ..errors import FrameCacheMismatchError, VideoDecodingError
+from ..media.frame_sampling import FrameSampler
+from ..media.image_transforms import clip_transform
 from .keyframes import select_keyframe_index
 
 logger = logging.getLogger(__name__)
@@ -38,14 +38,12 @@ CACHE_INFO_FILE_NAME = "cache_info.json"
 UNREADABLE_FILE_NAME = "unreadable_videos.json"
 
 
-class FrameCacheMismatchError(UniTriMError, ValueError):
-    """``output_dir`` already holds a frame cache made with other settings or other videos."""
 
 
 def to_model_resolution(frames: np.ndarray, image_size: int) -> np.ndarray:
     """uint8 (T, H, W, 3) -> uint8 (T, image_size, image_size, 3): CLIP's short-side bicubic resize + center crop.
 
-    Uses the same resize as :func:`unitrim_hf.image_transforms.clip_transform`, so normalising the
+    Uses the same resize as :func:`unitrim_hf.media.image_transforms.clip_transform`, so normalising the
     cached frames later gives the tensor the model would get from the original frames.
     """
     if frames.shape[1] == image_size and frames.shape[2] == image_size:

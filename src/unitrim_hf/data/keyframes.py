@@ -16,8 +16,8 @@ import datasets
 import numpy as np
 import torch
 
-from ..frame_sampling import FrameSampler
-from .exceptions import BenchmarkFormatError
+from ..media.frame_sampling import FrameSampler
+from ..errors import BenchmarkFormatError
 
 KEYFRAME_STRATEGIES = ("self_attention", "middle", "clip_centroid")
 FEATURE_STRATEGIES = ("self_attention", "clip_centroid")
@@ -129,7 +129,7 @@ class CLIPFrameEmbedder:
 
         config = AutoConfig.from_pretrained(self.model_name_or_path)
         if config.model_type == "unitrim":
-            from ..modeling_unitrim import UniTriMModel
+            from ..modeling.modeling_unitrim import UniTriMModel
 
             model = UniTriMModel.from_pretrained(self.model_name_or_path)
         else:
@@ -142,7 +142,7 @@ class CLIPFrameEmbedder:
     @torch.no_grad()
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (n, height, width, 3) -> float (n, D) CLIP image features, on the CPU."""
-        from ..image_transforms import clip_transform
+        from ..media.image_transforms import clip_transform
 
         model = self._model or self._load()
         device = next(model.parameters()).device

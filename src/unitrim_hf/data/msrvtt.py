@@ -25,7 +25,7 @@ from .annotation_checks import (
     require_integer,
     require_text,
 )
-from .exceptions import BenchmarkFormatError
+from ..errors import BenchmarkFormatError
 from .video_lookup import VideoIndex, existing_directories
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import datasets
 
 from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, video_columns
 from .annotation_checks import read_utf8_text
-from .exceptions import BenchmarkFormatError
+from ..errors import BenchmarkFormatError
 from .safe_pickle import load_caption_pickle
 from .video_lookup import VideoIndex, existing_directories, strip_last_extension
 

@@ -21,7 +21,7 @@ from .annotation_checks import (
     require_text,
     short_repr,
 )
-from .exceptions import BenchmarkFormatError, UnsafePickleError
+from ..errors import BenchmarkFormatError, UnsafePickleError
 
 # (module, name) pairs a caption pickle may legitimately reference. Pickles of plain
 # dict/list/str normally reference nothing at all (they use dedicated opcodes); the

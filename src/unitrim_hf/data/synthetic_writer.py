@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from ..video_writer import write_video
-from .exceptions import BenchmarkFormatError
+from ..media.video_writer import write_video
+from ..errors import BenchmarkFormatError
 from .synthetic import generate_clip_specs, render_clip
 
 MANIFEST_FILE_NAME = "synthetic_trim.json"

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..data.frame_cache import read_cached_batch
 from ..data.keyframes import select_keyframe_index
 from ..errors import VideoDecodingError
-from ..modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
+from ..modeling.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
 
 logger = logging.getLogger(__name__)
 

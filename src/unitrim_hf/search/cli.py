@@ -74,7 +74,7 @@ def _check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namesp
 
 def _load(model_path: str, device):
     from ..errors import UniTriMError
-    from ..modeling_unitrim import UniTriMModel
+    from ..modeling.modeling_unitrim import UniTriMModel
     from ..processing_unitrim import UniTriMProcessor
 
     try:

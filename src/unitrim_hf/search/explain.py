@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..modeling_outputs import UniTriMVisualFeatures
-from ..similarity import l2_normalize
+from ..modeling.modeling_outputs import UniTriMVisualFeatures
+from ..modeling.pooling import l2_normalize
 from .query import EncodedQuery
 
 WORDS_REPORTED = 3

@@ -31,7 +31,7 @@ import pyarrow as pa
 import torch
 
 from .display import display_text, path_bytes, path_from_bytes
-from .index_errors import IndexFormatError
+from ..errors import IndexFormatError
 
 FORMAT_VERSION = 2
 METADATA_KEY = b"unitrim_index"

@@ -21,7 +21,7 @@ import pyarrow as pa
 import torch
 
 from .display import display_text, path_bytes, path_from_bytes
-from .index_errors import IndexFormatError, IndexModelMismatchError
+from ..errors import IndexFormatError, IndexModelMismatchError
 from .index_rows import (
     FORMAT_VERSION,
     ITEM_COLUMNS,

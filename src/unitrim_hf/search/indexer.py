@@ -18,7 +18,7 @@ from ..errors import UniTriMError
 from .display import display_text
 from .index_rows import FeatureLayout, StoredFeatures
 from .index_table import IndexStore
-from .media_files import IMAGE, VIDEO, MediaFile, SkippedFile, classify_file, scan_folder
+from ..media.media_files import IMAGE, VIDEO, MediaFile, SkippedFile, classify_file, scan_folder
 from .model_fingerprint import model_fingerprint
 from .process_group import SingleProcess
 

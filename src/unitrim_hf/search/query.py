@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..mgsa_scorer import coarse_text_embeds
-from ..modeling_outputs import UniTriMTextFeatures
-from .media_files import IMAGE
+from ..modeling.mgsa_scorer import coarse_text_embeds
+from ..modeling.modeling_outputs import UniTriMTextFeatures
+from ..media.media_files import IMAGE
 
 
 @dataclass

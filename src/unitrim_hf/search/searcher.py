@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..modeling_outputs import UniTriMVisualFeatures
+from ..modeling.modeling_outputs import UniTriMVisualFeatures
 from .display import display_text
 from .explain import Explanation, explain_match
 from .index_rows import IndexedItem, StoredFeatures
 from .index_table import DEFAULT_NPROBES, DEFAULT_REFINE_FACTOR, IndexStore
-from .media_files import IMAGE, MEDIA_KINDS, VIDEO
+from ..media.media_files import IMAGE, MEDIA_KINDS, VIDEO
 from .model_fingerprint import model_fingerprint
 from .query import EncodedQuery, encode_query
 from .ranking import best_first

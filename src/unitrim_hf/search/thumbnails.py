@@ -9,9 +9,9 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..image_loading import load_image_file
-from ..video_decoding import decode_frame_at as decode_video_frame_at
-from .media_files import IMAGE
+from ..media.image_loading import load_image_file
+from ..media.video_decoding import decode_frame_at as decode_video_frame_at
+from ..media.media_files import IMAGE
 
 THUMBNAIL_SIZE = 160
 

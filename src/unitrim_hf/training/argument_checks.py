@@ -3,31 +3,15 @@
 
 from __future__ import annotations
 
-import ast
 import difflib
 import math
 import os
-from functools import lru_cache
-from pathlib import Path
 
-from .arguments import DataArguments, ModelArguments, TrainingArguments, TrainingArgumentError
+from ..errors import TrainingArgumentError
+from ..modeling.switches import config_field_names
+from .arguments import DataArguments, ModelArguments, TrainingArguments
 
-CONFIGURATION_SOURCE = Path(__file__).resolve().parents[1] / "configuration_unitrim.py"
 CONFIG_CLASS_NAME = "UniTriMConfig"
-
-
-@lru_cache(maxsize=1)
-def config_field_names() -> frozenset[str]:
-    """The fields `UniTriMConfig` declares (read from its source, so that checking `--config_overrides` does not
-    import transformers)."""
-    tree = ast.parse(CONFIGURATION_SOURCE.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == CONFIG_CLASS_NAME:
-            return frozenset(
-                item.target.id for item in node.body
-                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.target.id != "model_type"
-            )
-    raise RuntimeError(f"{CONFIGURATION_SOURCE} defines no class {CONFIG_CLASS_NAME}")
 
 
 def unknown_key_message(argument: str, unknown: list[str], known: frozenset[str] | set[str]) -> str:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import datasets
 
-from ..configuration_unitrim import UniTriMConfig
+from ..modeling.configuration_unitrim import UniTriMConfig
 from ..data import load_benchmark, prepare_frames
 from ..data.keyframes import CLIPFrameEmbedder
-from ..data.frame_cache import FrameCacheMismatchError
-from ..frame_sampling import FrameSampler
-from ..modeling_unitrim import UniTriMModel
+from ..errors import FrameCacheMismatchError
+from ..media.frame_sampling import FrameSampler
+from ..modeling.modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments
 

@@ -31,7 +31,7 @@ from typing import Any
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, gather_object
 
-from ..errors import UniTriMError
+from ..errors import CheckpointError
 from .output_layout import CHECKPOINT_FOLDER, RUN_OUTPUTS
 from .state_files import (
     SCALER_FILE,
@@ -53,8 +53,6 @@ _HASH_CHUNK_BYTES = 1 << 22
 logger = logging.getLogger(__name__)
 
 
-class CheckpointError(UniTriMError):
-    """A checkpoint to resume from is missing, incomplete or damaged."""
 
 
 @dataclass

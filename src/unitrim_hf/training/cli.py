@@ -13,7 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .arguments import TrainingArgumentError, parse_arguments
+from ..errors import TrainingArgumentError
+from .command_line import parse_arguments
 from .launch_check import warn_if_fewer_processes_than_requested
 
 if TYPE_CHECKING:

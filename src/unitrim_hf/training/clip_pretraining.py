@@ -27,14 +27,14 @@ import torch
 from accelerate.utils import set_seed
 from transformers import CLIPConfig, CLIPModel, HfArgumentParser
 
-from ..configuration_unitrim import UniTriMConfig
+from ..modeling.configuration_unitrim import UniTriMConfig
 from ..data import read_cached_batch
 from ..evaluation.metrics import text_to_video_metrics
 from ..evaluation.runner import split_captions, with_rsum
 from ..processing_unitrim import UniTriMProcessor
-from .arguments import parse_arguments
+from .command_line import parse_arguments
 from .builders import build_frame_cache, load_split
-from .data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
+from .batches import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
 from .optimization import create_optimizer, create_scheduler, warmup_steps_for
 
 logger = logging.getLogger(__name__)

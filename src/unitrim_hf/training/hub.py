@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .arguments import TrainingArgumentError
+from ..errors import TrainingArgumentError
 
 MODEL_CARD_FILE_NAME = "README.md"
 
@@ -47,8 +47,8 @@ def write_model_card(
     training_args: Mapping[str, Any] | None = None,
 ) -> Path:
     """Render the model card of the model saved in `folder` (its config.json) into `folder/README.md`."""
-    from ..configuration_unitrim import UniTriMConfig
-    from ..model_card import render_model_card
+    from ..modeling.configuration_unitrim import UniTriMConfig
+    from .model_card import render_model_card
 
     folder = Path(folder)
     config = UniTriMConfig.from_pretrained(folder)

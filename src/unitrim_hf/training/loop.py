@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import load_frame_cache
-from ..errors import UniTriMError
+from ..errors import NonFiniteLossError, UnsupportedDistributionError
 from ..evaluation.runner import RetrievalEvaluation, evaluate_retrieval
 from ..evaluation.training_overlap import (
     EvaluationVideos,
@@ -39,12 +39,12 @@ from ..evaluation.training_overlap import (
     warn_if_model_trained_on,
     warn_if_trained_on,
 )
-from ..modeling_unitrim import UniTriMModel
+from ..modeling.modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .builders import build_frame_cache, build_frame_sampler, build_model, build_processor, frame_cache_folder, load_split
 from .checkpointing import TrainerState, prepare_fresh_output_dir, resume_from_checkpoint, save_checkpoint
-from .data import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
+from .batches import EpochShuffleSampler, RetrievalCollator, VideoCaptionDataset
 from .debug_dump import debug_recorder
 from .optimization import create_optimizer, create_scheduler, warmup_steps_for
 from .output_layout import (
@@ -62,12 +62,8 @@ logger = logging.getLogger(__name__)
 PreparedData = tuple[datasets.Dataset | None, datasets.Dataset, datasets.Dataset | None, datasets.Dataset | None]
 
 
-class NonFiniteLossError(UniTriMError, FloatingPointError):
-    """The training loss became NaN or infinite; the message names the step, batch and video ids."""
 
 
-class UnsupportedDistributionError(UniTriMError, RuntimeError):
-    """The accelerate configuration shards the model in a way the trainer does not support yet."""
 
 
 @dataclass

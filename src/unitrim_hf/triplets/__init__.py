@@ -46,8 +46,9 @@ a few thousand captions per second on one core (the lexicon and rules are read o
 """
 
 from .metric import triplet_f1
-from .parser import BACKENDS, TaggerDataMissingError, TripletParser
-from .tokenise import split_sentences, strip_control_characters, tokenize
+from ..errors import TaggerDataMissingError
+from .parser import BACKENDS, TripletParser
+from .word_tokenizer import split_sentences, strip_control_characters, tokenize
 from .triplet import Triplet
 
 __all__ = [

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..errors import TaggerDataMissingError
 from .chunk import SentenceChunker
 from .corrections import correct_tags
 from .link import TripletLinker
 from .tagger import tag_words
-from .tokenise import split_sentences, strip_control_characters, tokenize
+from .word_tokenizer import split_sentences, strip_control_characters, tokenize
 from .triplet import Triplet
 
 BACKENDS = ("lexicon", "nltk")
 NLTK_TAGGER_RESOURCE = "averaged_perceptron_tagger_eng"
 
 
-class TaggerDataMissingError(LookupError):
-    """NLTK's tagger data is needed by ``backend="nltk"`` and is not installed."""
 
 
 class TripletParser:

@@ -20,6 +20,10 @@ class _FeatureBatch:
             values[field.name] = function(value) if isinstance(value, torch.Tensor) else value
         return type(self)(**values)
 
+    def tensor_field_names(self) -> list[str]:
+        """Names of the fields that hold a tensor (the others are None or flags)."""
+        return [field.name for field in fields(self) if isinstance(getattr(self, field.name), torch.Tensor)]
+
     def take(self, rows: slice | torch.Tensor):
         """The features of the rows selected by `rows` (a slice or an index tensor)."""
         return self.map_tensors(lambda tensor: tensor[rows])

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, Sampler
 from ..data import read_cached_batch, select_keyframe_index
 from ..data.frame_cache import to_model_resolution
 from ..errors import UniTriMError, VideoDecodingError
-from ..frame_sampling import FrameSampler
+from ..media.frame_sampling import FrameSampler
 from ..processing_unitrim import UniTriMProcessor
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from huggingface_hub import EvalResult, ModelCardData
 
-from .configuration_unitrim import UniTriMConfig
+from ..modeling.configuration_unitrim import UniTriMConfig
 
 TEMPLATE_RESOURCE = "assets/model_card_template.md"
 LIBRARY_NAME = "unitrim_hf"
@@ -74,7 +74,7 @@ def module_switches(config: UniTriMConfig) -> dict[str, bool]:
 
 def parameter_counts(config: UniTriMConfig) -> dict[str, int]:
     """Parameters of the model built from ``config`` (on the meta device: no memory), CLIP part and new modules."""
-    from .modeling_unitrim import UniTriMModel
+    from ..modeling.modeling_unitrim import UniTriMModel
 
     with torch.device("meta"):
         model = UniTriMModel(config)
@@ -232,7 +232,7 @@ def _training_arguments_text(training_args: Mapping[str, Any] | None) -> str:
 def _evaluation_text(values: dict, dataset_name: str, split: str) -> str:
     if not values:
         return "No evaluation results were recorded with this card."
-    from .evaluation.report import alignment_table, metrics_table
+    from ..evaluation.report import alignment_table, metrics_table
 
     parts = [
         f"On the **{split}** split of **{dataset_name}**: {values['num_captions']} caption queries, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unitrim_hf.similarity import attention_over_similarity_matrix, fine_grained_similarity, masked_mean
+from unitrim_hf.modeling.pooling import attention_over_similarity_matrix, fine_grained_scores, masked_mean
 
 TEMPERATURE = 0.05
 
@@ -29,7 +29,7 @@ def test_matches_the_per_pair_reference() -> None:
     generator = torch.Generator().manual_seed(0)
     texts, text_mask = random_units(4, 7, 8, generator)
     visuals, visual_mask = random_units(5, 6, 8, generator)
-    scores = fine_grained_similarity(texts, text_mask, visuals, visual_mask, TEMPERATURE)
+    scores = fine_grained_scores(texts, text_mask, visuals, visual_mask, TEMPERATURE)
     for a in range(4):
         for b in range(5):
             sim = texts[a][text_mask[a]] @ visuals[b][visual_mask[b]].t()
@@ -40,10 +40,10 @@ def test_padded_units_never_contribute() -> None:
     generator = torch.Generator().manual_seed(1)
     texts, text_mask = random_units(3, 5, 4, generator)
     visuals, visual_mask = random_units(3, 6, 4, generator)
-    before = fine_grained_similarity(texts, text_mask, visuals, visual_mask, TEMPERATURE)
+    before = fine_grained_scores(texts, text_mask, visuals, visual_mask, TEMPERATURE)
     texts[~text_mask] = 0.9  # large, un-normalised garbage in padded slots
     visuals[~visual_mask] = -3.0
-    after = fine_grained_similarity(texts, text_mask, visuals, visual_mask, TEMPERATURE)
+    after = fine_grained_scores(texts, text_mask, visuals, visual_mask, TEMPERATURE)
     torch.testing.assert_close(after, before)
     assert torch.isfinite(after).all()
 
@@ -60,8 +60,8 @@ def test_runs_in_the_features_dtype(dtype: torch.dtype) -> None:
     generator = torch.Generator().manual_seed(2)
     texts, text_mask = random_units(2, 4, 8, generator)
     visuals, visual_mask = random_units(3, 5, 8, generator)
-    reference = fine_grained_similarity(texts, text_mask, visuals, visual_mask, 0.01)
-    low = fine_grained_similarity(texts.to(dtype), text_mask, visuals.to(dtype), visual_mask, 0.01)
+    reference = fine_grained_scores(texts, text_mask, visuals, visual_mask, 0.01)
+    low = fine_grained_scores(texts.to(dtype), text_mask, visuals.to(dtype), visual_mask, 0.01)
     assert low.dtype == dtype
     torch.testing.assert_close(low.double(), reference, rtol=0.02, atol=0.02)
 

@@ -12,7 +12,7 @@ texts against videos and keyframes gathers the texts once (`contrastive_logits` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence, TypeVar
 
 import torch
@@ -20,8 +20,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .alignment_table import SCORED_TEXT_FIELDS, SCORED_VISUAL_FIELDS
 from .disentanglement import orthogonality_loss, reconstruction_loss
-from .mgsa_scorer import SCORED_TEXT_FIELDS, SCORED_VISUAL_FIELDS, MGSAScorer
+from .mgsa_scorer import MGSAScorer
 from .modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
 
 Features = TypeVar("Features", UniTriMTextFeatures, UniTriMVisualFeatures)
@@ -101,11 +102,9 @@ def gather_features(features: Features) -> tuple[Features, int]:
         return features, 0
     names = [name for name in _SCORED_FIELDS if isinstance(getattr(features, name, None), torch.Tensor)]
     shapes = _gathered_shapes([getattr(features, name) for name in names])
-    values = {name: None for name in features.__dataclass_fields__ if isinstance(getattr(features, name), torch.Tensor)}
-    for position, name in enumerate(names):
-        values[name] = _gather_padded(getattr(features, name), shapes[:, position])
+    gathered = {name: _gather_padded(getattr(features, name), shapes[:, position]) for position, name in enumerate(names)}
     offset = int(shapes[:rank, 0, 0].sum())
-    return type(features)(**{**features.__dict__, **values}), offset
+    return replace(features, **{name: gathered.get(name) for name in features.tensor_field_names()}), offset
 
 
 def symmetric_info_nce(
@@ -177,13 +176,21 @@ def _paired_logits(
     _, world_size = distributed_world()
     local_batch = text_features.batch_size
     if world_size == 1:
-        per_text = scorer.logits(text_features, visual_features, logit_scale)
+        per_text = _batch_logits(scorer, logit_scale, text_features, visual_features)
         return ContrastiveLogits(per_text, per_text.t(), torch.arange(local_batch, device=per_text.device))
     all_visuals, _ = gather_features(visual_features)
-    per_text = scorer.logits(text_features, all_visuals, logit_scale)
-    per_visual = scorer.logits(all_texts, visual_features, logit_scale).t()
+    per_text = _batch_logits(scorer, logit_scale, text_features, all_visuals)
+    per_visual = _batch_logits(scorer, logit_scale, all_texts, visual_features).t()
     targets = torch.arange(local_batch, device=per_text.device) + offset
     return ContrastiveLogits(per_text, per_visual, targets, local_batch * world_size / per_text.shape[1])
+
+
+def _batch_logits(
+    scorer: MGSAScorer, logit_scale: torch.Tensor, text_features: UniTriMTextFeatures,
+    visual_features: UniTriMVisualFeatures,
+) -> torch.Tensor:
+    """(num_texts, num_visuals) logits of a training batch, in one differentiable block."""
+    return scorer.similarity(text_features, visual_features, logit_scale, max_block_elements=None).logits
 
 
 def contrastive_loss(logits: ContrastiveLogits) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Decode a video file into a fixed number of RGB frames (uniform, CLIP4Clip-fps, or random segment sampling).
 
-:class:`FrameSampler` joins the choice of frames (:mod:`unitrim_hf.frame_selection`, pure functions) with PyAV
-decoding (:mod:`unitrim_hf.video_decoding`). Constant-frame-rate streams are sampled on their frame-rate grid:
+:class:`FrameSampler` joins the choice of frames (:mod:`unitrim_hf.media.frame_selection`, pure functions) with PyAV
+decoding (:mod:`unitrim_hf.media.video_decoding`). Constant-frame-rate streams are sampled on their frame-rate grid:
 frame ``i`` is shown at ``i / fps`` seconds after the stream start, and only the keyframe groups that contain the
 requested frames are decoded. Variable-frame-rate streams (average and nominal rates differ, or decoded timestamps
 skip grid positions) are sampled by time on the frames' own timestamps, listed by one demux pass.
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import VideoDecodingError
+from ..errors import VideoDecodingError
 from .frame_selection import (
     SLICE_POSITIONS,
     STRATEGIES,

@@ -1,42 +1,29 @@
-"""Configuration of UniTriM: CLIP text and vision towers plus the switches of every UniTriM module."""
+"""UniTriM's own configuration fields (every field of `UniTriMConfig` but the two CLIP towers), as a plain dataclass.
+
+`UniTriMConfig` inherits them, so they are declared once, here. This module imports neither torch nor
+transformers: the command-line tools check `--config_overrides` against these fields before torch loads.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import json
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, fields
 
-from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
+from .alignment_table import ALL_ALIGNMENTS, UNITRIM_ALIGNMENTS, text_granularity_of
 
-ALL_ALIGNMENTS = ("sentence_video", "sentence_frame", "triplet_frame", "word_frame", "word_patch", "word_video")
-UNITRIM_ALIGNMENTS = ("sentence_video", "sentence_frame", "triplet_frame", "word_frame", "word_patch")
-
-# Which text and visual granularity each alignment compares.
-ALIGNMENT_GRANULARITIES = {
-    "sentence_video": ("sentence", "video"),
-    "sentence_frame": ("sentence", "frame"),
-    "triplet_frame": ("triplet", "frame"),
-    "word_frame": ("word", "frame"),
-    "word_patch": ("word", "patch"),
-    "word_video": ("word", "video"),
-}
-
-PRESET_DIRECTORY = Path(__file__).resolve().parent / "presets"
+# The fields `UniTriMConfig` adds to these: the CLIP towers' nested configurations.
+TOWER_CONFIG_FIELDS = ("text_config", "vision_config")
 
 
-class UniTriMConfig(PretrainedConfig):
+@dataclass(kw_only=True, eq=False, repr=False)
+class UniTriMSwitches:
     r"""
-    Configuration of [`UniTriMModel`].
+    The switches and sizes of every UniTriM module, and the loss weights.
 
     Args:
-        text_config (`dict` or `CLIPTextConfig`): the CLIP text tower.
-        vision_config (`dict` or `CLIPVisionConfig`): the CLIP vision tower.
         projection_dim (`int`, defaults to 512): the joint embedding size D.
         logit_scale_init_value (`float`, defaults to 2.6592): initial log of the logit scale (CLIP's ln(1/0.07)).
         alignments (`list[str]`): the enabled MGSA alignments, a subset of `ALL_ALIGNMENTS`; the logits are
-            `logit_scale * mean(enabled alignments)`.
+            `logit_scale * mean(enabled alignments)`. Default: UniTriM's five.
         num_temporal_layers (`int`, defaults to 4): transformer layers of the temporal encoder; 0 switches it off.
         temporal_num_attention_heads (`int`, defaults to 8): heads of each temporal layer.
         max_frame_positions (`int`, defaults to 128): number of frame position embeddings (longest video in frames).
@@ -54,13 +41,11 @@ class UniTriMConfig(PretrainedConfig):
         image_loss_weight (`float`, defaults to 1.0): weight of the text-keyframe contrastive loss.
         aggregation_temperature (`float`, defaults to 0.01): temperature of the attention-over-similarity-matrix
             pooling of the fine-grained alignments.
+        initializer_range (`float`, defaults to 0.02): standard deviation of the normal initialisation of new
+            linear and embedding layers.
+        initializer_factor (`float`, defaults to 1.0): scale of the projections' initialisation (as CLIP's).
     """
 
-    model_type = "unitrim"
-    sub_configs_defaults = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
-
-    text_config: dict | CLIPTextConfig | None = None
-    vision_config: dict | CLIPVisionConfig | None = None
     projection_dim: int = 512
     logit_scale_init_value: float = 2.6592
     alignments: list[str] | None = None
@@ -82,12 +67,9 @@ class UniTriMConfig(PretrainedConfig):
     initializer_range: float = 0.02
     initializer_factor: float = 1.0
 
-    def __post_init__(self, **kwargs: Any) -> None:
-        if self.alignments is None:
-            self.alignments = list(UNITRIM_ALIGNMENTS)
-        self.alignments = list(self.alignments)
-        super().__post_init__(**kwargs)
-        self.validate_switches()
+    def fill_default_alignments(self) -> None:
+        """`alignments` as a list, UniTriM's five when None."""
+        self.alignments = list(UNITRIM_ALIGNMENTS if self.alignments is None else self.alignments)
 
     def validate_switches(self) -> None:
         """Raise `ValueError` when the switches contradict each other (e.g. `word_patch` without patches)."""
@@ -116,48 +98,15 @@ class UniTriMConfig(PretrainedConfig):
 
     @property
     def uses_words(self) -> bool:
-        return any(ALIGNMENT_GRANULARITIES[name][0] == "word" for name in self.alignments) or self.use_disentangler
+        """Whether the model encodes word features (an alignment reads them, or the disentangler's `t` does)."""
+        return any(text_granularity_of(name) == "word" for name in self.alignments) or self.use_disentangler
 
     @property
     def uses_patches(self) -> bool:
+        """Whether the model selects patches (`word_patch` is enabled and `patch_top_k` > 0)."""
         return self.patch_top_k > 0 and "word_patch" in self.alignments
 
-    @classmethod
-    def available_presets(cls) -> list[str]:
-        """Names accepted by `from_preset`."""
-        return sorted(path.stem for path in PRESET_DIRECTORY.glob("*.json"))
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "UniTriMConfig":
-        """
-        Build a configuration from a preset shipped with the package: `unitrim`, `xclip`, `clip4clip-meanp`
-        (CLIP ViT-B/32 sizes) and their `-tiny` variants (small towers for tests).
-
-        Keyword arguments override preset fields, e.g. `from_preset("unitrim", patch_top_k=4)`; a key that is not a
-        field of the configuration raises `ValueError` naming it (it would otherwise be stored beside the real one).
-        """
-        known = {item.name for item in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            hints = [
-                f"{key!r}" + "".join(f" (did you mean {match!r}?)" for match in difflib.get_close_matches(key, known, n=1))
-                for key in unknown
-            ]
-            raise ValueError(f"Unknown {cls.__name__} field {', '.join(hints)} in the overrides of preset {name!r}.")
-        path = PRESET_DIRECTORY / f"{name}.json"
-        if not path.is_file():
-            if not PRESET_DIRECTORY.is_dir():
-                raise FileNotFoundError(
-                    f"Presets are shipped with the unitrim_hf package ({PRESET_DIRECTORY} is missing); "
-                    "`pip install unitrim_hf` to use `from_preset`."
-                )
-            raise ValueError(f"Unknown preset {name!r}; choose from {cls.available_presets()}.")
-        settings = json.loads(path.read_text())
-        for key in ("text_config", "vision_config"):
-            if key in overrides and isinstance(overrides[key], dict):
-                settings[key] = {**settings.get(key, {}), **overrides.pop(key)}
-        settings.update(overrides)
-        return cls(**settings)
-
-
-UniTriMConfig.register_for_auto_class()  # saved configs name their code (auto_map) for trust_remote_code loading
+def config_field_names() -> frozenset[str]:
+    """Every field of `UniTriMConfig`'s own: the towers and the switches (what `from_preset` overrides may name)."""
+    return frozenset(item.name for item in fields(UniTriMSwitches)) | frozenset(TOWER_CONFIG_FIELDS)

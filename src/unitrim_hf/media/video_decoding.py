@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import VideoDecodingError
+from ..errors import VideoDecodingError
 
 # Guard against decoders that loop forever on damaged input: a call never demuxes more than this many packets
 # beyond twice the stream's frame count.

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ImageDecodingError
+from ..errors import ImageDecodingError
 
 # 50 megapixels: 8000 x 6000 (48 MP phone cameras) passes; about 150 MB as uint8 RGB.
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000

@@ -1,6 +1,6 @@
-"""Scoring functions of multi-granularity semantic alignment (MGSA).
+"""The pooling of multi-granularity semantic alignment (MGSA): how one alignment's scores are computed.
 
-Every function takes L2-normalised features and returns one cosine-like score per (text, visual) pair.
+The scoring functions take L2-normalised features and return one cosine-like score per (text, visual) pair.
 The fine-grained ones build a similarity matrix between the text units (words, triplets or the sentence) and
 the visual units (patches, frames or the video) of each pair and aggregate it with attention over the
 similarity matrix: softmax-weighted pooling along one axis, then along the other, with masks respected, and the
@@ -113,7 +113,7 @@ def attention_over_similarity_matrix(
     return pool_scaled_similarity(similarity / temperature, text_mask, visual_mask) * temperature
 
 
-def global_similarity(text_embeds: torch.Tensor, visual_embeds: torch.Tensor) -> torch.Tensor:
+def cosine_scores(text_embeds: torch.Tensor, visual_embeds: torch.Tensor) -> torch.Tensor:
     """
     Cosine similarity of one text vector and one visual vector per pair.
 
@@ -147,7 +147,7 @@ def trim_to_valid_span(units: torch.Tensor, mask: torch.Tensor | None) -> tuple[
     return units, None if bool(mask.all()) else mask
 
 
-def fine_grained_similarity(
+def fine_grained_scores(
     text_units: torch.Tensor,
     text_mask: torch.Tensor | None,
     visual_units: torch.Tensor,

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from transformers import CLIPModel, CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import logging
 
 from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
@@ -25,13 +24,10 @@ from .losses import UniTriMLoss, contrastive_logits
 from .mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, MGSAScorer
 from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .patch_selection import PatchSelector
-from .similarity import l2_normalize, masked_mean
+from .pooling import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
-SPATIAL_GATE_KEY = "disentangler.spatial_gate"
-SPATIAL_MLP_KEY = "disentangler.spatial_encoder.2.weight"
-logger = logging.get_logger(__name__)
 
 
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
@@ -134,20 +130,6 @@ class UniTriMModel(UniTriMPreTrainedModel):
         from .convert_clip import unitrim_model_from_clip
 
         return unitrim_model_from_clip(cls, clip_model_or_name_or_path, preset, **config_overrides)
-
-    @classmethod
-    def from_pretrained(cls, *arguments: Any, **keyword_arguments: Any):
-        """transformers' `from_pretrained`; weights saved before the disentangler's spatial gate existed (they
-        computed `t̂ + MLP_sp(t̂)`) load with the gate at 1, so that they score as they did."""
-        return_info = keyword_arguments.pop("output_loading_info", False)
-        model, info = super().from_pretrained(*arguments, output_loading_info=True, **keyword_arguments)
-        missing = info["missing_keys"]
-        if model.disentangler is not None and SPATIAL_GATE_KEY in missing and SPATIAL_MLP_KEY not in missing:
-            model.disentangler.spatial_gate.data.fill_(1.0)
-            info["missing_keys"] = type(missing)(key for key in missing if key != SPATIAL_GATE_KEY)
-            logger.warning("%s has no disentangler.spatial_gate (saved before it existed): set to 1, which scores as "
-                           "those weights did.", arguments[0] if arguments else "the checkpoint")
-        return (model, info) if return_info else model
 
     @torch.no_grad()
     def clamp_logit_scale_(self) -> None:
@@ -308,22 +290,18 @@ class UniTriMModel(UniTriMPreTrainedModel):
             features.patch_indices = features.patch_indices.index_put((video_mask,), patch_indices)
         return features
 
-    # ------------------------------------------------------------------ scoring (see MGSAScorer)
+    # ------------------------------------------------------------------ similarity (see MGSAScorer)
 
-    def scale(self) -> torch.Tensor:
-        """`()` the logit scale `exp(logit_scale)`, capped at 100 (the gradient passes the cap)."""
+    def exp_logit_scale(self) -> torch.Tensor:
+        """`()` the factor the logits carry, `exp(logit_scale)` capped at 100 (the gradient passes the cap)."""
         return clamp_with_gradient(self.logit_scale, MAX_LOG_LOGIT_SCALE).exp()
 
-    def compile_scoring(self, **compile_kwargs: Any) -> None:
+    def compile_similarity(self, **compile_kwargs: Any) -> None:
         """
         Always use `torch.compile` (dynamic shapes) for the tiles of `similarity`; by default the scorer compiles
         by itself only for galleries on CUDA. Keyword arguments go to `torch.compile` (e.g. `mode="max-autotune"`).
         """
         self.scorer.compile(**compile_kwargs)
-
-    def score(self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures) -> torch.Tensor:
-        """Logits (num_texts, num_visuals) of all pairs, in one block (differentiable)."""
-        return self.scorer.logits(text_features, visual_features, self.scale())
 
     def similarity(
         self,
@@ -331,19 +309,21 @@ class UniTriMModel(UniTriMPreTrainedModel):
         visual_features: UniTriMVisualFeatures,
         text_block_size: int | None = None,
         visual_block_size: int | None = None,
-        max_block_elements: int = DEFAULT_MAX_BLOCK_ELEMENTS,
+        max_block_elements: int | None = DEFAULT_MAX_BLOCK_ELEMENTS,
     ) -> UniTriMSimilarityOutput:
         """
-        Score every text against every video (or image), tile by tile so that memory stays bounded for large
-        galleries; the result does not depend on the tile sizes. Computation runs in the features' dtype and on
-        their device. Arguments as `MGSAScorer.similarity`.
+        Score every text against every video (or image): the logits and each alignment's scores. By default tile
+        by tile, so that memory stays bounded for large galleries; the result does not depend on the tile sizes.
+        Computation runs in the features' dtype and on their device. Arguments as `MGSAScorer.similarity`
+        (`max_block_elements=None`: one differentiable block, as in training).
 
         Returns:
             `UniTriMSimilarityOutput` with `logits` (num_texts, num_visuals) and `alignment_scores`, one
             (num_texts, num_visuals) matrix per enabled alignment (for images, the single `text_image` score).
         """
         return self.scorer.similarity(
-            text_features, visual_features, self.scale(), text_block_size, visual_block_size, max_block_elements
+            text_features, visual_features, self.exp_logit_scale(), text_block_size, visual_block_size,
+            max_block_elements,
         )
 
     # ------------------------------------------------------------------ forward
@@ -389,9 +369,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
             if image_features is not None:
                 sizes["pixel_values"] = image_features.batch_size
             check_same_batch_size(sizes)
-            scale = self.scale()
             video_logits, image_logits = contrastive_logits(
-                self.scorer, scale, text_features, (video_features, image_features)
+                self.scorer, self.exp_logit_scale(), text_features, (video_features, image_features)
             )
             output.loss, output.losses = self.criterion(text_features, video_logits, image_logits)
             output.logits_per_text_video = None if video_logits is None else video_logits.per_text
@@ -399,10 +378,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
             return output
 
         if video_features is not None:
-            output.alignment_scores = self.scorer.scores(text_features, video_features)
-            output.logits_per_text_video = self.scorer.combine(output.alignment_scores, self.scale())
+            videos = self.similarity(text_features, video_features, max_block_elements=None)
+            output.logits_per_text_video, output.alignment_scores = videos.logits, videos.alignment_scores
         if image_features is not None:
-            output.logits_per_text_image = self.score(text_features, image_features)
+            output.logits_per_text_image = self.similarity(text_features, image_features, max_block_elements=None).logits
         return output
 
 

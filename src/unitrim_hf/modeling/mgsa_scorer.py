@@ -1,11 +1,15 @@
 """Multi-granularity semantic alignment (MGSA) as objects: one `Alignment` per (text, visual) granularity pair,
 and the `MGSAScorer` that owns the enabled alignments, the tiling of large galleries and the compiled path.
 
-Each granularity declares the feature fields it reads and turns a feature batch into *units*: L2-normalised vectors
-(batch, units, D) with a validity mask (None when every unit is real). An alignment scores text units against visual
-units: one cosine when both sides have one unit, else attention over the similarity matrix (`similarity.py`). A
-still image is scored by the single `text_image` alignment: the text's `image_text_embeds` against CLIP's image
-embedding. Imports only torch (and the package's torch-only modules).
+The alignments and the fields each granularity reads are those of `alignment_table`. Each granularity turns a
+feature batch into *units*: L2-normalised vectors (batch, units, D) with a validity mask (None when every unit is
+real). An alignment scores text units against visual units: one cosine when both sides have one unit, else
+attention over the similarity matrix (`pooling`). A still image is scored by the single `text_image` alignment: the
+text's `image_text_embeds` against CLIP's image embedding. Imports only torch (and the package's torch-only
+modules).
+
+Vocabulary: an alignment's *scores* are its (num_texts, num_visuals) matrix on the cosine scale; the *logits* are
+`logit_scale * mean(scores of the enabled alignments)`; `MGSAScorer.similarity` computes both.
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ from typing import Any
 
 import torch
 
-from .configuration_unitrim import ALIGNMENT_GRANULARITIES
+from .alignment_table import (
+    ALIGNMENT_GRANULARITIES,
+    IMAGE_ALIGNMENT,
+    IMAGE_ALIGNMENT_GRANULARITIES,
+    TEXT_GRANULARITY_FIELDS,
+    VISUAL_GRANULARITY_FIELDS,
+)
 from .modeling_outputs import UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
-from .similarity import fine_grained_similarity, global_similarity, l2_normalize
+from .pooling import cosine_scores, fine_grained_scores, l2_normalize
 
-IMAGE_ALIGNMENT = "text_image"
 DEFAULT_MAX_BLOCK_ELEMENTS = 2**22  # a 16 MiB float32 tile: measured faster on CPU than 64 MiB (cache)
 DEFAULT_VISUAL_BLOCK_SIZE = 512
 
@@ -78,27 +87,24 @@ class Granularity:
     units: Callable[[Any], Units]
 
 
+# How each granularity of the table becomes units.
+_TEXT_UNITS: dict[str, Callable[[UniTriMTextFeatures], Units]] = {
+    "sentence": lambda text: Units(l2_normalize(text.sentence_embeds)[:, None]),
+    "triplet": lambda text: _masked_units(text.triplet_embeds, text.triplet_mask),
+    "word": lambda text: _masked_units(text.word_embeds, text.word_mask),
+    "image_text": lambda text: Units(l2_normalize(text.image_text_embeds)[:, None]),
+}
+_VISUAL_UNITS: dict[str, Callable[[UniTriMVisualFeatures], Units]] = {
+    "video": lambda visual: Units(visual.video_embeds[:, None]),
+    "frame": lambda visual: _masked_units(visual.frame_embeds, visual.video_mask),
+    "patch": _patch_units,
+    "image": lambda visual: Units(visual.video_embeds[:, None]),
+}
 TEXT_GRANULARITIES = {
-    granularity.name: granularity
-    for granularity in (
-        Granularity("sentence", ("sentence_embeds",), lambda text: Units(l2_normalize(text.sentence_embeds)[:, None])),
-        Granularity("triplet", ("triplet_embeds", "triplet_mask"),
-                    lambda text: _masked_units(text.triplet_embeds, text.triplet_mask)),
-        Granularity("word", ("word_embeds", "word_mask"), lambda text: _masked_units(text.word_embeds, text.word_mask)),
-        # t_sp with the disentangler, t without it (see UniTriMTextFeatures.image_text_embeds).
-        Granularity("image_text", ("combined_embeds", "spatial_embeds"),
-                    lambda text: Units(l2_normalize(text.image_text_embeds)[:, None])),
-    )
+    name: Granularity(name, fields, _TEXT_UNITS[name]) for name, fields in TEXT_GRANULARITY_FIELDS.items()
 }
 VISUAL_GRANULARITIES = {
-    granularity.name: granularity
-    for granularity in (
-        Granularity("video", ("video_embeds",), lambda visual: Units(visual.video_embeds[:, None])),
-        Granularity("frame", ("frame_embeds", "video_mask"),
-                    lambda visual: _masked_units(visual.frame_embeds, visual.video_mask)),
-        Granularity("patch", ("patch_embeds", "video_mask"), _patch_units),
-        Granularity("image", ("video_embeds",), lambda visual: Units(visual.video_embeds[:, None])),
-    )
+    name: Granularity(name, fields, _VISUAL_UNITS[name]) for name, fields in VISUAL_GRANULARITY_FIELDS.items()
 }
 
 
@@ -127,8 +133,8 @@ class Alignment:
     def score_units(self, text: Units, visual: Units, temperature: float) -> torch.Tensor:
         """(num_texts, num_visuals) scores of normalised units."""
         if text.length == 1 and visual.length == 1:
-            return global_similarity(text.embeds[:, 0], visual.embeds[:, 0])
-        return fine_grained_similarity(text.embeds, text.mask, visual.embeds, visual.mask, temperature)
+            return cosine_scores(text.embeds[:, 0], visual.embeds[:, 0])
+        return fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature)
 
     def score(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures, temperature: float) -> torch.Tensor:
         """(num_texts, num_visuals) scores of two feature batches."""
@@ -136,18 +142,7 @@ class Alignment:
 
 
 ALIGNMENTS = {name: Alignment(name, *granularities) for name, granularities in ALIGNMENT_GRANULARITIES.items()}
-TEXT_IMAGE = Alignment(IMAGE_ALIGNMENT, "image_text", "image")
-
-
-def _scored_fields(granularities: Sequence[str], table: dict[str, Granularity]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(field for name in granularities for field in table[name].fields))
-
-
-# Every field any alignment reads, in a fixed order (processes gathering features must agree on it).
-SCORED_TEXT_FIELDS = _scored_fields([a.text_granularity for a in (*ALIGNMENTS.values(), TEXT_IMAGE)], TEXT_GRANULARITIES)
-SCORED_VISUAL_FIELDS = _scored_fields(
-    [a.visual_granularity for a in (*ALIGNMENTS.values(), TEXT_IMAGE)], VISUAL_GRANULARITIES
-)
+TEXT_IMAGE = Alignment(IMAGE_ALIGNMENT, *IMAGE_ALIGNMENT_GRANULARITIES)
 
 
 def coarse_text_embeds(text: UniTriMTextFeatures, for_images: bool) -> torch.Tensor:
@@ -201,33 +196,7 @@ class MGSAScorer:
         """The alignments that score `visual`: the enabled ones for videos, `text_image` for still images."""
         return (TEXT_IMAGE,) if visual.is_image else self.alignments
 
-    # ------------------------------------------------------------------ one block (differentiable)
-
-    def scores(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> dict[str, torch.Tensor]:
-        """{alignment name: (num_texts, num_visuals)} of all pairs, in one block (differentiable)."""
-        text_units, visual_units = {}, {}  # each granularity normalised once, shared by the alignments using it
-        scores = {}
-        for alignment in self.alignments_for(visual):
-            if alignment.text_granularity not in text_units:
-                text_units[alignment.text_granularity] = alignment.text_units(text)
-            if alignment.visual_granularity not in visual_units:
-                visual_units[alignment.visual_granularity] = alignment.visual_units(visual)
-            scores[alignment.name] = alignment.score_units(
-                text_units[alignment.text_granularity], visual_units[alignment.visual_granularity],
-                self.aggregation_temperature,
-            )
-        return scores
-
-    @staticmethod
-    def combine(scores: dict[str, torch.Tensor], logit_scale: torch.Tensor) -> torch.Tensor:
-        """`logit_scale * mean(scores)`."""
-        return logit_scale * torch.stack(list(scores.values())).mean(dim=0)
-
-    def logits(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures, logit_scale: torch.Tensor) -> torch.Tensor:
-        """(num_texts, num_visuals) logits of all pairs in one block (what the training loss uses)."""
-        return self.combine(self.scores(text, visual), logit_scale)
-
-    # ------------------------------------------------------------------ galleries (tiled)
+    # ------------------------------------------------------------------ compilation of the tiles
 
     def compile(self, **compile_options: Any) -> None:
         """Always compile the tile scoring with `torch.compile(**compile_options)` (default `dynamic=True`)."""
@@ -282,13 +251,17 @@ class MGSAScorer:
         logit_scale: torch.Tensor,
         text_block_size: int | None = None,
         visual_block_size: int | None = None,
-        max_block_elements: int = DEFAULT_MAX_BLOCK_ELEMENTS,
+        max_block_elements: int | None = DEFAULT_MAX_BLOCK_ELEMENTS,
     ) -> UniTriMSimilarityOutput:
         """
-        Score every text against every visual, alignment by alignment and tile by tile, so that memory stays
-        bounded for large galleries; the result does not depend on the tile sizes. Features are normalised once,
-        and texts (videos) are tiled in the order of their number of words or triplets (frames), so that a tile
-        carries little padding.
+        Score every text against every visual: each enabled alignment's scores (for images, the single
+        `text_image` score) and the logits, `logit_scale * mean(scores)`.
+
+        By default the pairs are scored tile by tile, so that memory stays bounded for large galleries; the result
+        does not depend on the tile sizes. Features are normalised once, and texts (videos) are tiled in the order
+        of their number of words or triplets (frames), so that a tile carries little padding. With
+        `max_block_elements=None` every pair is scored in one block, eagerly: what the training loss uses (a batch,
+        differentiable).
 
         Args:
             text: features of num_texts captions.
@@ -297,14 +270,49 @@ class MGSAScorer:
             text_block_size, visual_block_size: tile sizes; by default up to 512 visuals per tile and, for each
                 alignment, as many texts as keep its tile similarity tensor (texts x visuals x text units x
                 visual units) within `max_block_elements` entries.
+            max_block_elements: the bound of the default text tile size; None: one block.
 
         Returns:
-            `UniTriMSimilarityOutput` with `logits` and one (num_texts, num_visuals) matrix per alignment.
+            `UniTriMSimilarityOutput` with `logits` and one (num_texts, num_visuals) score matrix per alignment.
         """
         if (text_block_size is not None and text_block_size < 1) or (
             visual_block_size is not None and visual_block_size < 1
         ):
             raise ValueError("text_block_size and visual_block_size must be >= 1.")
+        if max_block_elements is None:
+            scores = self._scores_in_one_block(text, visual)
+            return UniTriMSimilarityOutput(logits=mean_logits(scores, logit_scale), alignment_scores=scores)
+        scores = self._scores_in_tiles(text, visual, text_block_size, visual_block_size, max_block_elements)
+        num_texts, num_visuals = text.batch_size, visual.batch_size
+        logits = text.sentence_embeds.new_empty(num_texts, num_visuals)
+        rows_per_chunk = max(1, max_block_elements // max(num_visuals * len(scores), 1))
+        for start in range(0, num_texts, rows_per_chunk):  # the mean in chunks: no (alignments, N, N) copy
+            rows = slice(start, start + rows_per_chunk)
+            logits[rows] = mean_logits({name: score[rows] for name, score in scores.items()}, logit_scale)
+        return UniTriMSimilarityOutput(logits=logits, alignment_scores=scores)
+
+    def _scores_in_one_block(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> dict[str, torch.Tensor]:
+        text_units, visual_units = {}, {}  # each granularity normalised once, shared by the alignments using it
+        scores = {}
+        for alignment in self.alignments_for(visual):
+            if alignment.text_granularity not in text_units:
+                text_units[alignment.text_granularity] = alignment.text_units(text)
+            if alignment.visual_granularity not in visual_units:
+                visual_units[alignment.visual_granularity] = alignment.visual_units(visual)
+            scores[alignment.name] = alignment.score_units(
+                text_units[alignment.text_granularity], visual_units[alignment.visual_granularity],
+                self.aggregation_temperature,
+            )
+        return scores
+
+    def _scores_in_tiles(
+        self,
+        text: UniTriMTextFeatures,
+        visual: UniTriMVisualFeatures,
+        text_block_size: int | None,
+        visual_block_size: int | None,
+        max_block_elements: int,
+    ) -> dict[str, torch.Tensor]:
         num_texts, num_visuals = text.batch_size, visual.batch_size
         visual_block = visual_block_size or min(max(num_visuals, 1), DEFAULT_VISUAL_BLOCK_SIZE)
         score_tile = self._tile_function(text.sentence_embeds.device, num_texts * num_visuals)
@@ -332,9 +340,9 @@ class MGSAScorer:
                     )
                     score.index_put_((text_rows[:, None], visual_rows[None, :]), tile)
             scores[alignment.name] = score
-        logits = text.sentence_embeds.new_empty(num_texts, num_visuals)
-        rows_per_chunk = max(1, max_block_elements // max(num_visuals * len(scores), 1))
-        for start in range(0, num_texts, rows_per_chunk):  # the mean in chunks: no (alignments, N, N) copy
-            rows = slice(start, start + rows_per_chunk)
-            logits[rows] = self.combine({name: score[rows] for name, score in scores.items()}, logit_scale)
-        return UniTriMSimilarityOutput(logits=logits, alignment_scores=scores)
+        return scores
+
+
+def mean_logits(scores: dict[str, torch.Tensor], logit_scale: torch.Tensor) -> torch.Tensor:
+    """`logit_scale * mean(scores)` of the alignments' (num_texts, num_visuals) score matrices."""
+    return logit_scale * torch.stack(list(scores.values())).mean(dim=0)

@@ -1,0 +1,61 @@
+"""The MGSA alignment table, defined once: each alignment's name, the text and visual granularity it compares, and
+the feature fields each granularity reads.
+
+Plain data (no torch), so that the configuration, the scorer, the loss's cross-process gathering and the
+command-line checks all derive from this one table. `mgsa_scorer` turns each granularity into units and scores them.
+"""
+
+from __future__ import annotations
+
+# Text granularity -> the `UniTriMTextFeatures` fields it reads.
+TEXT_GRANULARITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "sentence": ("sentence_embeds",),
+    "triplet": ("triplet_embeds", "triplet_mask"),
+    "word": ("word_embeds", "word_mask"),
+    # The one text feature matched against still images: t_sp with the disentangler, t without it.
+    "image_text": ("combined_embeds", "spatial_embeds"),
+}
+# Visual granularity -> the `UniTriMVisualFeatures` fields it reads.
+VISUAL_GRANULARITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "video": ("video_embeds",),
+    "frame": ("frame_embeds", "video_mask"),
+    "patch": ("patch_embeds", "video_mask"),
+    "image": ("video_embeds",),
+}
+
+# Text-video alignment -> (text granularity, visual granularity). `config.alignments` names a subset.
+ALIGNMENT_GRANULARITIES: dict[str, tuple[str, str]] = {
+    "sentence_video": ("sentence", "video"),
+    "sentence_frame": ("sentence", "frame"),
+    "triplet_frame": ("triplet", "frame"),
+    "word_frame": ("word", "frame"),
+    "word_patch": ("word", "patch"),
+    "word_video": ("word", "video"),
+}
+ALL_ALIGNMENTS = tuple(ALIGNMENT_GRANULARITIES)
+# UniTriM's five (the paper's MGSA); `word_video` serves the X-CLIP preset.
+UNITRIM_ALIGNMENTS = ("sentence_video", "sentence_frame", "triplet_frame", "word_frame", "word_patch")
+
+# A still image is scored by this single alignment: one text feature against CLIP's image embedding.
+IMAGE_ALIGNMENT = "text_image"
+IMAGE_ALIGNMENT_GRANULARITIES = ("image_text", "image")
+
+
+def _fields_read(granularities: list[str], table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(field for name in granularities for field in table[name]))
+
+
+_EVERY_PAIR = [*ALIGNMENT_GRANULARITIES.values(), IMAGE_ALIGNMENT_GRANULARITIES]
+# Every field any alignment reads, in a fixed order (processes gathering features must agree on it).
+SCORED_TEXT_FIELDS = _fields_read([text for text, _ in _EVERY_PAIR], TEXT_GRANULARITY_FIELDS)
+SCORED_VISUAL_FIELDS = _fields_read([visual for _, visual in _EVERY_PAIR], VISUAL_GRANULARITY_FIELDS)
+
+
+def text_granularity_of(alignment: str) -> str:
+    """The text granularity `alignment` compares (`"word_patch"` -> `"word"`)."""
+    return ALIGNMENT_GRANULARITIES[alignment][0]
+
+
+def visual_granularity_of(alignment: str) -> str:
+    """The visual granularity `alignment` compares (`"word_patch"` -> `"patch"`)."""
+    return ALIGNMENT_GRANULARITIES[alignment][1]
