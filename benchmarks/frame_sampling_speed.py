@@ -32,6 +32,7 @@ import torch
 
 from _timing import machine_info, markdown_table, report, time_interleaved
 from unitrim_hf.media.frame_sampling import FrameSampler
+from unitrim_hf.media.frame_selection import FrameGrid
 from unitrim_hf.media.image_transforms import clip_transform
 from unitrim_hf.media.video_writer import write_video
 
@@ -136,7 +137,7 @@ def run(repeats: int, baseline_ref: str) -> dict:
                     twin = paths[name.removesuffix("_vfr")]
                     functions["frame_sampler_on_constant_rate_twin"] = lambda twin=twin: sampler(twin)
                 else:
-                    indices = sampler.sample_indices(seconds * FPS, FPS)
+                    indices = sampler.sample_indices(FrameGrid(seconds * FPS, FPS))
                     frames = sampler(path).frames
                     functions["frame_sampler+clip_transform"] = lambda path=path: clip_transform(
                         sampler(path).frames[:NUM_FRAMES]

@@ -10,6 +10,7 @@ import pytest
 
 from unitrim_hf.errors import UniTriMError, VideoDecodingError
 from unitrim_hf.media.frame_sampling import FrameSampler, SampledFrames
+from unitrim_hf.media.frame_selection import FrameGrid
 from unitrim_hf.media.video_decoding import FrameRateTimeline, KeyframeDecoder, probe_stream
 from unitrim_hf.media.video_writer import write_video
 
@@ -53,7 +54,7 @@ def test_coded_frames_round_trip_without_compression():
 def test_uniform_sampling_returns_the_expected_frames(clips, extension, fps):
     sampler = FrameSampler(num_frames=12, strategy="uniform")
     sampled = sampler(clips[extension, fps])
-    expected = sampler.sample_indices(CLIP_FRAMES, float(fps)).tolist()
+    expected = sampler.sample_indices(FrameGrid(CLIP_FRAMES, float(fps))).tolist()
     assert expected == [int((k + 0.5) * CLIP_FRAMES / 12) for k in range(12)]
     assert real_indices(sampled) == expected
     assert painted_indices(sampled) == expected
@@ -121,53 +122,53 @@ def test_uniform_sampling_of_a_long_clip_with_sparse_keyframes(tmp_path):
     path = write_video(tmp_path / "long.mkv", coded_frames(260), fps=NTSC, gop_size=40)
     sampler = FrameSampler(num_frames=12)
     sampled = sampler(path)
-    assert painted_indices(sampled) == real_indices(sampled) == sampler.sample_indices(260, float(NTSC)).tolist()
+    assert painted_indices(sampled) == real_indices(sampled) == sampler.sample_indices(FrameGrid(260, float(NTSC))).tolist()
 
 
 # ---------------------------------------------------------------- pure index selection
 
 
 def test_fps_strategy_matches_clip4clip_for_a_10_5_second_30fps_clip():
-    indices = FrameSampler(num_frames=12, strategy="fps").sample_indices(315, 30.0)
+    indices = FrameSampler(num_frames=12, strategy="fps").sample_indices(FrameGrid(315, 30.0))
     assert indices.tolist() == [30 * second for second in range(11)]
 
 
 def test_fps_strategy_uniform_slice_matches_linspace_example():
     # 21 seconds at 25 fps -> 21 one-per-second frames, sliced to 12 with np.linspace(0, 20, 12, dtype=int)
-    indices = FrameSampler(num_frames=12, strategy="fps", slice_position="uniform").sample_indices(525, 25.0)
+    indices = FrameSampler(num_frames=12, strategy="fps", slice_position="uniform").sample_indices(FrameGrid(525, 25.0))
     assert (indices // 25).tolist() == [0, 1, 3, 5, 7, 9, 10, 12, 14, 16, 18, 20]
 
 
 def test_fps_strategy_head_and_tail_slices():
-    head = FrameSampler(num_frames=4, strategy="fps", slice_position="head").sample_indices(250, 25.0)
-    tail = FrameSampler(num_frames=4, strategy="fps", slice_position="tail").sample_indices(250, 25.0)
+    head = FrameSampler(num_frames=4, strategy="fps", slice_position="head").sample_indices(FrameGrid(250, 25.0))
+    tail = FrameSampler(num_frames=4, strategy="fps", slice_position="tail").sample_indices(FrameGrid(250, 25.0))
     assert head.tolist() == [0, 25, 50, 75]
     assert tail.tolist() == [150, 175, 200, 225]
 
 
 def test_fps_strategy_truncates_ntsc_rate_and_honours_start_end():
     sampler = FrameSampler(num_frames=20, strategy="fps")
-    assert sampler.sample_indices(300, 29.97).tolist() == [29 * second for second in range(11)]
+    assert sampler.sample_indices(FrameGrid(300, 29.97)).tolist() == [29 * second for second in range(11)]
     # seconds 2..5 inclusive, as CLIP4Clip's start/end loop
-    assert sampler.sample_indices(300, 29.97, start_time=2, end_time=5).tolist() == [58, 87, 116, 145]
+    assert sampler.sample_indices(FrameGrid(300, 29.97), start_time=2, end_time=5).tolist() == [58, 87, 116, 145]
 
 
 def test_fps_strategy_with_two_frames_per_second():
-    indices = FrameSampler(num_frames=12, strategy="fps", frames_per_second=2).sample_indices(75, 25.0)
+    indices = FrameSampler(num_frames=12, strategy="fps", frames_per_second=2).sample_indices(FrameGrid(75, 25.0))
     assert indices.tolist() == [0, 12, 25, 37, 50, 62]
 
 
 def test_random_strategy_is_reproducible_and_seed_dependent():
-    first = FrameSampler(num_frames=12, strategy="random", seed=0).sample_indices(1000, 25.0)
-    again = FrameSampler(num_frames=12, strategy="random", seed=0).sample_indices(1000, 25.0)
-    other = FrameSampler(num_frames=12, strategy="random", seed=1).sample_indices(1000, 25.0)
+    first = FrameSampler(num_frames=12, strategy="random", seed=0).sample_indices(FrameGrid(1000, 25.0))
+    again = FrameSampler(num_frames=12, strategy="random", seed=0).sample_indices(FrameGrid(1000, 25.0))
+    other = FrameSampler(num_frames=12, strategy="random", seed=1).sample_indices(FrameGrid(1000, 25.0))
     assert first.tolist() == again.tolist()
     assert first.tolist() != other.tolist()
     segment_of = (first * 12) // 1000
     assert segment_of.tolist() == list(range(12)), "one frame per segment"
     sampler = FrameSampler(num_frames=12, strategy="random")
-    with_rng = sampler.sample_indices(1000, 25.0, rng=np.random.default_rng(5))
-    assert with_rng.tolist() == sampler.sample_indices(1000, 25.0, rng=np.random.default_rng(5)).tolist()
+    with_rng = sampler.sample_indices(FrameGrid(1000, 25.0), rng=np.random.default_rng(5))
+    assert with_rng.tolist() == sampler.sample_indices(FrameGrid(1000, 25.0), rng=np.random.default_rng(5)).tolist()
 
 
 def test_random_strategy_on_a_file_with_rng_argument(clips):
@@ -179,18 +180,18 @@ def test_random_strategy_on_a_file_with_rng_argument(clips):
 
 
 def test_short_range_keeps_every_frame():
-    assert FrameSampler(num_frames=12).sample_indices(7, 25.0).tolist() == list(range(7))
-    assert FrameSampler(num_frames=12, strategy="random", seed=0).sample_indices(7, 25.0).tolist() == list(range(7))
+    assert FrameSampler(num_frames=12).sample_indices(FrameGrid(7, 25.0)).tolist() == list(range(7))
+    assert FrameSampler(num_frames=12, strategy="random", seed=0).sample_indices(FrameGrid(7, 25.0)).tolist() == list(range(7))
 
 
 def test_bad_times_raise():
     sampler = FrameSampler(num_frames=4)
     with pytest.raises(ValueError, match="past the end"):
-        sampler.sample_indices(50, 25.0, start_time=10.0)
+        sampler.sample_indices(FrameGrid(50, 25.0), start_time=10.0)
     with pytest.raises(ValueError, match="end_time"):
-        sampler.sample_indices(50, 25.0, start_time=1.0, end_time=1.0)
+        sampler.sample_indices(FrameGrid(50, 25.0), start_time=1.0, end_time=1.0)
     with pytest.raises(ValueError, match="start_time"):
-        sampler.sample_indices(50, 25.0, start_time=-1.0)
+        sampler.sample_indices(FrameGrid(50, 25.0), start_time=-1.0)
 
 
 def test_settings_round_trip_and_validation():
@@ -333,22 +334,22 @@ def _explicit_clip4clip_times(first_second, last_second, frames_per_second, vide
 
 @pytest.mark.parametrize("video_end, start_time, slice_position", [(7.3, None, "uniform"), (30.0, 2.5, "head"), (12.0, 3.0, "tail")])
 def test_timed_fps_selection_equals_the_listed_candidates(video_end, start_time, slice_position):
-    from unitrim_hf.media.frame_selection import clip4clip_timed_indices, frames_shown_at, slice_selection
+    from unitrim_hf.media.frame_selection import FrameTimes, frames_shown_at, select_frames, slice_selection
 
     frame_times = np.sort(np.random.default_rng(0).uniform(0, video_end, 200))
     frame_times[0] = 0.0
     first = 0.0 if start_time is None else start_time
     expected_times = _explicit_clip4clip_times(first, np.ceil(video_end), 2, video_end)
     expected = frames_shown_at(frame_times, expected_times[slice_selection(len(expected_times), 12, slice_position)])
-    chosen = clip4clip_timed_indices(frame_times, video_end, 2, 12, slice_position, start_time=start_time)
+    chosen = select_frames(FrameTimes(frame_times, video_end), 12, "fps", 2, slice_position, start_time=start_time)
     np.testing.assert_array_equal(chosen, expected)
 
 
 def test_timed_fps_selection_cost_does_not_grow_with_a_lying_end_time():
-    from unitrim_hf.media.frame_selection import clip4clip_timed_indices
+    from unitrim_hf.media.frame_selection import FrameTimes, select_frames
 
     frame_times = np.asarray([0.0, 0.5, 1.0, 4.0e11])  # one absurd timestamp: the stream claims to end 12,000 years later
-    chosen = clip4clip_timed_indices(frame_times, 4.0e11 + 1.0, 1, 12, "uniform")
+    chosen = select_frames(FrameTimes(frame_times, 4.0e11 + 1.0), 12, "fps", 1, "uniform")
     assert len(chosen) == 12 and chosen[0] == 0 and chosen[-1] == 3
 
 

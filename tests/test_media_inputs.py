@@ -16,6 +16,7 @@ from PIL import Image
 
 from unitrim_hf import FrameSampler, UniTriMConfig, UniTriMProcessor, VideoDecodingError
 from unitrim_hf.errors import ImageDecodingError, UniTriMError
+from unitrim_hf.media.frame_selection import FrameGrid, FrameTimes
 from unitrim_hf.media.image_loading import load_image_file
 from unitrim_hf.search.thumbnails import decode_frame_at, thumbnail_png_base64
 from unitrim_hf.media.video_writer import write_video
@@ -95,12 +96,12 @@ def test_variable_frame_rate_random_sampling_decodes_the_frames_it_reports(tmp_p
 def test_time_based_choice_weights_frames_by_how_long_they_are_shown():
     frame_times = np.asarray([0.0, 0.1, 0.2, 5.0])  # the third frame is shown from 0.2 s to 5 s
     sampler = FrameSampler(4)
-    assert sampler.sample_timed_indices(frame_times, video_end=5.1).tolist() == [0, 1, 2, 3]
-    assert FrameSampler(3).sample_timed_indices(frame_times, video_end=5.1).tolist() == [2, 2, 2]
-    assert sampler.sample_timed_indices(frame_times, video_end=5.1, start_time=1.0, end_time=2.0).tolist() == [2]
-    assert FrameSampler(12, "fps").sample_timed_indices(frame_times, video_end=5.1).tolist() == [0, 2, 2, 2, 2, 3]
+    assert sampler.sample_indices(FrameTimes(frame_times, 5.1)).tolist() == [0, 1, 2, 3]
+    assert FrameSampler(3).sample_indices(FrameTimes(frame_times, 5.1)).tolist() == [2, 2, 2]
+    assert sampler.sample_indices(FrameTimes(frame_times, 5.1), start_time=1.0, end_time=2.0).tolist() == [2]
+    assert FrameSampler(12, "fps").sample_indices(FrameTimes(frame_times, 5.1)).tolist() == [0, 2, 2, 2, 2, 3]
     with pytest.raises(ValueError, match="past the end"):
-        sampler.sample_timed_indices(frame_times, video_end=5.1, start_time=6.0)
+        sampler.sample_indices(FrameTimes(frame_times, 5.1), start_time=6.0)
 
 
 def test_constant_rate_header_with_a_long_hole_in_the_timestamps_is_an_error(tmp_path):
@@ -179,7 +180,7 @@ def test_avi_claiming_a_billion_frames_fails_fast_naming_the_file(tmp_path):
 def test_frame_choice_cost_does_not_grow_with_the_claimed_length():
     tracemalloc.start()
     try:
-        indices = FrameSampler(12, "fps").sample_indices(10**12, 25.0)
+        indices = FrameSampler(12, "fps").sample_indices(FrameGrid(10**12, 25.0))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

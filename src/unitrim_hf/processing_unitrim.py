@@ -14,6 +14,7 @@ from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
 from .media.frame_sampling import FrameSampler
+from .media.frame_selection import FrameGrid
 from .media.image_loading import DEFAULT_MAX_IMAGE_PIXELS, load_image_file, pil_image_to_rgb
 from .media.image_transforms import CLIPFrameTransform
 from .remote_processor import LOADER_REFERENCE, write_processor_bundle
@@ -197,7 +198,7 @@ class UniTriMProcessor(ProcessorMixin):
             )
         if frames.shape[0] > self.num_frames:
             uniform = FrameSampler(self.num_frames, strategy="uniform")
-            frames = frames[uniform.sample_indices(frames.shape[0], fps=1.0)]
+            frames = frames[uniform.sample_indices(FrameGrid(frames.shape[0], 1.0))]
         return frames
 
     def encode_videos(

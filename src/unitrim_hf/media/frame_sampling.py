@@ -16,16 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import VideoDecodingError
-from .frame_selection import (
-    SLICE_POSITIONS,
-    STRATEGIES,
-    check_clip_bounds,
-    clip4clip_grid_indices,
-    clip4clip_timed_indices,
-    grid_frame_range,
-    segment_indices,
-    timed_segment_indices,
-)
+from .frame_selection import SLICE_POSITIONS, STRATEGIES, FrameAxis, select_frames
 from .video_decoding import (
     FrameRateTimeline,
     KeyframeDecoder,
@@ -146,70 +137,33 @@ class FrameSampler:
     # ------------------------------------------------------------------ frame selection (pure)
     def sample_indices(
         self,
-        num_video_frames: int,
-        fps: float,
+        frames: FrameAxis,
         start_time: float | None = None,
         end_time: float | None = None,
         rng: np.random.Generator | None = None,
     ) -> np.ndarray:
-        """Frame indices to decode on a constant-frame-rate grid, sorted, at most ``num_frames`` of them.
+        """Indices of the frames to decode, sorted, at most `num_frames` of them.
 
         Args:
-            num_video_frames: number of frames in the video stream.
-            fps: the stream's frame rate (frames per second).
+            frames: the video's frames: a `FrameGrid` (constant frame rate: frame numbers, exactly as CLIP4Clip) or
+                a `FrameTimes` (variable frame rate: chosen by presentation time, so a frame shown for longer is
+                proportionally more likely to be taken).
             start_time, end_time: optional clip bounds in seconds from the stream start. "uniform"/"random" use the
                 frames shown in [start_time, end_time); "fps" follows CLIP4Clip (seconds start..end inclusive).
-            rng: generator for the "random" strategy (default: the sampler's own, seeded by ``seed``).
+            rng: generator for the "random" strategy (default: the sampler's own, seeded by `seed`).
 
         Returns:
-            (num_selected,) int64 array, num_selected <= num_frames. The cost is bounded by ``num_frames``, whatever
-            ``num_video_frames`` is.
+            (num_selected,) int64 array, num_selected <= num_frames. The cost is bounded by `num_frames`, whatever
+            the number of frames of the video (or, for `FrameTimes`, by the length of its `frame_times`).
         """
-        if num_video_frames < 1:
-            raise ValueError(f"num_video_frames must be >= 1, got {num_video_frames}")
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        check_clip_bounds(start_time, end_time)
-        if self.strategy == "fps":
-            return clip4clip_grid_indices(
-                num_video_frames, fps, int(self.frames_per_second), self.num_frames, self.slice_position, start_time, end_time
-            )
-        first, stop = grid_frame_range(num_video_frames, fps, start_time, end_time)
-        return segment_indices(first, stop, self.num_frames, self.strategy, rng if rng is not None else self._rng)
-
-    def sample_timed_indices(
-        self,
-        frame_times: np.ndarray,
-        video_end: float,
-        start_time: float | None = None,
-        end_time: float | None = None,
-        rng: np.random.Generator | None = None,
-    ) -> np.ndarray:
-        """Frame indices chosen by time on a variable-frame-rate video, sorted, at most ``num_frames``.
-
-        Args:
-            frame_times: (num_video_frames,) sorted presentation times in seconds from the stream start.
-            video_end: end of the last frame, in seconds.
-            start_time, end_time: optional clip bounds in seconds, as in :meth:`sample_indices`.
-            rng: generator for the "random" strategy.
-
-        "uniform"/"random" take every frame of the clip when it has at most ``num_frames``, else the frames shown
-        at the centres of (a random time in) ``num_frames`` equal time segments; "fps" takes the frames shown at
-        ``second + k / frames_per_second``. A frame shown for longer is proportionally more likely to be taken.
-        """
-        check_clip_bounds(start_time, end_time)
-        if self.strategy == "fps":
-            return clip4clip_timed_indices(
-                frame_times, video_end, int(self.frames_per_second), self.num_frames, self.slice_position, start_time, end_time
-            )
-        generator = rng if rng is not None else self._rng
-        return timed_segment_indices(frame_times, video_end, self.num_frames, self.strategy, start_time, end_time, generator)
+        return select_frames(
+            frames, self.num_frames, self.strategy, int(self.frames_per_second), self.slice_position, start_time,
+            end_time, rng if rng is not None else self._rng,
+        )
 
     def _select(self, timeline, start_time, end_time, rng, path) -> np.ndarray:
         try:
-            if isinstance(timeline, TimestampTimeline):
-                return self.sample_timed_indices(timeline.frame_times, timeline.video_end, start_time, end_time, rng)
-            return self.sample_indices(timeline.num_frames, timeline.info.fps, start_time, end_time, rng)
+            return self.sample_indices(timeline.frame_axis(), start_time, end_time, rng)
         except ValueError as error:
             raise VideoDecodingError(path, str(error)) from error
 

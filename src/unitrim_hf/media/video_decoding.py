@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VideoDecodingError
+from .frame_selection import TIME_EPSILON, FrameGrid, FrameTimes, frames_shown_at
 
 # Guard against decoders that loop forever on damaged input: a call never demuxes more than this many packets
 # beyond twice the stream's frame count.
@@ -165,6 +166,10 @@ class FrameRateTimeline:
         self.num_frames = info.num_frames
         self.frames_per_pts = info.seconds_per_pts * info.fps
 
+    def frame_axis(self) -> FrameGrid:
+        """The frames as frame selection sees them."""
+        return FrameGrid(self.num_frames, self.info.fps)
+
     def frame_index(self, pts: int) -> int:
         return int(round((pts - self.info.start_pts) * self.frames_per_pts))
 
@@ -190,6 +195,10 @@ class TimestampTimeline:
         self.typical_step = float(np.median(gaps)) if len(gaps) else max(1.0, 1 / (info.fps * info.seconds_per_pts))
         last_duration = last_duration_pts if last_duration_pts > 0 else self.typical_step
         self.video_end = float(self.frame_times[-1] + last_duration * info.seconds_per_pts)
+
+    def frame_axis(self) -> FrameTimes:
+        """The frames as frame selection sees them."""
+        return FrameTimes(self.frame_times, self.video_end)
 
     def frame_index(self, pts: int) -> int:
         position = int(np.searchsorted(self.frame_pts, pts))
@@ -396,8 +405,6 @@ def decode_frame_at(path: str | os.PathLike, seconds: float) -> tuple[np.ndarray
         VideoDecodingError: the file is not a decodable video.
     """
     import av
-
-    from .frame_selection import TIME_EPSILON, frames_shown_at
 
     seconds = max(float(seconds), 0.0)
     container, stream, file_size = open_video(path)
