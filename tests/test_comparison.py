@@ -102,10 +102,9 @@ def test_plateau_and_spread_diagnostics() -> None:
     assert mean_pairwise_cosine(torch.eye(4)) == pytest.approx(0.0)
 
 
-@pytest.mark.usefixtures("fresh_accelerate_state")
 def test_compare_runs_presets_over_seeds_end_to_end(tmp_path) -> None:
     """What users run: the console script on a tiny synthetic benchmark, two presets x two seeds, JSON written;
-    a second call reuses the finished runs."""
+    a second call reuses the finished runs. Every run trains in a process of its own: none here."""
     argv = [
         "--presets", "unitrim-tiny", "xclip-tiny", "--seeds", "1", "2", "--data_dir", str(tmp_path / "data"),
         "--output_dir", str(tmp_path / "runs"), "--json", str(tmp_path / "report.json"), "--",
@@ -113,6 +112,9 @@ def test_compare_runs_presets_over_seeds_end_to_end(tmp_path) -> None:
         "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8", "--max_steps", "2",
     ]
     report = run_compare(argv)
+    from accelerate.state import PartialState
+
+    assert not PartialState._shared_state, "a comparison run left accelerate state in the calling process"
     assert [(run["variant"], run["seed"]) for run in report["runs"]] == [
         ("unitrim-tiny", 1), ("xclip-tiny", 1), ("unitrim-tiny", 2), ("xclip-tiny", 2)
     ]

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..modeling.modeling_outputs import UniTriMOutput
 from ..modeling.pooling import l2_normalize
 
 # A step is "on the plateau" when its text-video loss is within this fraction of ln(batch) (or above it).
@@ -31,30 +32,20 @@ class TextFeatureProbe:
     """Records, for every training forward pass, the mean pairwise cosine of the sentence features and of the
     combined text feature `t` (when the model computes one).
 
-    `attach(model)` wraps the model's `get_text_features` on the instance; evaluation passes (model in eval
-    mode) are not recorded.
+    Append `record` to a `Trainer`'s `step_observers`; it is called with each training step's `UniTriMOutput`.
     """
 
     def __init__(self) -> None:
         self.sentence_cosine: list[float] = []
         self.combined_cosine: list[float] = []
 
-    @classmethod
-    def attach(cls, model: torch.nn.Module) -> "TextFeatureProbe":
-        probe = cls()
-        original = model.get_text_features
-
-        def recorded_get_text_features(*args: Any, **kwargs: Any):
-            features = original(*args, **kwargs)
-            if model.training:
-                probe.sentence_cosine.append(mean_pairwise_cosine(features.sentence_embeds))
-                combined = getattr(features, "combined_embeds", None)
-                if combined is not None:
-                    probe.combined_cosine.append(mean_pairwise_cosine(combined))
-            return features
-
-        model.get_text_features = recorded_get_text_features
-        return probe
+    def record(self, output: UniTriMOutput) -> None:
+        features = output.text_features
+        if features is None:
+            return
+        self.sentence_cosine.append(mean_pairwise_cosine(features.sentence_embeds))
+        if features.combined_embeds is not None:
+            self.combined_cosine.append(mean_pairwise_cosine(features.combined_embeds))
 
     def summary(self) -> dict[str, float]:
         """Mean, maximum and last value of each recorded series (NaN when nothing was recorded)."""

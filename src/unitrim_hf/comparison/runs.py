@@ -82,28 +82,18 @@ def build_run_specs(recipe: Recipe, output_dir: str | Path, extra_arguments: lis
     return specs
 
 
-def _reset_accelerate_state() -> None:
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-
-
-def run_one(spec: RunSpec) -> RunResult:
-    """Train `spec.argv` with `Trainer`, evaluate the final model once, record the diagnostics."""
+def _train_and_evaluate(spec: RunSpec) -> RunResult:
     from ..training.command_line import parse_arguments
     from ..training.loop import Trainer
 
     started = time.perf_counter()
     model_args, data_args, training_args = parse_arguments(spec.argv)
-    try:
-        trainer = Trainer(model_args, data_args, training_args)
-        probe = TextFeatureProbe.attach(trainer.model)
-        result = trainer.train()
-        evaluation = trainer.evaluate(f"final model (step {trainer.state.global_step})")
-        batch_size = training_args.per_device_train_batch_size * trainer.accelerator.num_processes
-    finally:
-        _reset_accelerate_state()
+    trainer = Trainer(model_args, data_args, training_args)
+    probe = TextFeatureProbe()
+    trainer.step_observers.append(probe.record)
+    result = trainer.train()
+    evaluation = trainer.evaluate(f"final model (step {trainer.state.global_step})")
+    batch_size = training_args.per_device_train_batch_size * trainer.accelerator.num_processes
     evaluation.save(spec.output_dir)
     diagnostics = {**plateau_statistics(trainer.state.log_history, batch_size), **probe.summary()}
     run = RunResult(
@@ -113,6 +103,19 @@ def run_one(spec: RunSpec) -> RunResult:
     )
     (Path(spec.output_dir) / RUN_FILE_NAME).write_text(json.dumps(asdict(run), indent=1))
     return run
+
+
+def _run_processes(workers: int) -> ProcessPoolExecutor:
+    # One fresh process per run: accelerate's state (and torch's thread settings) belong to a process, so no run
+    # inherits another's.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
+
+
+def run_one(spec: RunSpec) -> RunResult:
+    """Train `spec.argv` with `Trainer` in a process of its own, evaluate the final model once, record the
+    diagnostics; the result is also written to `<spec.output_dir>/comparison_run.json`."""
+    with _run_processes(1) as pool:
+        return pool.submit(_train_and_evaluate, spec).result()
 
 
 def finished_run(spec: RunSpec) -> RunResult | None:
@@ -168,7 +171,7 @@ def run_comparison(
     Args:
         recipe: what to compare.
         output_dir: one folder per run below it.
-        jobs: runs at a time (separate processes when > 1; each keeps the recipe's `torch_num_threads`).
+        jobs: runs at a time, each in a process of its own (each keeps the recipe's `torch_num_threads`).
         extra_arguments: train.py arguments appended to every run (the same for all, e.g. `--max_steps 20`).
         reuse_finished: reuse runs finished earlier with the same arguments.
         on_result: called with each result as it arrives (e.g. to print progress).
@@ -186,20 +189,14 @@ def run_comparison(
             pending.append((position, spec))
     if pending:
         prepare_data(recipe, [spec for _, spec in pending])
-    if jobs <= 1 or len(pending) <= 1:
-        for position, spec in pending:
-            results[position] = run_one(spec)
+    if jobs > 1 and len(pending) > 1:
+        os.environ.setdefault("TQDM_DISABLE", "1")  # interleaved progress bars are unreadable
+    with _run_processes(max(1, min(jobs, len(pending)))) as pool:
+        futures = {pool.submit(_train_and_evaluate, spec): position for position, spec in pending}
+        for future, position in futures.items():
+            results[position] = future.result()
             if on_result:
                 on_result(results[position])
-    else:
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(run_one, spec): position for position, spec in pending}
-            for future, position in futures.items():
-                results[position] = future.result()
-                if on_result:
-                    on_result(results[position])
     return [results[position] for position in range(len(specs))]
 
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import datasets
 import torch
@@ -39,6 +39,7 @@ from ..evaluation.training_overlap import (
     warn_if_model_trained_on,
     warn_if_trained_on,
 )
+from ..modeling.modeling_outputs import UniTriMOutput
 from ..modeling.modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
@@ -154,7 +155,11 @@ def save_model(
 
 
 class Trainer:
-    """Builds everything from the arguments, then `train()`; see the module docstring for the step semantics."""
+    """Builds everything from the arguments, then `train()`; see the module docstring for the step semantics.
+
+    `step_observers` is a list of callables, each called with every training forward's `UniTriMOutput` (before
+    the backward pass); append to it to watch training, e.g. `comparison.diagnostics.TextFeatureProbe.record`.
+    """
 
     def __init__(self, model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
         self.model_args, self.data_args, self.args = model_args, data_args, training_args
@@ -174,6 +179,8 @@ class Trainer:
         self.training_fingerprints: set[str] = set()
         self.state = TrainerState()
         self.debug = debug_recorder(training_args.debug_dump_parameters)
+        # Called with every training forward's `UniTriMOutput`, before the backward pass.
+        self.step_observers: list[Callable[[UniTriMOutput], None]] = [self.debug.record_step]
 
     def _create_accelerator(self) -> Accelerator:
         args = self.args
@@ -372,7 +379,8 @@ class Trainer:
         with accelerator.accumulate(self.model):
             output = self.model(**batch, return_loss=True)
             self._check_finite(output.loss, output.losses, batch_index, video_ids)
-            self.debug.record_step(output)
+            for observe in self.step_observers:
+                observe(output)
             accelerator.backward(output.loss)
             if accelerator.sync_gradients and args.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)
