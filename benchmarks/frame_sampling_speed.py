@@ -72,17 +72,23 @@ def synthetic_clip(path: Path, seconds: int, height: int, width: int, gop_size: 
 
 
 def load_baseline_sampler(ref: str):
-    """`FrameSampler` of `src/unitrim_hf/frame_sampling.py` at git `ref`, imported inside the current package."""
-    source = subprocess.run(
-        ["git", "show", f"{ref}:src/unitrim_hf/frame_sampling.py"],
-        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent,
-    ).stdout
-    name = "unitrim_hf._frame_sampling_baseline"
+    """`FrameSampler` of the sampler's module at git `ref` (`src/unitrim_hf/media/frame_sampling.py`, or
+    `src/unitrim_hf/frame_sampling.py` before the media wing), imported inside the current package next to where
+    it lived, so its relative imports (e.g. `.errors`) resolve to the current modules."""
+    here = Path(__file__).resolve().parent
+    for package, path in (("unitrim_hf.media", "src/unitrim_hf/media/frame_sampling.py"),
+                          ("unitrim_hf", "src/unitrim_hf/frame_sampling.py")):
+        shown = subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True, text=True, cwd=here)
+        if shown.returncode == 0:
+            break
+    else:
+        raise FileNotFoundError(f"no frame sampler module at git ref {ref}: {shown.stderr.strip()}")
+    name = f"{package}._frame_sampling_baseline"
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
-    module.__package__ = "unitrim_hf"
+    module.__package__ = package
     sys.modules[name] = module
-    exec(compile(source, f"{ref}:frame_sampling.py", "exec"), module.__dict__)
+    exec(compile(shown.stdout, f"{ref}:{path}", "exec"), module.__dict__)
     return module.FrameSampler
 
 

@@ -1,7 +1,7 @@
 """One GPU run (< 5 minutes on an H100) of the library's GPU figures: video encoding, scoring, 1M search, training.
 
 Runs from the repository with nothing but torch and transformers (`PYTHONPATH=src python benchmarks/gpu.py`);
-models are randomly initialised at CLIP ViT-B/32 size (cost does not depend on the weights), inputs are seeded
+models are randomly initialized at CLIP ViT-B/32 size (cost does not depend on the weights), inputs are seeded
 random tensors. Every timing is a median (and min) of `--repeats` after warm-up, with CUDA synchronisation.
 
 0. **Bare-CLIP anchor**: the CLIP ViT-B/32 vision tower + projection on `--batch-size` videos x `--frames` frames

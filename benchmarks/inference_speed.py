@@ -12,7 +12,7 @@ Three measurements, each timed round-robin over the presets (warm-up, then `--re
    of the step-1 videos with seeded Gaussian noise (10 % of their RMS) added to frame and patch features and the
    video feature recomputed, so no extra CLIP encoding is needed (scoring cost does not depend on the values).
 
-Models are randomly initialised (the cost does not depend on the weights); inputs are seeded random tensors.
+Models are randomly initialized (the cost does not depend on the weights); inputs are seeded random tensors.
 
     python benchmarks/inference_speed.py [--presets unitrim xclip clip4clip-meanp] [--threads N] [--repeats 5]
         [--frames 12] [--batch-size 4] [--json results.json]
@@ -69,7 +69,7 @@ def text_inputs(config: UniTriMConfig, num_captions: int, caption_length: int, s
 
 
 def video_inputs(config: UniTriMConfig, batch_size: int, num_frames: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """(batch_size, num_frames, 3, H, W) standard-normal frames (like CLIP-normalised pixels), all frames real."""
+    """(batch_size, num_frames, 3, H, W) standard-normal frames (like CLIP-normalized pixels), all frames real."""
     generator = torch.Generator().manual_seed(seed + 1)
     size = config.vision_config.image_size
     return {
@@ -82,7 +82,7 @@ def synthetic_gallery(features: UniTriMVisualFeatures, gallery_size: int, seed: 
     """
     `gallery_size` videos made from the rows of `features`: rows repeated in turn, frame and patch features
     perturbed with Gaussian noise of `GALLERY_NOISE` times their RMS, the video feature recomputed from the frames
-    (L2-normalised masked mean of L2-normalised frames, as the model does).
+    (L2-normalized masked mean of L2-normalized frames, as the model does).
     """
     generator = torch.Generator().manual_seed(seed + 2)
     rows = torch.arange(gallery_size) % features.batch_size

@@ -6,7 +6,7 @@ Writes the synthetic benchmark (the main job's clips: 16 frames of 64x64 at 8 fp
 
 * ``pixels``: the frames' RGB values at 16x16 (a model-free stand-in, to see the rule's behaviour);
 * ``random-clip``: CLIP ViT-B/32 image features with random weights (seed 0): what the training frame cache would
-  use if it took the features of a randomly initialised model, which it does not;
+  use if it took the features of a randomly initialized model, which it does not;
 * any other value: a CLIP or UniTriM checkpoint folder, read with ``CLIPFrameEmbedder``.
 
     python benchmarks/keyframe_choice.py [--num-clips 100] [--frames 8] [--features pixels random-clip PATH]
@@ -35,7 +35,7 @@ def pixel_features(frames: np.ndarray) -> torch.Tensor:
 
 
 def random_clip_features() -> CLIPFrameEmbedder:
-    """A CLIPFrameEmbedder over a randomly initialised ViT-B/32 CLIP, saved to a temporary folder."""
+    """A CLIPFrameEmbedder over a randomly initialized ViT-B/32 CLIP, saved to a temporary folder."""
     from transformers import CLIPConfig, CLIPModel
 
     torch.manual_seed(0)

@@ -2,7 +2,7 @@
 
 For each preset: all parameters, the part that comes from CLIP (towers, projections, logit scale), the new
 UniTriM modules (patch selector, temporal encoder, disentangler), and the trainable ones (requires_grad). The
-models are randomly initialised; counts do not depend on the weights.
+models are randomly initialized; counts do not depend on the weights.
 
     python benchmarks/parameter_counts.py [--presets unitrim xclip clip4clip-meanp] [--json counts.json]
 """

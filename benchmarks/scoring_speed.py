@@ -17,7 +17,7 @@ encoded captions and videos (scoring cost depends on shapes and masks, not on va
    largest tile similarity tensor `similarity` builds and the output matrices. On CUDA,
    `torch.cuda.max_memory_allocated` growth.
 3. **Per-alignment breakdown**: each alignment of the presets alone (`model.scorer.only(name)`), at
-   `--breakdown-size`, next to a *bare matmul of the same shapes*: the same tiles of the same normalised units
+   `--breakdown-size`, next to a *bare matmul of the same shapes*: the same tiles of the same normalized units
    (trimmed to the used word span), multiplied into a reused buffer and nothing else; the ratio says how far the
    alignment is from the floor of its matrix products (goal <= 2x).
 
@@ -58,7 +58,7 @@ MEBIBYTE = 2**20
 def unit_vectors(
     shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
-    """L2-normalised standard-normal vectors of `shape` (last dim = D), generated in chunks of rows, in `dtype`."""
+    """L2-normalized standard-normal vectors of `shape` (last dim = D), generated in chunks of rows, in `dtype`."""
     result = torch.empty(shape, dtype=dtype)
     for start in range(0, shape[0], CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, shape[0])
@@ -175,7 +175,7 @@ def trimmed(units: Units) -> Units:
 
 
 def bare_matmul(scorer: MGSAScorer, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> Callable[[], None]:
-    """The matrix products alone of `scorer`'s single alignment: its default tiles of its normalised (trimmed)
+    """The matrix products alone of `scorer`'s single alignment: its default tiles of its normalized (trimmed)
     units, multiplied into one reused buffer."""
     (alignment,) = scorer.alignments
     text_units, visual_units = trimmed(alignment.text_units(text)), trimmed(alignment.visual_units(visual))
@@ -195,10 +195,10 @@ def bare_matmul(scorer: MGSAScorer, text: UniTriMTextFeatures, visual: UniTriMVi
     return multiply
 
 
-def build_model(preset: str, device: torch.device, compile_scoring: bool) -> UniTriMModel:
+def build_model(preset: str, device: torch.device, compile_similarity: bool) -> UniTriMModel:
     torch.manual_seed(0)
     model = UniTriMModel(UniTriMConfig.from_preset(preset)).eval().to(device)
-    if compile_scoring:
+    if compile_similarity:
         model.compile_similarity()  # else the scorer's automatic choice: compiled for CUDA galleries, eager on CPU
     return model
 

@@ -4,13 +4,13 @@ recall of the exact top-100.
 1. **Index build rate**: `--build-videos` small mp4 clips (`--build-frames` frames of 64x64 at 6 fps, written with
    `unitrim_hf.media.video_writer.write_video`) and `--build-images` PNG images are indexed with
    `unitrim_hf.search.index_folder` (decoding, frame sampling, CLIP transform, encoding, Lance commits) by a freshly
-   initialised `--build-preset` model (default the tiny one: this is the library overhead, not CLIP's cost).
+   initialized `--build-preset` model (default the tiny one: this is the library overhead, not CLIP's cost).
    Reported: items per second of the whole run.
 2. **Store scale** for each `--sizes` N: an index (`unitrim_hf.search.IndexStore`, as `unitrim index` writes it)
    of N rows built through `IndexStore.upsert` (merge_insert commits of `--commit-rows` rows). Coarse vectors
    are clustered, as real embeddings are (uniform random vectors are the worst case for any ANN index):
    `--clusters` random unit centres, each item a centre plus Gaussian noise (`--noise` per dimension, relative
-   to 1/sqrt(D)), normalised. Every row holds full rescoring features of `--stored-frames` frames and
+   to 1/sqrt(D)), normalized. Every row holds full rescoring features of `--stored-frames` frames and
    `--stored-patches` patches (fp16, D of `--rerank-preset`; the default 4 x 2 keeps 1M rows near 15 GB on disk,
    where 12 x 6 would take 87 GB). Tables of `VECTOR_INDEX_MIN_ROWS` rows or more get the IVF-PQ index that
    `unitrim index` builds (sqrt(N) partitions, D/8 sub-vectors); smaller ones are searched exactly.

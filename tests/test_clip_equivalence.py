@@ -1,4 +1,4 @@
-"""A model made by `from_clip` reproduces CLIP and CLIP4Clip-meanP at initialisation."""
+"""A model made by `from_clip` reproduces CLIP and CLIP4Clip-meanP at initialization."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_image_features_equal_clip(tiny_clip: CLIPModel, preset: str) -> None:
     with torch.no_grad():
         expected = tiny_clip.get_image_features(pixel_values=pixel_values).pooler_output
         features = model.get_image_features(pixel_values)
-    # frame_embeds: projected CLS before normalisation; video_embeds: the same after normalisation.
+    # frame_embeds: projected CLS before normalization; video_embeds: the same after normalization.
     torch.testing.assert_close(features.frame_embeds[:, 0], expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(features.video_embeds, F.normalize(expected, dim=-1), rtol=1e-5, atol=1e-5)
 
@@ -44,7 +44,7 @@ def test_sentence_video_score_equals_clip4clip_meanp(tiny_clip: CLIPModel, prese
             input_ids=text_inputs["input_ids"], attention_mask=text_inputs["attention_mask"]
         ).pooler_output
         frames = tiny_clip.get_image_features(pixel_values=video_inputs["pixel_values_videos"].flatten(0, 1)).pooler_output
-    # CLIP4Clip meanP by hand: normalise frames, masked mean, normalise; cosine with the normalised text.
+    # CLIP4Clip meanP by hand: normalize frames, masked mean, normalize; cosine with the normalized text.
     frames = F.normalize(frames.view(3, 4, -1), dim=-1)
     mask = video_inputs["video_mask"].float()
     video = F.normalize((frames * mask[..., None]).sum(1) / mask.sum(1, keepdim=True), dim=-1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unitrim_hf.comparison import RunResult, load_recipe, paired_differences, summarise_runs
+from unitrim_hf.comparison import RunResult, load_recipe, paired_differences, summarize_runs
 from unitrim_hf.comparison.cli import run as run_compare
 from unitrim_hf.comparison.diagnostics import mean_pairwise_cosine, plateau_statistics
 from unitrim_hf.comparison.recipes import RecipeError, recipe_from_dict
@@ -79,7 +79,7 @@ def test_summary_and_paired_differences() -> None:
         _result("ref", 1, 10, 20), _result("ref", 2, 30, 20),
         _result("other", 1, 12, 18), _result("other", 2, 29, 20),
     ]
-    summary = summarise_runs(results, ["text_to_video/R@1"])
+    summary = summarize_runs(results, ["text_to_video/R@1"])
     assert summary["ref"]["text_to_video/R@1"]["mean"] == 20
     assert summary["ref"]["text_to_video/R@1"]["std"] == pytest.approx(math.sqrt(200))
     assert summary["other"]["text_to_video/R@1"]["per_seed"] == {1: 12, 2: 29}

@@ -18,7 +18,7 @@ def _tiny(**overrides) -> UniTriMModel:
 
 
 def test_disentangler_on_starts_equal_to_off() -> None:
-    """E_sp starts as the identity on t̂: text→image logits of "on" and "off" are equal at initialisation."""
+    """E_sp starts as the identity on t̂: text→image logits of "on" and "off" are equal at initialization."""
     torch.manual_seed(0)
     on = _tiny().eval()
     off = _tiny(use_disentangler=False).eval()
@@ -96,7 +96,7 @@ def test_heavy_auxiliary_weights_do_not_collapse_the_text_features() -> None:
     assert math.isfinite(float(loss.detach()))
 
 
-def test_standalone_disentangler_spatial_part_is_the_normalised_input() -> None:
+def test_standalone_disentangler_spatial_part_is_the_normalized_input() -> None:
     disentangler = TextDisentangler(embed_dim=6, hidden_dim=4)
     text = torch.randn(3, 6)
     spatial, temporal, reconstructed = disentangler(text)
@@ -120,7 +120,7 @@ def test_inference_gives_the_training_values_with_one_spatial_pass() -> None:
 
 def test_the_spatial_mlp_enters_through_a_gate_that_adam_moves_slowly() -> None:
     """E_sp = t̂ + g · MLP(t̂) with g = 0 at first: under Adam, g moves by about the learning rate per step, so the
-    MLP's share of E_sp grows gradually (a zero-initialised output layer moves all its entries at that rate)."""
+    MLP's share of E_sp grows gradually (a zero-initialized output layer moves all its entries at that rate)."""
     torch.manual_seed(0)
     model = _tiny().train()
     config = model.config

@@ -15,7 +15,7 @@ from unitrim_hf.evaluation.training_overlap import (
 )
 
 
-def test_training_videos_under_other_names_are_recognised(tmp_path, caplog) -> None:
+def test_training_videos_under_other_names_are_recognized(tmp_path, caplog) -> None:
     root = write_synthetic_benchmark(tmp_path / "synthetic", num_train=6, num_test=3, seed=0)
     videos = sorted((root / "videos" / "all").glob("*.mp4"), key=lambda path: int(path.stem.removeprefix("video")))
     train, test = [str(path) for path in videos[:6]], [str(path) for path in videos[6:]]

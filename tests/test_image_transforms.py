@@ -9,7 +9,7 @@ from PIL import Image
 
 from unitrim_hf.media.image_transforms import CLIP_MEAN, CLIP_STD, CLIPFrameTransform, clip_transform
 
-ONE_GRAY_LEVEL = 1.0 / 255 / min(CLIP_STD)  # ~0.0146 after normalisation
+ONE_GRAY_LEVEL = 1.0 / 255 / min(CLIP_STD)  # ~0.0146 after normalization
 
 
 def pil_reference(image: np.ndarray, size: int = 224) -> torch.Tensor:
@@ -48,7 +48,7 @@ def test_matches_pillow_reference(height, width):
         assert difference.mean() < 0.1 * ONE_GRAY_LEVEL
 
 
-def test_small_output_size_and_custom_normalisation():
+def test_small_output_size_and_custom_normalization():
     image = test_images(90, 120)[0]
     output = clip_transform(image[None], size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     assert output.shape == (1, 3, 32, 32)

@@ -64,7 +64,7 @@ def test_rendered_card_parses_and_holds_the_metrics(evaluation, tmp_path):
     assert by_name["R@1 (text to video)"].task_type == "text-to-video-retrieval"
     assert by_name["MnR (image to text)"].metric_type == "mean_rank"
     assert {result.dataset_split for result in results} == {"test"}
-    # The front matter is valid for the Hub's own ModelCardData (re-serialises to the same model-index).
+    # The front matter is valid for the Hub's own ModelCardData (re-serializes to the same model-index).
     assert ModelCardData(**data).to_dict()["model-index"] == data["model-index"]
 
     # DSL is in the card body, never in the model-index.

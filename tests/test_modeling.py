@@ -71,7 +71,7 @@ def test_image_features_are_clip_image_features_without_temporal_encoder_or_patc
     model = tiny_model().eval()
     with torch.no_grad():
         for parameter in model.temporal_encoder.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.1)  # leave the zero initialisation
+            parameter.add_(torch.randn_like(parameter) * 0.1)  # leave the zero initialization
         pixel_values = random_image_inputs(model.config)["pixel_values"]
         image = model.get_image_features(pixel_values)
         clip_image = model.visual_projection(model.vision_model(pixel_values=pixel_values).pooler_output)
@@ -87,7 +87,7 @@ def manual_text_to_image_logits(model: UniTriMModel, text, image) -> torch.Tenso
     words = (text.word_embeds * text.word_mask[..., None]).sum(1) / text.word_mask.sum(1, keepdim=True)
     combined = text.sentence_embeds + triplets + words
     query = combined
-    if model.disentangler is not None:  # E_sp(t) = t̂ + g · MLP_sp(t̂), a gated residual on the normalised t
+    if model.disentangler is not None:  # E_sp(t) = t̂ + g · MLP_sp(t̂), a gated residual on the normalized t
         normalized = torch.nn.functional.normalize(combined, dim=-1)
         query = normalized + model.disentangler.spatial_gate * model.disentangler.spatial_encoder(normalized)
     cosine = torch.nn.functional.normalize(query, dim=-1) @ torch.nn.functional.normalize(image.frame_embeds[:, 0], dim=-1).t()
@@ -128,7 +128,7 @@ def test_padded_frames_do_not_change_any_score(preset: str) -> None:
     model = tiny_model(preset).eval()
     with torch.no_grad():
         for parameter in model.temporal_encoder.parameters() if model.temporal_encoder else []:
-            parameter.add_(torch.randn_like(parameter) * 0.1)  # leave the zero initialisation
+            parameter.add_(torch.randn_like(parameter) * 0.1)  # leave the zero initialization
     text = model.get_text_features(**random_text_inputs(model.config))
     video = random_video_inputs(model.config, batch_size=3, num_frames=4)
     video["video_mask"] = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0]])

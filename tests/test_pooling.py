@@ -41,7 +41,7 @@ def test_padded_units_never_contribute() -> None:
     texts, text_mask = random_units(3, 5, 4, generator)
     visuals, visual_mask = random_units(3, 6, 4, generator)
     before = fine_grained_scores(texts, text_mask, visuals, visual_mask, TEMPERATURE)
-    texts[~text_mask] = 0.9  # large, un-normalised garbage in padded slots
+    texts[~text_mask] = 0.9  # large, un-normalized garbage in padded slots
     visuals[~visual_mask] = -3.0
     after = fine_grained_scores(texts, text_mask, visuals, visual_mask, TEMPERATURE)
     torch.testing.assert_close(after, before)

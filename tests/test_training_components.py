@@ -75,7 +75,7 @@ def test_bad_arguments_are_named() -> None:
         parse_arguments(["--config_overrides", "{not json"])[0].overrides()
 
 
-# ---------------------------------------------------------------- optimisation
+# ---------------------------------------------------------------- optimization
 
 
 def test_clip_parameters_and_new_modules_get_their_own_learning_rates() -> None:

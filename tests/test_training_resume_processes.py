@@ -13,7 +13,7 @@ import pytest
 from unitrim_hf.training import cli
 from unitrim_hf.training.checkpointing import complete_checkpoints
 
-from test_training_runs import CPU_LAUNCH, FAST_RUN, REPOSITORY, _environment, _free_port
+from test_training_runs import CPU_LAUNCH, FAST_RUN, _environment, _free_port
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 LAUNCHED_SCRIPT = Path(__file__).with_name("two_process_resume.py")

@@ -1,4 +1,4 @@
-"""The processor's text path: captions cleaned before tokenising and parsing, a paragraph's triplets all kept."""
+"""The processor's text path: captions cleaned before tokenizing and parsing, a paragraph's triplets all kept."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from unitrim_hf import UniTriMConfig, UniTriMProcessor
 from unitrim_hf.training.arguments import DATASET_DEFAULTS
 
 
-def test_ansi_escapes_are_stripped_before_tokenising_and_parsing():
+def test_ansi_escapes_are_stripped_before_tokenizing_and_parsing():
     processor = UniTriMProcessor()
     coloured = processor(text=["a \x1b[31mred\x1b[0m square moves left"])
     plain = processor(text=["a red square moves left"])

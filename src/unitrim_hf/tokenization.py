@@ -1,27 +1,27 @@
 """CLIP's byte-level BPE tokenizer, available offline.
 
-The package ships OpenAI's merges file ``assets/bpe_simple_vocab_16e6.txt.gz``
-unchanged (MIT, see ``assets/LICENSE-clip-vocab.txt``). :func:`load_clip_tokenizer`
+The package ships OpenAI's merges file `assets/bpe_simple_vocab_16e6.txt.gz`
+unchanged (MIT, see `assets/LICENSE-clip-vocab.txt`). `load_clip_tokenizer`
 builds the 49,408-token vocabulary from it in memory, in CLIP's order:
 
 * ids 0-255: the 256 byte-level characters (GPT-2's printable stand-ins for bytes),
-* ids 256-511: the same characters with the end-of-word marker ``</w>``,
+* ids 256-511: the same characters with the end-of-word marker `</w>`,
 * ids 512-49,405: one token per merge, for the first 48,894 merges of the file,
-* 49,406 ``<|startoftext|>`` and 49,407 ``<|endoftext|>``.
+* 49,406 `<|startoftext|>` and 49,407 `<|endoftext|>`.
 
-The result is a ``transformers.CLIPTokenizer`` (in transformers 5 the only CLIP
-tokenizer, backed by ``tokenizers``; ``CLIPTokenizerFast`` is an alias), whose
-ids equal those of OpenAI's tokenizer and of ``openai/clip-vit-base-patch32``.
+The result is a `transformers.CLIPTokenizer` (in transformers 5 the only CLIP
+tokenizer, backed by `tokenizers`; `CLIPTokenizerFast` is an alias), whose
+ids equal those of OpenAI's tokenizer and of `openai/clip-vit-base-patch32`.
 
-Differences from OpenAI's ``SimpleTokenizer``, both inherited from transformers:
-OpenAI's tokenizer runs ``ftfy.fix_text`` and ``html.unescape`` before tokenising;
+Differences from OpenAI's `SimpleTokenizer`, both inherited from transformers:
+OpenAI's tokenizer runs `ftfy.fix_text` and `html.unescape` before tokenizing;
 transformers applies Unicode NFC, whitespace collapsing and lower-casing only. Text
 that is already clean Unicode (ordinary captions) gets identical ids; mojibake or
-HTML entities such as ``&amp;`` are tokenised as written.
+HTML entities such as `&amp;` are tokenized as written.
 
-Padding: transformers' CLIP pads with ``<|endoftext|>`` (49,407); CLIP4Clip pads
-with id 0. UniTriM reads padding only from ``attention_mask`` and CLIP's text model
-pools the *first* ``<|endoftext|>``, which is the real one, so the pad id does not
+Padding: transformers' CLIP pads with `<|endoftext|>` (49,407); CLIP4Clip pads
+with id 0. UniTriM reads padding only from `attention_mask` and CLIP's text model
+pools the *first* `<|endoftext|>`, which is the real one, so the pad id does not
 change any feature. We keep transformers' choice so that saved tokenizers stay
 interchangeable with CLIP checkpoints.
 """
@@ -76,10 +76,10 @@ def read_clip_merges(path: str | os.PathLike | None = None) -> list[tuple[str, s
     """Read the BPE merges CLIP uses from OpenAI's gzipped merges file.
 
     Args:
-        path: a ``bpe_simple_vocab_16e6.txt.gz``-format file; ``None`` for the shipped one.
+        path: a `bpe_simple_vocab_16e6.txt.gz`-format file; `None` for the shipped one.
 
     Returns:
-        ``CLIP_NUM_MERGES`` (48,894) pairs ``(left, right)`` in rank order.
+        `CLIP_NUM_MERGES` (48,894) pairs `(left, right)` in rank order.
     """
     if path is None:
         with resources.as_file(resources.files("unitrim_hf") / "assets" / CLIP_MERGES_ASSET) as asset:
@@ -139,14 +139,14 @@ def load_clip_tokenizer(
     """Load CLIP's tokenizer: shipped, from a local folder, or from the Hub cache.
 
     Args:
-        name_or_path: ``None`` for the vocabulary shipped with this package (offline);
-            a folder holding ``tokenizer.json`` or ``vocab.json`` + ``merges.txt``
+        name_or_path: `None` for the vocabulary shipped with this package (offline);
+            a folder holding `tokenizer.json` or `vocab.json` + `merges.txt`
             (a saved CLIP, UniTriM or tokenizer folder); or a Hub model id, which loads
-            through ``AutoTokenizer.from_pretrained`` and works offline only if it is in
-            the Hub cache (transformers then also needs the repository's ``config.json``).
+            through `AutoTokenizer.from_pretrained` and works offline only if it is in
+            the Hub cache (transformers then also needs the repository's `config.json`).
         model_max_length: maximum sequence length in tokens, special tokens included
-            (32 for captions, 64 for DiDeMo paragraphs); with ``truncation=True`` the
-            last kept token is ``<|endoftext|>``. ``None`` keeps the loaded tokenizer's
+            (32 for captions, 64 for DiDeMo paragraphs); with `truncation=True` the
+            last kept token is `<|endoftext|>`. `None` keeps the loaded tokenizer's
             own value (77 for CLIP's).
 
     Raises:

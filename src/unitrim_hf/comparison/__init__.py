@@ -8,7 +8,7 @@ a reference variant, seed by seed.
 
 from .recipes import Recipe, Variant, load_recipe
 from .runs import RunResult, RunSpec, run_comparison, run_one
-from .statistics import paired_differences, summarise_runs
+from .statistics import paired_differences, summarize_runs
 
 __all__ = [
     "Recipe",
@@ -19,5 +19,5 @@ __all__ = [
     "paired_differences",
     "run_comparison",
     "run_one",
-    "summarise_runs",
+    "summarize_runs",
 ]

@@ -3,7 +3,7 @@
 A recipe is a YAML or JSON mapping:
 
 ```yaml
-description: the three presets from random initialisation
+description: the three presets from random initialization
 seeds: [1, 2, 3]
 preset_suffix: "-tiny"          # appended to every preset name ("" for the ViT-B/32 sizes)
 training:                       # train.py arguments, the same for every run

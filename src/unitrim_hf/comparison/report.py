@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .recipes import Recipe
 from .runs import RunResult
-from .statistics import DIAGNOSTIC_METRICS, PAIRED_METRICS, RETRIEVAL_METRICS, paired_differences, summarise_runs
+from .statistics import DIAGNOSTIC_METRICS, PAIRED_METRICS, RETRIEVAL_METRICS, paired_differences, summarize_runs
 
 SHORT_NAMES = {"text_to_video": "T→V", "video_to_text": "V→T", "text_to_image": "T→I"}
 PER_SEED_METRICS = ("text_to_video/R@1", "text_to_image/R@1")
@@ -49,7 +49,7 @@ def render_markdown(recipe: Recipe, results: list[RunResult]) -> str:
     metrics = RETRIEVAL_METRICS + DIAGNOSTIC_METRICS
     if recipe.rank_by and recipe.rank_by not in metrics:
         metrics += (recipe.rank_by,)
-    summary = summarise_runs(results, metrics)
+    summary = summarize_runs(results, metrics)
     seeds = sorted({result.seed for result in results})
     order = ranked_variants(summary, recipe.rank_by)
     lines = [f"### {recipe.name}: mean ± std over seeds {seeds}" + (f", ranked by {recipe.rank_by}" if recipe.rank_by else ""), ""]
@@ -84,11 +84,11 @@ def render_markdown(recipe: Recipe, results: list[RunResult]) -> str:
 
 
 def comparison_report(recipe: Recipe, results: list[RunResult], wall_seconds: float) -> dict:
-    """Everything as JSON-serialisable data: the recipe, every run, the summaries and the paired differences."""
+    """Everything as JSON-serializable data: the recipe, every run, the summaries and the paired differences."""
     return {
         "recipe": {**asdict(recipe), "variants": [asdict(variant) for variant in recipe.variants]},
         "runs": [asdict(result) for result in results],
-        "summary": summarise_runs(results),
+        "summary": summarize_runs(results),
         "paired": paired_differences(results, recipe.reference),
         "wall_seconds": wall_seconds,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},

@@ -41,7 +41,7 @@ def variant_order(results: Iterable[RunResult]) -> list[str]:
     return order
 
 
-def summarise_runs(results: list[RunResult], metrics: Iterable[str] = RETRIEVAL_METRICS + DIAGNOSTIC_METRICS) -> dict:
+def summarize_runs(results: list[RunResult], metrics: Iterable[str] = RETRIEVAL_METRICS + DIAGNOSTIC_METRICS) -> dict:
     """
     `{variant: {metric: {"mean", "std", "min", "max", "per_seed": {seed: value}}}}` (std: sample standard
     deviation over seeds, 0 for one seed).

@@ -1,4 +1,4 @@
-"""Benchmarks as ``datasets`` builders (MSR-VTT, MSVD, DiDeMo, SyntheticTriM), keyframes and the frame cache."""
+"""Benchmarks as `datasets` builders (MSR-VTT, MSVD, DiDeMo, SyntheticTriM), keyframes and the frame cache."""
 
 from .base import VideoBenchmarkBuilder, VideoBenchmarkConfig, caption_to_video, video_table
 from .didemo import DiDeMo

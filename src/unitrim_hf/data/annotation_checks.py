@@ -1,9 +1,9 @@
-"""Reading annotation files and checking their fields: every defect is a :class:`BenchmarkFormatError` that names
+"""Reading annotation files and checking their fields: every defect is a [`BenchmarkFormatError`] that names
 the file and the place (record, line, field), at a cost bounded by the file's size.
 
-Limits: a caption has at most :data:`MAX_CAPTION_CHARACTERS` characters, a video at most
-:data:`MAX_CAPTIONS_PER_VIDEO` captions and a file at most :data:`MAX_CAPTIONS_PER_FILE` captions of
-:data:`MAX_CAPTION_CHARACTERS_PER_FILE` characters in all (the real benchmarks stay
+Limits: a caption has at most `MAX_CAPTION_CHARACTERS` characters, a video at most
+`MAX_CAPTIONS_PER_VIDEO` captions and a file at most `MAX_CAPTIONS_PER_FILE` captions of
+`MAX_CAPTION_CHARACTERS_PER_FILE` characters in all (the real benchmarks stay
 far below: MSR-VTT captions are under 200 characters, MSVD has at most ~80 captions per video and 80,000 in all);
 a file that references one caption many times (a pickle can) cannot expand into gigabytes.
 """
@@ -52,7 +52,7 @@ def read_json_file(path: Path) -> Any:
 
 
 def read_csv_rows(path: Path, required_columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """``(line number, row)`` of a CSV with a header holding ``required_columns``."""
+    """`(line number, row)` of a CSV with a header holding `required_columns`."""
     reader = csv.DictReader(io.StringIO(read_utf8_text(path), newline=""))
     try:
         missing = [column for column in required_columns if reader.fieldnames is None or column not in reader.fieldnames]
@@ -71,7 +71,7 @@ def read_csv_rows(path: Path, required_columns: tuple[str, ...]) -> list[tuple[i
 
 
 def require_text(value: Any, path: Path, place: str, field: str) -> str:
-    """``value`` when it is a string of at most :data:`MAX_CAPTION_CHARACTERS` characters."""
+    """`value` when it is a string of at most `MAX_CAPTION_CHARACTERS` characters."""
     if not isinstance(value, str):
         raise BenchmarkFormatError(
             f"{path}: {place}: field {field!r} must be a string, got {type(value).__name__} {short_repr(value)}"
@@ -91,8 +91,8 @@ def check_caption_length(num_characters: int, path: Path, place: str, field: str
 def require_integer(
     value: Any, path: Path, place: str, field: str, value_range: tuple[int, int] = INT64_RANGE
 ) -> int:
-    """``value`` as an int when it is an integer (or a float with no fractional part; never a bool) in
-    ``value_range`` (inclusive: the column type it is stored in)."""
+    """`value` as an int when it is an integer (or a float with no fractional part; never a bool) in
+    `value_range` (inclusive: the column type it is stored in)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
         raise BenchmarkFormatError(
             f"{path}: {place}: field {field!r} must be an integer, got {type(value).__name__} {short_repr(value)}"

@@ -30,12 +30,12 @@ class VideoBenchmarkConfig(datasets.BuilderConfig):
 
     Attributes:
         video_dir: folder holding the videos; when None each builder searches its documented
-            default folders under ``data_dir`` (see docs/datasets.md).
-        check_videos: decode two frames of every video with :class:`~unitrim_hf.FrameSampler`
+            default folders under `data_dir` (see docs/datasets.md).
+        check_videos: decode two frames of every video with [`FrameSampler`]
             and leave out the ones that fail (slow: one decode per video). Without it only
             missing and empty (0-byte) files are left out.
-        one_row_per_video: one row per video holding all its captions (``captions``) instead of
-            one row per (video, caption) pair (``caption``).
+        one_row_per_video: one row per video holding all its captions (`captions`) instead of
+            one row per (video, caption) pair (`caption`).
     """
 
     video_dir: Optional[str] = None
@@ -81,9 +81,9 @@ def video_columns() -> dict[str, datasets.Value]:
 
 
 class VideoBenchmarkBuilder(datasets.GeneratorBasedBuilder):
-    """Base of :class:`MSRVTT`, :class:`MSVD`, :class:`DiDeMo` (and :class:`SyntheticTriM`).
+    """Base of [`MSRVTT`], [`MSVD`], [`DiDeMo`] (and [`SyntheticTriM`]).
 
-    Subclasses read their annotation files and call :meth:`resolve_videos` for each split,
+    Subclasses read their annotation files and call `resolve_videos` for each split,
     which leaves out entries whose video is missing or unreadable and writes the report.
     """
 
@@ -92,7 +92,7 @@ class VideoBenchmarkBuilder(datasets.GeneratorBasedBuilder):
     # ----------------------------------------------------------------- folders
     @property
     def data_root(self) -> Path:
-        """``data_dir`` as a Path; raises a clear error when it was not given or does not exist."""
+        """`data_dir` as a Path; raises a clear error when it was not given or does not exist."""
         if not self.config.data_dir:
             raise BenchmarkFormatError(
                 f"{type(self).__name__} needs data_dir=<folder with the benchmark files>"
@@ -103,7 +103,7 @@ class VideoBenchmarkBuilder(datasets.GeneratorBasedBuilder):
         return root
 
     def require_file(self, *names: str) -> Path:
-        """The first of ``names`` present under ``data_dir``; raises naming all of them if none is."""
+        """The first of `names` present under `data_dir`; raises naming all of them if none is."""
         for name in names:
             candidate = self.data_root / name
             if candidate.is_file():
@@ -114,11 +114,11 @@ class VideoBenchmarkBuilder(datasets.GeneratorBasedBuilder):
 
     @property
     def missing_videos_report_path(self) -> Path:
-        """``<dataset cache folder>/missing_videos.json`` (written by ``download_and_prepare``)."""
+        """`<dataset cache folder>/missing_videos.json` (written by `download_and_prepare`)."""
         return Path(self._output_dir) / MISSING_REPORT_FILE_NAME
 
     def missing_videos_report(self) -> dict:
-        """The report of the prepared dataset: ``{split: {"num_annotated", "num_usable", "missing": {...}, "unreadable": {...}}}``."""
+        """The report of the prepared dataset: `{split: {"num_annotated", "num_usable", "missing": {...}, "unreadable": {...}}}`."""
         path = self.missing_videos_report_path
         if not path.is_file():
             return {}
@@ -210,17 +210,17 @@ class VideoBenchmarkBuilder(datasets.GeneratorBasedBuilder):
 
 
 def caption_to_video(dataset: datasets.Dataset) -> np.ndarray:
-    """``caption_to_video[i]`` = index of row i's video in the split's video order (for evaluation).
+    """`caption_to_video[i]` = index of row i's video in the split's video order (for evaluation).
 
-    Works on any per-caption split of these builders (column ``video_index``).
+    Works on any per-caption split of these builders (column `video_index`).
     """
     return np.asarray(dataset["video_index"], dtype=np.int64)
 
 
 def video_table(dataset: datasets.Dataset) -> list[dict]:
-    """The split's videos in ``video_index`` order: ``[{"video_id", "video_path"}, ...]``.
+    """The split's videos in `video_index` order: `[{"video_id", "video_path"}, ...]`.
 
-    Row ``j`` of the similarity matrix's video axis is ``video_table(dataset)[j]``.
+    Row `j` of the similarity matrix's video axis is `video_table(dataset)[j]`.
     """
     videos: dict[int, dict] = {}
     for video_index, video_id, video_path in zip(dataset["video_index"], dataset["video_id"], dataset["video_path"]):

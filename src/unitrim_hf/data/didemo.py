@@ -1,11 +1,11 @@
-"""DiDeMo (paragraph-to-video retrieval) as a ``datasets`` builder.
+"""DiDeMo (paragraph-to-video retrieval) as a `datasets` builder.
 
-Files in ``data_dir``: ``train_data.json``, ``val_data.json``, ``test_data.json`` (LocalizingMoments
-``data/``), optionally Collaborative Experts' ``train_list.txt``/``val_list.txt``/``test_list.txt``.
-Videos: every video file under ``video_dir`` if given, else ``data_dir/videos`` (or ``data_dir``
+Files in `data_dir`: `train_data.json`, `val_data.json`, `test_data.json` (LocalizingMoments
+`data/`), optionally Collaborative Experts' `train_list.txt`/`val_list.txt`/`test_list.txt`.
+Videos: every video file under `video_dir` if given, else `data_dir/videos` (or `data_dir`
 when that folder is absent), walked recursively. Names are matched after removing all trailing
-video extensions, so an annotation ``x.mov`` finds ``x.mov``, ``x.mov.mp4`` (AWS mirror) or
-``x.mp4``; the file named exactly as the annotation wins, then ``.mp4``.
+video extensions, so an annotation `x.mov` finds `x.mov`, `x.mov.mp4` (AWS mirror) or
+`x.mp4`; the file named exactly as the annotation wins, then `.mp4`.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ _REQUIRED_FIELDS = ("annotation_id", "description", "video")
 
 
 def read_didemo_annotations(path: Path) -> dict[str, list[dict]]:
-    """``{video name: [moment record, ...]}`` with each video's records in file order, fields checked.
+    """`{video name: [moment record, ...]}` with each video's records in file order, fields checked.
 
-    Videos keep the order of their first record in the file. File order, not ``annotation_id`` order, is what
+    Videos keep the order of their first record in the file. File order, not `annotation_id` order, is what
     CLIP4Clip joins into the paragraph, and it decides what survives the 64-token truncation. Each record needs a
-    string ``description``, an integer ``annotation_id``, a ``video`` name and ``times`` as ``[start, end]`` integer
+    string `description`, an integer `annotation_id`, a `video` name and `times` as `[start, end]` integer
     chunk pairs; anything else raises BenchmarkFormatError naming the record and the field.
     """
     records = read_json_file(path)
@@ -70,7 +70,7 @@ def read_didemo_annotations(path: Path) -> dict[str, list[dict]]:
 
 
 def _times(times: object, path: Path, place: str) -> list[list[int]]:
-    """``[[start_chunk, end_chunk], ...]`` with integer chunks (0-5 in DiDeMo; 5 s each)."""
+    """`[[start_chunk, end_chunk], ...]` with integer chunks (0-5 in DiDeMo; 5 s each)."""
     if not isinstance(times, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in times):
         raise BenchmarkFormatError(
             f"{path}: {place}: field 'times' must be a list of [start_chunk, end_chunk] pairs, got {short_repr(times)}"
@@ -82,9 +82,9 @@ def _times(times: object, path: Path, place: str) -> list[list[int]]:
 
 
 class DiDeMo(VideoBenchmarkBuilder):
-    """DiDeMo: one row per video; ``caption`` = its descriptions joined by a space in JSON file order (as CLIP4Clip).
+    """DiDeMo: one row per video; `caption` = its descriptions joined by a space in JSON file order (as CLIP4Clip).
 
-    ``descriptions``, ``annotation_ids`` and ``times`` (per description, one ``[start_chunk, end_chunk]``
+    `descriptions`, `annotation_ids` and `times` (per description, one `[start_chunk, end_chunk]`
     per annotator; chunks are 5 s) are kept in the same order.
     """
 

@@ -1,14 +1,14 @@
 """Decode-once frame cache: every video sampled once, stored as uint8 frames in an Arrow dataset.
 
-Layout of ``output_dir``::
+Layout of `output_dir`::
 
     cache_info.json            settings (sampler, image size, keyframe) and the video list
-    shards/00000/ ...          one ``save_to_disk`` dataset per ``shard_size`` videos (renamed into
+    shards/00000/ ...          one `save_to_disk` dataset per `shard_size` videos (renamed into
                                place when complete, so an interrupted run redoes only unfinished shards)
     shards/00000/unreadable.json
     unreadable_videos.json     all videos that failed to decode (count + ids + reasons), written at the end
 
-Training reads :func:`load_frame_cache` (memory-mapped; ``.with_format("torch")`` gives tensors).
+Training reads `load_frame_cache` (memory-mapped; `.with_format("torch")` gives tensors).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ UNREADABLE_FILE_NAME = "unreadable_videos.json"
 def to_model_resolution(frames: np.ndarray, image_size: int) -> np.ndarray:
     """uint8 (T, H, W, 3) -> uint8 (T, image_size, image_size, 3): CLIP's short-side bicubic resize + center crop.
 
-    Uses the same resize as :func:`unitrim_hf.media.image_transforms.clip_transform`, so normalising the
+    Uses the same resize as `unitrim_hf.media.image_transforms.clip_transform`, so normalizing the
     cached frames later gives the tensor the model would get from the original frames.
     """
     if frames.shape[1] == image_size and frames.shape[2] == image_size:
@@ -79,7 +79,7 @@ def _prepare_shard(
     embed_frames: Optional[Callable],
     progress: Optional[Callable[[], None]] = None,
 ) -> dict[str, str]:
-    """Decode one shard's videos and save them; returns ``{video_id: reason}`` for unreadable ones."""
+    """Decode one shard's videos and save them; returns `{video_id: reason}` for unreadable ones."""
     rows: dict[str, list] = {name: [] for name in cache_features(1, 1, keyframe)}
     unreadable: dict[str, str] = {}
     for video_id, video_index, video_path in videos:
@@ -132,26 +132,26 @@ def prepare_frames(
     embed_frames: Optional[Callable[[np.ndarray], torch.Tensor]] = None,
     shard_size: int = 64,
 ) -> datasets.Dataset:
-    """Decode each unique video of ``dataset`` once and store its sampled frames at model resolution.
+    """Decode each unique video of `dataset` once and store its sampled frames at model resolution.
 
     Args:
-        dataset: a split of a builder (columns ``video_id``, ``video_path``, optionally ``video_index``).
+        dataset: a split of a builder (columns `video_id`, `video_path`, optionally `video_index`).
         sampler: the training/evaluation sampler; frames are stored exactly as it returns them,
-            resized to ``image_size`` (a ``"random"`` sampler is drawn once and frozen).
+            resized to `image_size` (a `"random"` sampler is drawn once and frozen).
         output_dir: cache folder (created; an existing cache with the same settings is resumed).
         image_size: side S of the stored frames (short-side bicubic resize + center crop, uint8).
-        num_proc: worker processes (``spawn``; the sampler and ``embed_frames`` must be picklable).
-        keyframe: also store one keyframe per video (``keyframe_strategy``, see :func:`select_keyframe_index`;
-            ``"self_attention"`` and ``"clip_centroid"`` need ``embed_frames``, e.g. a ``CLIPFrameEmbedder``, whose
-            ``name`` is recorded in ``cache_info.json``).
+        num_proc: worker processes (`spawn`; the sampler and `embed_frames` must be picklable).
+        keyframe: also store one keyframe per video (`keyframe_strategy`, see `select_keyframe_index`;
+            `"self_attention"` and `"clip_centroid"` need `embed_frames`, e.g. a `CLIPFrameEmbedder`, whose
+            `name` is recorded in `cache_info.json`).
         shard_size: videos per shard, the unit of resumption.
 
     Returns:
-        The cache (see :func:`load_frame_cache`): one row per readable video with ``video_id``,
-        ``video_index``, ``frames`` (raw bytes of uint8 (T, S, S, 3); shape in ``frame_shape``),
-        ``video_mask`` (T,), ``frame_indices`` (T,), ``timestamps`` (T,) and ``keyframe`` (bytes of
-        uint8 (S, S, 3)); :func:`read_cached_batch` returns them as arrays. Unreadable videos are
-        left out, logged and listed in ``output_dir/unreadable_videos.json``.
+        The cache (see `load_frame_cache`): one row per readable video with `video_id`,
+        `video_index`, `frames` (raw bytes of uint8 (T, S, S, 3); shape in `frame_shape`),
+        `video_mask` (T,), `frame_indices` (T,), `timestamps` (T,) and `keyframe` (bytes of
+        uint8 (S, S, 3)); `read_cached_batch` returns them as arrays. Unreadable videos are
+        left out, logged and listed in `output_dir/unreadable_videos.json`.
     """
     if image_size < 1 or shard_size < 1 or num_proc < 1:
         raise ValueError(f"image_size, shard_size and num_proc must be >= 1, got {image_size}, {shard_size}, {num_proc}")
@@ -221,7 +221,7 @@ def _finish(output_dir: Path, shard_dirs: list[Path]) -> datasets.Dataset:
 
 
 def load_frame_cache(output_dir: str | Path) -> datasets.Dataset:
-    """The frame cache written by :func:`prepare_frames` (all shards, memory-mapped)."""
+    """The frame cache written by `prepare_frames` (all shards, memory-mapped)."""
     output_dir = Path(output_dir)
     info_path = output_dir / CACHE_INFO_FILE_NAME
     if not info_path.is_file():
@@ -241,15 +241,15 @@ def load_frame_cache(output_dir: str | Path) -> datasets.Dataset:
 
 
 def read_cached_batch(cache: datasets.Dataset, indices: list[int]) -> dict[str, object]:
-    """Rows ``indices`` of a frame cache as stacked arrays with their stored dtypes.
+    """Rows `indices` of a frame cache as stacked arrays with their stored dtypes.
 
-    ``datasets``' numpy/torch formats widen every integer column to int64 (8x the memory for
+    `datasets`' numpy/torch formats widen every integer column to int64 (8x the memory for
     frames), so this reads the Arrow columns directly.
 
     Returns:
-        ``frames`` uint8 (B, T, S, S, 3), ``video_mask`` int64 (B, T), ``frame_indices`` int64 (B, T),
-        ``timestamps`` float64 (B, T), ``keyframe`` uint8 (B, S, S, 3) when stored, ``video_index``
-        int32 (B,), ``video_id`` list of B strings.
+        `frames` uint8 (B, T, S, S, 3), `video_mask` int64 (B, T), `frame_indices` int64 (B, T),
+        `timestamps` float64 (B, T), `keyframe` uint8 (B, S, S, 3) when stored, `video_index`
+        int32 (B,), `video_id` list of B strings.
     """
     table = cache.with_format("arrow")[list(indices)]
     batch: dict[str, object] = {"video_id": table.column("video_id").to_pylist()}

@@ -1,10 +1,10 @@
 """One keyframe image per video, for text->image retrieval on the video benchmarks.
 
-The default strategy, ``"self_attention"``, lets the frames attend to each other through their CLIP image features
+The default strategy, `"self_attention"`, lets the frames attend to each other through their CLIP image features
 (scaled dot-product attention, each frame attending to the others) and takes the frame that receives the most
 attention: the frame most of the video "looks at", which the UniTriM paper uses to build its text-image-video
-triplets. It needs frame features (``embed_frames``, e.g. :class:`CLIPFrameEmbedder`); ``"middle"`` and
-``"clip_centroid"`` remain available.
+triplets. It needs frame features (`embed_frames`, e.g. [`CLIPFrameEmbedder`]); `"middle"` and
+`"clip_centroid"` remain available.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ EmbedFrames = Callable[[np.ndarray], torch.Tensor]
 def attention_received(features: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
     """Attention each frame receives when every frame attends to the others.
 
-    ``A = softmax(F Fᵀ / τ)`` over the other frames (the diagonal is masked: a frame does not vote for itself),
-    with ``τ = sqrt(D)`` as in scaled dot-product attention unless ``temperature`` is given; the result is the
-    column sums of ``A`` (they add up to the number of frames). One frame receives 1.
+    `A = softmax(F Fᵀ / τ)` over the other frames (the diagonal is masked: a frame does not vote for itself),
+    with `τ = sqrt(D)` as in scaled dot-product attention unless `temperature` is given; the result is the
+    column sums of `A` (they add up to the number of frames). One frame receives 1.
 
     Args:
-        features: (num_frames, D) frame features as given (not normalised, so CLIP's feature norms count, as in
+        features: (num_frames, D) frame features as given (not normalized, so CLIP's feature norms count, as in
             attention over CLIP tokens).
         temperature: τ; None uses sqrt(D).
 
@@ -58,18 +58,18 @@ def select_keyframe_index(
     embed_frames: Optional[EmbedFrames] = None,
     temperature: float | None = None,
 ) -> int:
-    """Index (into ``frames``) of the keyframe among the real frames.
+    """Index (into `frames`) of the keyframe among the real frames.
 
     Args:
         frames: uint8 (num_frames, height, width, 3), zero-padded after the real frames.
         mask: (num_frames,) 1 for real frames.
-        strategy: ``"self_attention"``: the real frame receiving the most attention (:func:`attention_received`;
-            among frames tied for it, the one nearest the middle real frame); ``"middle"``: the middle real frame (``num_real // 2``);
-            ``"clip_centroid"``: the real frame whose embedding has the highest cosine similarity to the mean
+        strategy: `"self_attention"`: the real frame receiving the most attention (`attention_received`;
+            among frames tied for it, the one nearest the middle real frame); `"middle"`: the middle real frame (`num_real // 2`);
+            `"clip_centroid"`: the real frame whose embedding has the highest cosine similarity to the mean
             embedding.
-        embed_frames: for ``"self_attention"`` and ``"clip_centroid"``: uint8 (n, height, width, 3) -> (n, dim)
-            tensor (e.g. :class:`CLIPFrameEmbedder`); only the real frames are embedded.
-        temperature: for ``"self_attention"``: the softmax temperature (default sqrt(dim)).
+        embed_frames: for `"self_attention"` and `"clip_centroid"`: uint8 (n, height, width, 3) -> (n, dim)
+            tensor (e.g. [`CLIPFrameEmbedder`]); only the real frames are embedded.
+        temperature: for `"self_attention"`: the softmax temperature (default sqrt(dim)).
     """
     if strategy not in KEYFRAME_STRATEGIES:
         raise ValueError(f"keyframe strategy must be one of {KEYFRAME_STRATEGIES}, got {strategy!r}")
@@ -98,11 +98,11 @@ def select_keyframe_index(
 
 
 class CLIPFrameEmbedder:
-    """Frames -> CLIP image features (projected, not normalised) of a checkpoint, for the feature strategies.
+    """Frames -> CLIP image features (projected, not normalized) of a checkpoint, for the feature strategies.
 
-    The checkpoint is a transformers ``CLIPModel`` folder or Hub id, or a saved UniTriM model (its CLIP image
-    feature, ``get_image_features(...).frame_embeds[:, 0]``). It is loaded on first call, on CUDA when available,
-    so the embedder pickles as its settings (``prepare_frames(num_proc>1)`` sends it to worker processes).
+    The checkpoint is a transformers `CLIPModel` folder or Hub id, or a saved UniTriM model (its CLIP image
+    feature, `get_image_features(...).frame_embeds[:, 0]`). It is loaded on first call, on CUDA when available,
+    so the embedder pickles as its settings (`prepare_frames(num_proc>1)` sends it to worker processes).
 
     Args:
         model_name_or_path: the checkpoint.
@@ -164,20 +164,20 @@ def keyframe_dataset(
     sampler: Optional[FrameSampler] = None,
     embed_frames: Optional[EmbedFrames] = None,
 ) -> datasets.Dataset:
-    """The image split of a video split: one keyframe per video, in ``video_index`` order.
+    """The image split of a video split: one keyframe per video, in `video_index` order.
 
     Args:
-        video_dataset: a split of one of the builders (columns ``video_id``, ``video_path``,
-            ``video_index``, and ``caption`` or ``captions``).
-        strategy: see :func:`select_keyframe_index`.
-        sampler: frames the keyframe is chosen among; ``FrameSampler(num_frames=12)`` (uniform) by default.
-        embed_frames: needed by ``"self_attention"`` and ``"clip_centroid"``.
+        video_dataset: a split of one of the builders (columns `video_id`, `video_path`,
+            `video_index`, and `caption` or `captions`).
+        strategy: see `select_keyframe_index`.
+        sampler: frames the keyframe is chosen among; `FrameSampler(num_frames=12)` (uniform) by default.
+        embed_frames: needed by `"self_attention"` and `"clip_centroid"`.
 
     Returns:
-        A dataset with ``video_id``, ``video_path``, ``video_index`` (= row, = image index),
-        ``captions`` (all captions of the video in the split), ``frame_index`` (decoded frame
-        number) and ``image`` (:class:`datasets.Image`). Caption rows of ``video_dataset`` keep
-        pointing at the right image through their ``video_index``.
+        A dataset with `video_id`, `video_path`, `video_index` (= row, = image index),
+        `captions` (all captions of the video in the split), `frame_index` (decoded frame
+        number) and `image` ([`datasets.Image`]). Caption rows of `video_dataset` keep
+        pointing at the right image through their `video_index`.
     """
     sampler = sampler or FrameSampler(num_frames=12)
     videos: dict[int, dict] = {}

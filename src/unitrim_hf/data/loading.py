@@ -1,4 +1,4 @@
-"""``load_benchmark``: one call from a benchmark name and folder to a ``datasets.Dataset`` split."""
+"""`load_benchmark`: one call from a benchmark name and folder to a `datasets.Dataset` split."""
 
 from __future__ import annotations
 
@@ -34,14 +34,14 @@ def load_benchmark(
     """Build (once, cached) and return one split of a benchmark.
 
     Args:
-        name: ``"msrvtt"``, ``"msvd"``, ``"didemo"`` or ``"synthetic"`` (case-insensitive).
+        name: `"msrvtt"`, `"msvd"`, `"didemo"` or `"synthetic"` (case-insensitive).
         data_dir: the folder with the benchmark's files (see docs/datasets.md).
-        split: ``"train"``, ``"test"`` (and ``"validation"`` for MSVD and DiDeMo).
-        config_name: MSR-VTT ``"9k"`` (default) or ``"7k"``.
-        cache_dir: where ``datasets`` stores the prepared Arrow files (its default cache if None).
-        download_mode: ``"force_redownload"`` rebuilds the cache (e.g. after adding missing videos).
-        **options: builder options: ``video_dir``, ``check_videos``, ``one_row_per_video``; for
-            ``"synthetic"`` also ``num_train``, ``num_test``, ``seed``, ``num_frames``, ``frame_size``, ``fps``.
+        split: `"train"`, `"test"` (and `"validation"` for MSVD and DiDeMo).
+        config_name: MSR-VTT `"9k"` (default) or `"7k"`.
+        cache_dir: where `datasets` stores the prepared Arrow files (its default cache if None).
+        download_mode: `"force_redownload"` rebuilds the cache (e.g. after adding missing videos).
+        **options: builder options: `video_dir`, `check_videos`, `one_row_per_video`; for
+            `"synthetic"` also `num_train`, `num_test`, `seed`, `num_frames`, `frame_size`, `fps`.
     """
     builder_class = BENCHMARKS.get(canonical_benchmark_name(name))
     if builder_class is None:

@@ -1,10 +1,10 @@
-"""MSR-VTT (1k-A protocol) as a ``datasets`` builder.
+"""MSR-VTT (1k-A protocol) as a `datasets` builder.
 
-Files (CLIP4Clip's ``msrvtt_data.zip``) directly in ``data_dir``: ``MSRVTT_data.json``,
-``MSRVTT_train.9k.csv``, ``MSRVTT_train.7k.csv``, ``MSRVTT_JSFUSION_test.csv``.
-Videos ``{video_id}.mp4`` (``.webm`` and other containers as fallback) in one flat folder:
-``video_dir`` if given, else the first of ``videos/all``, ``videos``, ``MSRVTT_Videos``,
-``MSRVTT/videos/all`` or ``data_dir`` itself that has the file.
+Files (CLIP4Clip's `msrvtt_data.zip`) directly in `data_dir`: `MSRVTT_data.json`,
+`MSRVTT_train.9k.csv`, `MSRVTT_train.7k.csv`, `MSRVTT_JSFUSION_test.csv`.
+Videos `{video_id}.mp4` (`.webm` and other containers as fallback) in one flat folder:
+`video_dir` if given, else the first of `videos/all`, `videos`, `MSRVTT_Videos`,
+`MSRVTT/videos/all` or `data_dir` itself that has the file.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ MSRVTT_VIDEO_SUBFOLDERS = ("videos/all", "videos", "MSRVTT_Videos", "MSRVTT/vide
 
 
 def read_msrvtt_json(path: Path, string_fields: tuple[str, ...] = ()) -> dict[str, list[dict]]:
-    """``MSRVTT_data.json`` -> ``{video_id: [sentence dict, ...]}`` in file order.
+    """`MSRVTT_data.json` -> `{video_id: [sentence dict, ...]}` in file order.
 
-    Every sentence needs a string ``caption`` and a ``video_id``; ``sen_id``, when present, must be an integer;
-    ``string_fields`` must be strings when present. Anything else raises BenchmarkFormatError naming the sentence
+    Every sentence needs a string `caption` and a `video_id`; `sen_id`, when present, must be an integer;
+    `string_fields` must be strings when present. Anything else raises BenchmarkFormatError naming the sentence
     and the field.
     """
     data = read_json_file(path)
@@ -64,7 +64,7 @@ def read_msrvtt_json(path: Path, string_fields: tuple[str, ...] = ()) -> dict[st
 
 
 def read_csv_column(path: Path, column: str) -> list[dict[str, str]]:
-    """Rows of a CSV with a header that must contain ``column``; every value of ``column`` must be non-empty."""
+    """Rows of a CSV with a header that must contain `column`; every value of `column` must be non-empty."""
     rows = []
     for line, row in read_csv_rows(path, (column,)):
         if not (row[column] or "").strip():
@@ -74,7 +74,7 @@ def read_csv_column(path: Path, column: str) -> list[dict[str, str]]:
 
 
 class MSRVTT(VideoBenchmarkBuilder):
-    """MSR-VTT: ``train`` from the 9k or 7k list with every caption, ``test`` = 1k-A (1,000 pairs).
+    """MSR-VTT: `train` from the 9k or 7k list with every caption, `test` = 1k-A (1,000 pairs).
 
     Example::
 

@@ -1,8 +1,8 @@
-"""MSVD as a ``datasets`` builder (Collaborative Experts split, all ~41 captions per video).
+"""MSVD as a `datasets` builder (Collaborative Experts split, all ~41 captions per video).
 
-Files (CLIP4Clip's ``msvd_data.zip``) in ``data_dir``: ``raw-captions.pkl``, ``train_list.txt``,
-``val_list.txt``, ``test_list.txt`` (one video id per line). Videos: every video file under
-``video_dir`` if given, else under ``data_dir/YouTubeClips`` (or ``data_dir`` itself when that
+Files (CLIP4Clip's `msvd_data.zip`) in `data_dir`: `raw-captions.pkl`, `train_list.txt`,
+`val_list.txt`, `test_list.txt` (one video id per line). Videos: every video file under
+`video_dir` if given, else under `data_dir/YouTubeClips` (or `data_dir` itself when that
 folder is absent), walked recursively; a file's id is its name minus the last extension.
 """
 
@@ -28,10 +28,10 @@ def read_id_list(path: Path) -> list[str]:
 
 
 class MSVD(VideoBenchmarkBuilder):
-    """MSVD: ``train`` (1,200 videos), ``validation`` (100), ``test`` (670).
+    """MSVD: `train` (1,200 videos), `validation` (100), `test` (670).
 
-    One row per (video, caption); ``video_index`` is the video's position in the split's list
-    file after missing videos are left out, so ``caption_to_video = dataset["video_index"]``.
+    One row per (video, caption); `video_index` is the video's position in the split's list
+    file after missing videos are left out, so `caption_to_video = dataset["video_index"]`.
     """
 
     VERSION = datasets.Version("1.0.0")

@@ -1,8 +1,8 @@
 """A pickle reader that only builds dicts, lists and strings.
 
-MSVD's captions ship as ``raw-captions.pkl`` (``{video_id: [[token, ...], ...]}``).
-``pickle.load`` on a downloaded file can run arbitrary code, so we never call it: the
-:class:`RestrictedUnpickler` refuses every global lookup except the plain container
+MSVD's captions ship as `raw-captions.pkl` (`{video_id: [[token, ...], ...]}`).
+`pickle.load` on a downloaded file can run arbitrary code, so we never call it: the
+[`RestrictedUnpickler`] refuses every global lookup except the plain container
 and string types, which is all such a file needs.
 """
 
@@ -40,7 +40,7 @@ _ALLOWED_GLOBALS = frozenset(
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that rejects any global other than ``dict``, ``list`` and ``str``."""
+    """Unpickler that rejects any global other than `dict`, `list` and `str`."""
 
     def __init__(self, file: io.BufferedIOBase, source_name: str = "<pickle>") -> None:
         super().__init__(file, encoding="utf-8")
@@ -73,12 +73,12 @@ def load_restricted_pickle(path: str | Path) -> Any:
 
 
 def load_caption_pickle(path: str | Path) -> dict[str, list[str]]:
-    """Read an MSVD-style caption pickle into ``{video_id: [caption, ...]}``.
+    """Read an MSVD-style caption pickle into `{video_id: [caption, ...]}`.
 
     Each caption in the file is a list of tokens (joined with one space) or already a string.
-    Raises :class:`UnsafePickleError` for a pickle that would build any other object and
-    :class:`BenchmarkFormatError` when the structure is not ``dict[str, list[list[str] | str]]`` or a limit of
-    :mod:`~unitrim_hf.data.annotation_checks` is passed (caption length, captions per video, captions per file):
+    Raises [`UnsafePickleError`] for a pickle that would build any other object and
+    [`BenchmarkFormatError`] when the structure is not `dict[str, list[list[str] | str]]` or a limit of
+    `annotation_checks` is passed (caption length, captions per video, captions per file):
     the limits are checked before any caption is joined, so a small pickle that references one list many times
     cannot expand into gigabytes.
     """

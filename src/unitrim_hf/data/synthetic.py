@@ -3,17 +3,17 @@
 Each clip shows one or two objects (colour x shape x size) that each do one thing: move
 left/right/up/down, grow, shrink, appear, disappear, or stay in place. Captions come from templates:
 
-- *spatial* facts hold in a single frame: ``"a large red circle above a small blue square"``;
-- *temporal* facts need several frames: ``"a small blue square appears after a green triangle"``,
-  ``"a red circle moves to the left"``;
+- *spatial* facts hold in a single frame: `"a large red circle above a small blue square"`;
+- *temporal* facts need several frames: `"a small blue square appears after a green triangle"`,
+  `"a red circle moves to the left"`;
 - one *combined* caption says everything and is unique in the benchmark (it is the test caption).
 
-Playing a clip backwards is exactly the clip of the reversed scene (:meth:`ClipSpec.reversed`), whose
+Playing a clip backwards is exactly the clip of the reversed scene (`ClipSpec.reversed`), whose
 frames are the same set but whose temporal captions differ: temporal facts cannot be read off any
-single frame. Everything is a pure function of ``(seed, split, clip index)``.
+single frame. Everything is a pure function of `(seed, split, clip index)`.
 
 Training and test scenes never coincide, whatever the sizes and seeds of the benchmarks compared: the scene space
-is split once and for all by a hash of the combined caption (:func:`scene_split`), and each split draws only its
+is split once and for all by a hash of the combined caption (`scene_split`), and each split draws only its
 own scenes, from its own random stream. A model trained on one SyntheticTriM benchmark has therefore never seen
 the test videos of any other.
 """
@@ -51,8 +51,8 @@ SPLIT_STREAMS: dict[str, int] = {"train": 0, "test": 1}
 class ObjectSpec:
     """One object's appearance and trajectory; coordinates are fractions of the frame (x right, y down).
 
-    The object is drawn on frames ``visible_from..visible_until`` (inclusive); its centre and radius
-    are linear in time from ``start_*`` (frame 0) to ``end_*`` (last frame).
+    The object is drawn on frames `visible_from..visible_until` (inclusive); its centre and radius
+    are linear in time from `start_*` (frame 0) to `end_*` (last frame).
     """
 
     colour: str
@@ -76,7 +76,7 @@ class ObjectSpec:
         )
 
     def event(self, num_frames: int) -> str:
-        """One of :data:`EVENTS`."""
+        """One of `EVENTS`."""
         if self.start_center != self.end_center:
             return "moves"
         if self.end_radius > self.start_radius:
@@ -100,13 +100,13 @@ class ObjectSpec:
         return "small" if self.start_radius <= SIZE_RADIUS["small"] else "large"
 
     def name(self, num_frames: int) -> str:
-        """``"small red circle"``; no size word for an object whose size changes."""
+        """`"small red circle"`; no size word for an object whose size changes."""
         if self.event(num_frames) in ("grows", "shrinks"):
             return f"{self.colour} {self.shape}"
         return f"{self.size_word()} {self.colour} {self.shape}"
 
     def position_phrase(self, num_frames: int) -> str:
-        """Where the object is on every frame showing it: ``"in the top left"``, ``"at the top"``... or ``""``.
+        """Where the object is on every frame showing it: `"in the top left"`, `"at the top"`... or `""`.
 
         A component (vertical / horizontal) is kept only if it is the same on all visible frames,
         so a spatial caption is true of any single frame in which the object appears.
@@ -157,7 +157,7 @@ class ClipSpec:
     num_frames: int
 
     def reversed(self) -> "ClipSpec":
-        """The scene played backwards: renders to ``render_clip(self)[::-1]``."""
+        """The scene played backwards: renders to `render_clip(self)[::-1]`."""
         return ClipSpec(tuple(obj.reversed(self.num_frames) for obj in self.objects), self.num_frames)
 
     def captions(self) -> list[Caption]:
@@ -181,7 +181,7 @@ def _event_phrase(obj: ObjectSpec, num_frames: int) -> str:
 
 
 def _constant_relation(first: ObjectSpec, second: ObjectSpec, num_frames: int) -> str | None:
-    """``"above"``, ``"below"``, ``"to the left of"``... when it holds on every frame showing both."""
+    """`"above"`, `"below"`, `"to the left of"`... when it holds on every frame showing both."""
     relations = set()
     for frame_index in range(num_frames):
         if not (first.visible_from <= frame_index <= first.visible_until and second.visible_from <= frame_index <= second.visible_until):
@@ -243,7 +243,7 @@ def _sample_object(
     num_frames: int,
     other_visibility: tuple[int, int] | None,
 ) -> ObjectSpec:
-    """An object doing ``event`` inside ``cell = (x0, y0, x1, y1)`` (fractions of the frame)."""
+    """An object doing `event` inside `cell = (x0, y0, x1, y1)` (fractions of the frame)."""
     x0, y0, x1, y1 = cell
     width, height = x1 - x0, y1 - y0
     size = str(rng.choice(list(SIZE_RADIUS)))
@@ -303,7 +303,7 @@ def sample_clip(rng: np.random.Generator, num_frames: int = 16) -> ClipSpec:
 
 
 def scene_split(spec: ClipSpec) -> Split:
-    """``"test"`` or ``"train"``: the split a scene belongs to in every benchmark (a hash of its combined caption,
+    """`"test"` or `"train"`: the split a scene belongs to in every benchmark (a hash of its combined caption,
     which determines the scene up to positions; equal scenes have equal captions)."""
     return combined_caption_split(spec.captions()[-1].text)
 
@@ -317,10 +317,10 @@ def combined_caption_split(combined: str) -> Split:
 def generate_clip_specs(
     num_videos: int, seed: int, num_frames: int = 16, max_attempts: int = 200, split: Split = "train"
 ) -> list[ClipSpec]:
-    """``num_videos`` scenes of ``split`` whose combined captions are all different.
+    """`num_videos` scenes of `split` whose combined captions are all different.
 
     Clip i depends only on (seed, split, i, earlier clips), so a smaller benchmark's clips are the first ones of
-    a larger one with the same seed; scenes of the other split are never drawn (:func:`scene_split`).
+    a larger one with the same seed; scenes of the other split are never drawn (`scene_split`).
     """
     if split not in SPLIT_STREAMS:
         raise ValueError(f"split must be one of {sorted(SPLIT_STREAMS)}, got {split!r}")

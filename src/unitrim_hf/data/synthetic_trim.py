@@ -1,4 +1,4 @@
-"""The SyntheticTriM builder: writes the benchmark into ``data_dir`` if absent, then reads it as MSR-VTT."""
+"""The SyntheticTriM builder: writes the benchmark into `data_dir` if absent, then reads it as MSR-VTT."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .synthetic_writer import write_synthetic_benchmark
 
 @dataclass
 class SyntheticTriMConfig(VideoBenchmarkConfig):
-    """Size and look of the generated benchmark (see :func:`write_synthetic_benchmark`)."""
+    """Size and look of the generated benchmark (see `write_synthetic_benchmark`)."""
 
     num_train: int = 200
     num_test: int = 50
@@ -25,9 +25,9 @@ class SyntheticTriMConfig(VideoBenchmarkConfig):
 
 
 class SyntheticTriM(MSRVTT):
-    """Procedurally generated clips of coloured shapes; ``train`` has every caption, ``test`` one per clip.
+    """Procedurally generated clips of coloured shapes; `train` has every caption, `test` one per clip.
 
-    Rows are MSR-VTT rows plus ``kind`` (``"spatial"``, ``"temporal"`` or ``"combined"``).
+    Rows are MSR-VTT rows plus `kind` (`"spatial"`, `"temporal"` or `"combined"`).
 
     Example::
 
@@ -42,7 +42,7 @@ class SyntheticTriM(MSRVTT):
     DEFAULT_CONFIG_NAME = "default"
     SENTENCE_STRING_FIELDS = ("kind",)
 
-    # ``SyntheticTriM.write(root, ...)`` writes the files without building a dataset.
+    # `SyntheticTriM.write(root, ...)` writes the files without building a dataset.
     write = staticmethod(write_synthetic_benchmark)
 
     def _train_csv_name(self) -> str:

@@ -38,17 +38,17 @@ def write_synthetic_benchmark(
     frame_size: int = 64,
     fps: float = 8.0,
 ) -> Path:
-    """Generate SyntheticTriM and write it under ``root`` exactly as MSR-VTT is laid out.
+    """Generate SyntheticTriM and write it under `root` exactly as MSR-VTT is laid out.
 
-    Writes ``videos/all/video{i}.mp4`` (``num_frames`` frames of ``frame_size`` x ``frame_size``),
-    ``MSRVTT_data.json`` (every caption, each sentence with an extra ``kind`` field: spatial /
-    temporal / combined), ``MSRVTT_train.9k.csv`` (videos ``0..num_train-1``) and
-    ``MSRVTT_JSFUSION_test.csv`` (the next ``num_test`` videos, one row each with the clip's
-    combined caption, which is unique in the benchmark), plus ``synthetic_trim.json`` (settings).
-    Test videos are test scenes (:func:`~unitrim_hf.data.synthetic.scene_split`): never a training video of
+    Writes `videos/all/video{i}.mp4` (`num_frames` frames of `frame_size` x `frame_size`),
+    `MSRVTT_data.json` (every caption, each sentence with an extra `kind` field: spatial /
+    temporal / combined), `MSRVTT_train.9k.csv` (videos `0..num_train-1`) and
+    `MSRVTT_JSFUSION_test.csv` (the next `num_test` videos, one row each with the clip's
+    combined caption, which is unique in the benchmark), plus `synthetic_trim.json` (settings).
+    Test videos are test scenes (`scene_split`): never a training video of
     this or any other SyntheticTriM benchmark, whatever its size or seed.
 
-    Returns ``root``. Raises :class:`BenchmarkFormatError` if ``root`` already holds a
+    Returns `root`. Raises [`BenchmarkFormatError`] if `root` already holds a
     different benchmark; rewriting the same settings is a no-op.
     """
     if num_train < 1 or num_test < 1:

@@ -1,7 +1,7 @@
 """Finding the video file of an annotation entry on disk.
 
-Benchmarks name their files inconsistently (``video7.mp4`` or ``video7.webm``; MSVD clips in
-any container; DiDeMo's ``x.mov``, ``x.mov.mp4`` or ``x.mp4``). Every builder therefore
+Benchmarks name their files inconsistently (`video7.mp4` or `video7.webm`; MSVD clips in
+any container; DiDeMo's `x.mov`, `x.mov.mp4` or `x.mp4`). Every builder therefore
 indexes its video folder once and looks entries up by a *key*: the file name with its
 video extensions removed.
 """
@@ -34,7 +34,7 @@ _EXTENSION_RANK = {extension: rank for rank, extension in enumerate(VIDEO_EXTENS
 
 
 def strip_video_extensions(name: str) -> str:
-    """``"x.mov.mp4" -> "x"``, ``"x.mp4" -> "x"``, ``"x" -> "x"``: removes trailing video extensions."""
+    """`"x.mov.mp4" -> "x"`, `"x.mp4" -> "x"`, `"x" -> "x"`: removes trailing video extensions."""
     stem = name
     while True:
         base, extension = os.path.splitext(stem)
@@ -45,7 +45,7 @@ def strip_video_extensions(name: str) -> str:
 
 
 def strip_last_extension(name: str) -> str:
-    """``"a.b.avi" -> "a.b"``, ``"a.b" -> "a.b"``: the MSVD rule (file name minus its last extension).
+    """`"a.b.avi" -> "a.b"`, `"a.b" -> "a.b"`: the MSVD rule (file name minus its last extension).
 
     Only a video extension is removed, so an id that itself contains a dot stays intact.
     """
@@ -92,7 +92,7 @@ class VideoIndex:
     Args:
         directories: folders searched, in priority order (a file in an earlier folder wins).
         recursive: walk sub-folders too (MSVD, DiDeMo) or only the folder itself (MSR-VTT).
-        key_function: how a file name becomes a key; :func:`strip_video_extensions` by default.
+        key_function: how a file name becomes a key; `strip_video_extensions` by default.
     """
 
     def __init__(
@@ -120,11 +120,11 @@ class VideoIndex:
         return self._files.keys()
 
     def find(self, name: str) -> Path | None:
-        """The best file for an annotation name (``video7``, ``x.mov``...) or None when absent.
+        """The best file for an annotation name (`video7`, `x.mov`...) or None when absent.
 
-        Preference: earlier folder, then the file whose name equals ``name`` exactly (even with an extension
-        outside :data:`VIDEO_EXTENSIONS`), then the extension order of :data:`VIDEO_EXTENSIONS` (so ``.mp4``
-        beats the ``.webm`` fallback).
+        Preference: earlier folder, then the file whose name equals `name` exactly (even with an extension
+        outside `VIDEO_EXTENSIONS`), then the extension order of `VIDEO_EXTENSIONS` (so `.mp4`
+        beats the `.webm` fallback).
         """
         candidates = list(self._files.get(self.key_function(name), [])) + list(self._other_files.get(name, []))
         if not candidates:

@@ -1,4 +1,4 @@
-"""``unitrim-eval``: evaluate a saved UniTriM model (and processor) on a benchmark split, offline.
+"""`unitrim-eval`: evaluate a saved UniTriM model (and processor) on a benchmark split, offline.
 
 Example::
 
@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    from .. import UniTriMModel, UniTriMProcessor
+    from ..modeling.modeling_unitrim import UniTriMModel
+    from ..processing_unitrim import UniTriMProcessor
     from ..data import load_benchmark, load_frame_cache
     from .runner import evaluate_retrieval
     from .training_overlap import warn_if_model_trained_on

@@ -1,8 +1,8 @@
 """Encode a test split once: each unique caption, each video, and one keyframe image per video.
 
-The gallery is encoded in batches under ``torch.inference_mode``; the features are later scored
-blockwise by :meth:`UniTriMModel.similarity`. Videos come either from a frame cache (uint8 frames
-stored by :func:`unitrim_hf.data.prepare_frames`) or are decoded with the processor's frame sampler;
+The gallery is encoded in batches under `torch.inference_mode`; the features are later scored
+blockwise by `UniTriMModel.similarity`. Videos come either from a frame cache (uint8 frames
+stored by `unitrim_hf.data.prepare_frames`) or are decoded with the processor's frame sampler;
 a video that fails to decode is reported, never turned into NaN scores.
 """
 
@@ -30,10 +30,10 @@ class EncodedGallery:
     """Visual features of the readable videos of a split.
 
     Attributes:
-        video_features: features of the ``len(kept_positions)`` readable videos, in ``kept_positions`` order.
+        video_features: features of the `len(kept_positions)` readable videos, in `kept_positions` order.
         image_features: features of their keyframes (same order), or None when images were not requested.
         kept_positions: position (in the split's video order) of each encoded video.
-        skipped: ``{video_id: reason}`` of the videos left out (failed to decode, absent from the frame cache).
+        skipped: `{video_id: reason}` of the videos left out (failed to decode, absent from the frame cache).
     """
 
     video_features: UniTriMVisualFeatures | None
@@ -59,7 +59,7 @@ def concatenate_features(batches: Sequence[UniTriMTextFeatures | UniTriMVisualFe
         batches: non-empty sequence of features of one type; tensor fields (B_i, ...) with equal trailing shapes.
 
     Returns:
-        The same dataclass with (sum B_i, ...) tensors; non-tensor fields (``is_image``) from the first batch.
+        The same dataclass with (sum B_i, ...) tensors; non-tensor fields (`is_image`) from the first batch.
     """
     if not batches:
         raise ValueError("concatenate_features needs at least one batch")
@@ -89,17 +89,17 @@ def encode_captions(
     batch_size: int = 16,
     show_progress: bool = True,
 ) -> UniTriMTextFeatures:
-    """Text features of ``captions`` (call under ``torch.inference_mode`` with the model in eval mode).
+    """Text features of `captions` (call under `torch.inference_mode` with the model in eval mode).
 
     Args:
-        model: a :class:`~unitrim_hf.UniTriMModel`.
-        processor: a :class:`~unitrim_hf.UniTriMProcessor`.
+        model: a [`UniTriMModel`].
+        processor: a [`UniTriMProcessor`].
         captions: the N captions to encode (each is encoded exactly as given; deduplicate before).
         max_length: caption tokens (None: the processor's; 64 for DiDeMo paragraphs).
         batch_size: captions per forward pass.
 
     Returns:
-        :class:`UniTriMTextFeatures` with batch size N, on the model's device.
+        [`UniTriMTextFeatures`] with batch size N, on the model's device.
     """
     if not captions:
         raise ValueError("no caption to encode")
@@ -173,17 +173,17 @@ def encode_videos_and_keyframes(
     """Encode every video of a split once, and its keyframe as an image from the same decoded frames.
 
     Args:
-        model: a :class:`~unitrim_hf.UniTriMModel` (call under ``torch.inference_mode``, eval mode).
-        processor: its :class:`~unitrim_hf.UniTriMProcessor`; its frame sampler and image transform are used.
-        videos: the split's videos in order, ``[{"video_id", "video_path"}, ...]`` (see ``video_table``).
-        frame_cache: frames cached by ``prepare_frames`` (rows matched by ``video_id``); decoded from
-            ``video_path`` when None.
+        model: a [`UniTriMModel`] (call under `torch.inference_mode`, eval mode).
+        processor: its [`UniTriMProcessor`]; its frame sampler and image transform are used.
+        videos: the split's videos in order, `[{"video_id", "video_path"}, ...]` (see `video_table`).
+        frame_cache: frames cached by `prepare_frames` (rows matched by `video_id`); decoded from
+            `video_path` when None.
         batch_size: videos per forward pass.
-        include_images: also encode one keyframe per video (the cache's ``keyframe`` column when present,
+        include_images: also encode one keyframe per video (the cache's `keyframe` column when present,
             else the middle sampled frame).
 
     Returns:
-        :class:`EncodedGallery`; a video that fails to decode is listed in ``skipped`` and left out.
+        [`EncodedGallery`]; a video that fails to decode is listed in `skipped` and left out.
     """
     device, dtype = model_device_and_dtype(model)
     if frame_cache is not None:

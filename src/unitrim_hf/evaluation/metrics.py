@@ -1,23 +1,23 @@
 """Retrieval metrics of the text-video field (R@K, median and mean rank).
 
-Conventions (those of CLIP4Clip's ``metrics.py`` on tie-free input):
+Conventions (those of CLIP4Clip's `metrics.py` on tie-free input):
 
-* ``sim`` is (num_captions, num_videos), rows are captions, higher is better.
+* `sim` is (num_captions, num_videos), rows are captions, higher is better.
 * A query's rank is 1 + the number of candidates scored higher than its ground truth.
   **Ties count against the query**: a ground truth tied with k other candidates and
   beaten by p gets rank p + k + 1. Every query gets exactly one rank (CLIP4Clip's
-  ``compute_metrics`` instead emits k + 1 ranks for such a query).
-* ``R@K`` = 100 * fraction of queries with rank <= K; ``MnR`` = mean rank.
-* ``MdR`` follows CLIP4Clip's two median conventions: the *mean of the two middle
-  ranks* (``np.median``, as its ``compute_metrics``) for square retrieval, i.e. when
-  every video has exactly one caption; the *lower middle rank* (``torch.median``, as its
-  multi-sentence ``tensor_text_to_video_metrics``) for text-to-video with several
+  `compute_metrics` instead emits k + 1 ranks for such a query).
+* `R@K` = 100 * fraction of queries with rank <= K; `MnR` = mean rank.
+* `MdR` follows CLIP4Clip's two median conventions: the *mean of the two middle
+  ranks* (`np.median`, as its `compute_metrics`) for square retrieval, i.e. when
+  every video has exactly one caption; the *lower middle rank* (`torch.median`, as its
+  multi-sentence `tensor_text_to_video_metrics`) for text-to-video with several
   captions per video. Video-to-text always goes through the square path, so it always
   uses the mean of the two middle ranks.
 * Video-to-text with several captions per video: each video query ranks the caption
   *groups* (one per video), each group scored by its best caption, as CLIP4Clip's
-  ``tensor_video_to_text_sim`` followed by ``compute_metrics``.
-* NaN or infinite scores raise ``ValueError``: CLIP4Clip silently drops such queries.
+  `tensor_video_to_text_sim` followed by `compute_metrics`.
+* NaN or infinite scores raise `ValueError`: CLIP4Clip silently drops such queries.
 """
 
 from __future__ import annotations
@@ -42,18 +42,18 @@ def text_to_video_metrics(sim: SimilarityLike, caption_to_video: IndexLike | Non
 
     Args:
         sim: (num_captions, num_videos) scores, torch or numpy.
-        caption_to_video: (num_captions,) index of each caption's video; ``None`` when
-            ``sim`` is square with the ground truth on the diagonal.
+        caption_to_video: (num_captions,) index of each caption's video; `None` when
+            `sim` is square with the ground truth on the diagonal.
 
     Returns:
-        ``R@1``, ``R@5``, ``R@10`` (percent), ``MdR``, ``MnR`` and ``num_queries``
+        `R@1`, `R@5`, `R@10` (percent), `MdR`, `MnR` and `num_queries`
         (= num_captions).
     """
     scores = _validated_similarity(sim)
     targets = _validated_targets(scores, caption_to_video, need_every_video=False)
     ranks = ground_truth_ranks(scores, targets)
     one_caption_per_video = _is_one_caption_per_video(targets, scores.shape[1])
-    return _summarise(ranks, median="mean_of_middle" if one_caption_per_video else "lower_middle")
+    return _summarize(ranks, median="mean_of_middle" if one_caption_per_video else "lower_middle")
 
 
 def video_to_text_metrics(sim: SimilarityLike, caption_to_video: IndexLike | None = None) -> dict[str, float]:
@@ -63,11 +63,11 @@ def video_to_text_metrics(sim: SimilarityLike, caption_to_video: IndexLike | Non
         sim: (num_captions, num_videos) scores, torch or numpy (the same matrix as for
             text-to-video, not its transpose).
         caption_to_video: (num_captions,) index of each caption's video; every video needs
-            at least one caption. ``None`` when ``sim`` is square with the ground truth on
+            at least one caption. `None` when `sim` is square with the ground truth on
             the diagonal.
 
     Returns:
-        ``R@1``, ``R@5``, ``R@10`` (percent), ``MdR``, ``MnR`` and ``num_queries``
+        `R@1`, `R@5`, `R@10` (percent), `MdR`, `MnR` and `num_queries`
         (= num_videos).
     """
     scores = _validated_similarity(sim)
@@ -76,7 +76,7 @@ def video_to_text_metrics(sim: SimilarityLike, caption_to_video: IndexLike | Non
     video_queries = group_scores.T  # rows: videos, columns: caption groups
     diagonal = torch.arange(video_queries.shape[0], device=video_queries.device)
     ranks = ground_truth_ranks(video_queries, diagonal)
-    return _summarise(ranks, median="mean_of_middle")
+    return _summarize(ranks, median="mean_of_middle")
 
 
 def ground_truth_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -110,8 +110,8 @@ def best_caption_scores(scores: torch.Tensor, caption_to_video: torch.Tensor) ->
             have at least one caption.
 
     Returns:
-        (num_videos, num_videos) tensor ``G`` with ``G[group, video]`` the maximum of
-        ``scores[c, video]`` over the captions ``c`` of video ``group``.
+        (num_videos, num_videos) tensor `G` with `G[group, video]` the maximum of
+        `scores[c, video]` over the captions `c` of video `group`.
     """
     num_videos = scores.shape[1]
     groups = torch.full((num_videos, num_videos), float("-inf"), dtype=scores.dtype, device=scores.device)
@@ -122,7 +122,7 @@ def best_caption_scores(scores: torch.Tensor, caption_to_video: torch.Tensor) ->
 def inverted_softmax(sim: SimilarityLike, temperature: float = 1.0) -> torch.Tensor:
     """Dual softmax / inverted softmax re-weighting (DSL), as TS2-Net evaluates it.
 
-    ``sim * softmax(sim / temperature, dim=0)``: for each video, a softmax over all text
+    `sim * softmax(sim / temperature, dim=0)`: for each video, a softmax over all text
     queries re-weights their scores. It is transductive (uses the whole test set), so
     callers report it separately from the plain metrics.
 
@@ -131,7 +131,7 @@ def inverted_softmax(sim: SimilarityLike, temperature: float = 1.0) -> torch.Ten
         temperature: softmax temperature, > 0.
 
     Returns:
-        (num_captions, num_videos) float64 re-weighted scores on ``sim``'s device (float64
+        (num_captions, num_videos) float64 re-weighted scores on `sim`'s device (float64
         because the softmax of ~100-scaled logits underflows float32 to exact zeros, which
         would then tie and, ties counting against the query, cost rank).
     """
@@ -142,11 +142,11 @@ def inverted_softmax(sim: SimilarityLike, temperature: float = 1.0) -> torch.Ten
 
 
 def retrieval_metrics_table(results: Mapping[str, Mapping[str, float]]) -> str:
-    """Render metrics as a Markdown table, one row per entry of ``results``.
+    """Render metrics as a Markdown table, one row per entry of `results`.
 
     Args:
-        results: e.g. ``{"text-to-video": {...}, "video-to-text": {...}}``, each value a
-            dict as returned by :func:`text_to_video_metrics`.
+        results: e.g. `{"text-to-video": {...}, "video-to-text": {...}}`, each value a
+            dict as returned by `text_to_video_metrics`.
 
     Returns:
         A Markdown table: the known metrics in the order R@1, R@5, R@10, MdR, MnR,
@@ -173,7 +173,7 @@ def _format_cell(key: str, value: float) -> str:
     return f"{float(value):.1f}"
 
 
-def _summarise(ranks: torch.Tensor, median: str) -> dict[str, float]:
+def _summarize(ranks: torch.Tensor, median: str) -> dict[str, float]:
     ranks_float = ranks.to(torch.float64).cpu()
     metrics = {f"R@{k}": 100.0 * float((ranks_float <= k).to(torch.float64).mean()) for k in RECALL_CUTOFFS}
     if median == "mean_of_middle":

@@ -1,6 +1,6 @@
-"""Evaluation reports: ``metrics.json`` (every number) and ``metrics.md`` (Markdown tables).
+"""Evaluation reports: `metrics.json` (every number) and `metrics.md` (Markdown tables).
 
-Works on the plain dict of :meth:`RetrievalEvaluation.to_dict`, so a saved ``metrics.json`` renders the
+Works on the plain dict of `RetrievalEvaluation.to_dict`, so a saved `metrics.json` renders the
 same report without the model.
 """
 
@@ -44,7 +44,7 @@ def _cell(key: str, value) -> str:
 
 
 def metrics_table(results: Mapping[str, Mapping[str, float]]) -> str:
-    """One row per direction (``text_to_video`` ...), columns R@1 R@5 R@10 Rsum MdR MnR num_queries."""
+    """One row per direction (`text_to_video` ...), columns R@1 R@5 R@10 Rsum MdR MnR num_queries."""
     lines = ["| | " + " | ".join(TABLE_COLUMNS) + " |", "|---|" + "---:|" * len(TABLE_COLUMNS)]
     for direction, row in results.items():
         cells = [_cell(key, row.get(key)) for key in TABLE_COLUMNS]
@@ -53,7 +53,7 @@ def metrics_table(results: Mapping[str, Mapping[str, float]]) -> str:
 
 
 def alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """One row per alignment (and ``all``), text->video then video->text columns."""
+    """One row per alignment (and `all`), text->video then video->text columns."""
     directions = [direction for direction in DIRECTION_LABELS if any(direction in row for row in results.values())]
     header = [f"{DIRECTION_LABELS[direction]} {key}" for direction in directions for key in ALIGNMENT_COLUMNS]
     lines = ["| alignment | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
@@ -64,7 +64,7 @@ def alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float]]]) ->
 
 
 def render_markdown(evaluation: Mapping) -> str:
-    """The Markdown report of an evaluation dict (see :meth:`RetrievalEvaluation.to_dict`)."""
+    """The Markdown report of an evaluation dict (see `RetrievalEvaluation.to_dict`)."""
     model = evaluation.get("settings", {}).get("model")
     parts = [
         "## Retrieval results" + (f" of the {model}" if model else ""),
@@ -105,7 +105,7 @@ def _check_finite(values, path: str = "") -> None:
 
 
 def save_report(evaluation: Mapping, output_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``metrics.json`` and ``metrics.md`` into ``output_dir`` (created); returns their paths."""
+    """Write `metrics.json` and `metrics.md` into `output_dir` (created); returns their paths."""
     _check_finite({key: evaluation.get(key) for key in ("metrics", "dsl_metrics", "alignment_metrics")})
     evaluation = {**evaluation, **{key: round_metrics(evaluation.get(key))
                                    for key in ("metrics", "dsl_metrics", "alignment_metrics", "timings")}}
@@ -119,7 +119,7 @@ def save_report(evaluation: Mapping, output_dir: str | Path) -> tuple[Path, Path
 
 
 def load_report(path: str | Path) -> dict:
-    """An evaluation dict from ``metrics.json`` (or a folder holding it)."""
+    """An evaluation dict from `metrics.json` (or a folder holding it)."""
     path = Path(path)
     if path.is_dir():
         path = path / METRICS_JSON

@@ -1,9 +1,9 @@
-"""``evaluate_retrieval``: the field's retrieval protocol on one split, from one encoding pass.
+"""`evaluate_retrieval`: the field's retrieval protocol on one split, from one encoding pass.
 
-Captions x videos scores come from :meth:`UniTriMModel.similarity`; text->video and video->text use
-:func:`text_to_video_metrics` / :func:`video_to_text_metrics` with the split's ``caption_to_video``
+Captions x videos scores come from `UniTriMModel.similarity`; text->video and video->text use
+`text_to_video_metrics` / `video_to_text_metrics` with the split's `caption_to_video`
 (several captions per video, as MSVD, are handled there). Text->image uses one keyframe per video.
-DSL (inverted softmax) is transductive and is reported separately, never mixed into ``metrics``.
+DSL (inverted softmax) is transductive and is reported separately, never mixed into `metrics`.
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ _SKIPPED_SHOWN_IN_LOG = 10
 
 @dataclass
 class RetrievalEvaluation:
-    """Results of :func:`evaluate_retrieval`.
+    """Results of `evaluate_retrieval`.
 
     Attributes:
-        metrics: ``{"text_to_video", "video_to_text"[, "text_to_image", "image_to_text"]}`` -> ``{R@1, R@5,
-            R@10, MdR, MnR, Rsum, num_queries}`` (recalls in percent, Rsum = R@1 + R@5 + R@10).
+        metrics: `{"text_to_video", "video_to_text"[, "text_to_image", "image_to_text"]}` -> `{R@1, R@5,
+            R@10, MdR, MnR, Rsum, num_queries}` (recalls in percent, Rsum = R@1 + R@5 + R@10).
         dsl_metrics: the same keys after inverted-softmax re-ranking (transductive), or None when not asked.
-        alignment_metrics: ``{alignment name or "all": {"text_to_video": {...}, "video_to_text": {...}}}``,
+        alignment_metrics: `{alignment name or "all": {"text_to_video": {...}, "video_to_text": {...}}}`,
             each enabled alignment scored alone, and their mean (= the model's ranking), or None.
         num_captions: caption queries evaluated (after leaving out the captions of skipped videos).
         num_videos: videos evaluated.
         skipped_videos: ids of the videos that could not be decoded (left out with their captions).
-        skipped_reasons: ``{video_id: reason}`` for them.
+        skipped_reasons: `{video_id: reason}` for them.
         settings: how the run was made (frames, max_length, source of frames, ...).
         timings: seconds spent encoding captions, videos and scoring.
     """
@@ -57,12 +57,12 @@ class RetrievalEvaluation:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable dict of every field."""
+        """A JSON-serializable dict of every field."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RetrievalEvaluation":
-        """Inverse of :meth:`to_dict` (e.g. from a saved ``metrics.json``)."""
+        """Inverse of `to_dict` (e.g. from a saved `metrics.json`)."""
         return cls(**values)
 
     def to_markdown(self) -> str:
@@ -70,17 +70,17 @@ class RetrievalEvaluation:
         return render_markdown(self.to_dict())
 
     def save(self, output_dir: str | Path) -> None:
-        """Write ``metrics.json`` and ``metrics.md`` into ``output_dir`` (created)."""
+        """Write `metrics.json` and `metrics.md` into `output_dir` (created)."""
         save_report(self.to_dict(), output_dir)
 
 
 def with_rsum(metrics: dict[str, float]) -> dict[str, float]:
-    """``metrics`` plus ``Rsum`` = R@1 + R@5 + R@10."""
+    """`metrics` plus `Rsum` = R@1 + R@5 + R@10."""
     return {**metrics, "Rsum": metrics["R@1"] + metrics["R@5"] + metrics["R@10"]}
 
 
 def bidirectional_metrics(sim: torch.Tensor, caption_to_video: torch.Tensor, forward: str, backward: str) -> dict[str, dict[str, float]]:
-    """``{forward: text->visual metrics, backward: visual->text metrics}`` of a (num_captions, num_visuals) matrix."""
+    """`{forward: text->visual metrics, backward: visual->text metrics}` of a (num_captions, num_visuals) matrix."""
     return {
         forward: with_rsum(text_to_video_metrics(sim, caption_to_video)),
         backward: with_rsum(video_to_text_metrics(sim, caption_to_video)),
@@ -90,8 +90,8 @@ def bidirectional_metrics(sim: torch.Tensor, caption_to_video: torch.Tensor, for
 def split_captions(dataset: datasets.Dataset) -> tuple[list[str], np.ndarray]:
     """Caption queries of a split and the video position of each.
 
-    Accepts one row per caption (column ``caption``: MSR-VTT, MSVD, SyntheticTriM, DiDeMo paragraphs) or one
-    row per video (column ``captions``, builders' ``one_row_per_video``).
+    Accepts one row per caption (column `caption`: MSR-VTT, MSVD, SyntheticTriM, DiDeMo paragraphs) or one
+    row per video (column `captions`, builders' `one_row_per_video`).
 
     Returns:
         (captions, caption_to_video) with caption_to_video int64 (num_captions,) positions in the video order.
@@ -137,28 +137,28 @@ def evaluate_retrieval(
     show_progress: bool = True,
     is_main_process: bool = True,
 ) -> RetrievalEvaluation:
-    """Text<->video (and text<->image) retrieval metrics of ``model`` on one split.
+    """Text<->video (and text<->image) retrieval metrics of `model` on one split.
 
     Args:
-        model: a :class:`~unitrim_hf.UniTriMModel`; put in eval mode for the run, its training mode restored after.
-        processor: its :class:`~unitrim_hf.UniTriMProcessor` (frame sampler, image size, tokenizer).
-        dataset: a split of the ``unitrim_hf.data`` builders (``caption`` or ``captions``, ``video_id``,
-            ``video_path``, ``video_index``).
-        frame_cache: frames cached by :func:`unitrim_hf.data.prepare_frames` for this split (matched by
-            ``video_id``); without it each video is decoded with ``processor.frame_sampler``.
+        model: a [`UniTriMModel`]; put in eval mode for the run, its training mode restored after.
+        processor: its [`UniTriMProcessor`] (frame sampler, image size, tokenizer).
+        dataset: a split of the `unitrim_hf.data` builders (`caption` or `captions`, `video_id`,
+            `video_path`, `video_index`).
+        frame_cache: frames cached by `unitrim_hf.data.prepare_frames` for this split (matched by
+            `video_id`); without it each video is decoded with `processor.frame_sampler`.
         max_length: caption tokens (None: the processor's; pass 64 for DiDeMo paragraphs).
         batch_size: captions / videos per forward pass.
         device: where to run; the model is moved there. None: the model's device.
         include_images: also text->image / image->text on one keyframe per video.
-        dsl: also report inverted-softmax re-ranked metrics (in ``dsl_metrics``, separately).
+        dsl: also report inverted-softmax re-ranked metrics (in `dsl_metrics`, separately).
         per_alignment: also score each enabled alignment alone and their mean, from the same similarity pass.
-        block_size: texts and videos per block of :meth:`UniTriMModel.similarity`.
-        show_progress: tqdm progress bars (only where ``is_main_process``).
+        block_size: texts and videos per block of `UniTriMModel.similarity`.
+        show_progress: tqdm progress bars (only where `is_main_process`).
         is_main_process: False on the other processes of a distributed run (no progress bars).
 
     Returns:
-        :class:`RetrievalEvaluation`. Videos that fail to decode are left out with their captions and listed
-        in ``skipped_videos`` (a warning gives the count); no score is ever NaN.
+        [`RetrievalEvaluation`]. Videos that fail to decode are left out with their captions and listed
+        in `skipped_videos` (a warning gives the count); no score is ever NaN.
     """
     if batch_size < 1 or block_size < 1:
         raise ValueError(f"batch_size and block_size must be >= 1, got {batch_size} and {block_size}")

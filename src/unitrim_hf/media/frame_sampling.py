@@ -1,8 +1,8 @@
 """Decode a video file into a fixed number of RGB frames (uniform, CLIP4Clip-fps, or random segment sampling).
 
-:class:`FrameSampler` joins the choice of frames (:mod:`unitrim_hf.media.frame_selection`, pure functions) with PyAV
-decoding (:mod:`unitrim_hf.media.video_decoding`). Constant-frame-rate streams are sampled on their frame-rate grid:
-frame ``i`` is shown at ``i / fps`` seconds after the stream start, and only the keyframe groups that contain the
+[`FrameSampler`] joins the choice of frames (`unitrim_hf.media.frame_selection`, pure functions) with PyAV
+decoding (`unitrim_hf.media.video_decoding`). Constant-frame-rate streams are sampled on their frame-rate grid:
+frame `i` is shown at `i / fps` seconds after the stream start, and only the keyframe groups that contain the
 requested frames are decoded. Variable-frame-rate streams (average and nominal rates differ, or decoded timestamps
 skip grid positions) are sampled by time on the frames' own timestamps, listed by one demux pass.
 """
@@ -38,7 +38,7 @@ MAX_UNDECLARED_GAP_SECONDS = 1.0
 
 
 class SampledFrames(NamedTuple):
-    """Frames sampled from one video, padded to ``num_frames``.
+    """Frames sampled from one video, padded to `num_frames`.
 
     Attributes:
         frames: (num_frames, height, width, 3) uint8 RGB as a player shows them (display rotation applied), zero
@@ -56,25 +56,25 @@ class SampledFrames(NamedTuple):
 
 
 class FrameSampler:
-    """Samples ``num_frames`` RGB frames from a video file, as a player shows them.
+    """Samples `num_frames` RGB frames from a video file, as a player shows them.
 
     Constant-frame-rate video is sampled on its frame grid (frame numbers, exactly as CLIP4Clip); variable-frame-rate
     video (and animated GIFs) by presentation time. Frames are rotated by the stream's display matrix. A still
     image, a file with no video stream, a truncated or corrupt file and a header that claims more frames than the
-    file can hold raise :class:`~unitrim_hf.errors.VideoDecodingError` (docs/datasets.md, "Bad input").
+    file can hold raise [`VideoDecodingError`] (docs/datasets.md, "Bad input").
 
     Args:
         num_frames: T, the number of frame slots returned (real frames first, then zero padding).
-        strategy: "uniform" (centres of T equal segments of the clip), "fps" (CLIP4Clip: ``frames_per_second`` frames
-            per second of video using ``int(video_fps)``, then sliced to T), or "random" (one random frame in each of
+        strategy: "uniform" (centres of T equal segments of the clip), "fps" (CLIP4Clip: `frames_per_second` frames
+            per second of video using `int(video_fps)`, then sliced to T), or "random" (one random frame in each of
             T equal segments; for training).
         frames_per_second: frames taken per second by the "fps" strategy; a whole number >= 1, as in CLIP4Clip.
         slice_position: how the "fps" strategy keeps T of more frames: "head", "tail" or "uniform"
-            (``np.linspace(0, n - 1, T, dtype=int)``).
-        seed: seed of the generator used by the "random" strategy when no ``rng`` is given per call.
+            (`np.linspace(0, n - 1, T, dtype=int)`).
+        seed: seed of the generator used by the "random" strategy when no `rng` is given per call.
         backend: decoding library; "pyav".
-        default_end_time: ``end_time`` (seconds) used when a call gives none; None: the end of the video.
-            CLIP4Clip reads DiDeMo videos from 0 to 31 s (at most 32 frames at 1 fps): ``default_end_time=31``.
+        default_end_time: `end_time` (seconds) used when a call gives none; None: the end of the video.
+            CLIP4Clip reads DiDeMo videos from 0 to 31 s (at most 32 frames at 1 fps): `default_end_time=31`.
     """
 
     def __init__(
@@ -175,11 +175,11 @@ class FrameSampler:
         end_time: float | None = None,
         rng: np.random.Generator | None = None,
     ) -> SampledFrames:
-        """Decode the sampled frames of ``path``, as a player shows them.
+        """Decode the sampled frames of `path`, as a player shows them.
 
         Raises:
             VideoDecodingError: the file is missing, empty, a still image, not a video, truncated or corrupt, its
-                header claims more frames than the file can hold, or ``start_time`` / ``end_time`` select no frame.
+                header claims more frames than the file can hold, or `start_time` / `end_time` select no frame.
         """
         import av
 
@@ -249,7 +249,7 @@ class FrameSampler:
 
 def _check_no_hole(timeline: TimestampTimeline, path) -> None:
     """A header that declares a constant frame rate and timestamps that then pause for more than
-    ``MAX_UNDECLARED_GAP_SECONDS``: data is missing (a damaged file), not a variable frame rate."""
+    `MAX_UNDECLARED_GAP_SECONDS`: data is missing (a damaged file), not a variable frame rate."""
     gaps = np.diff(timeline.frame_times)
     if len(gaps) and gaps.max() > MAX_UNDECLARED_GAP_SECONDS:
         position = int(gaps.argmax())

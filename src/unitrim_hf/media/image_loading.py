@@ -1,10 +1,10 @@
 """Image files and PIL images into (height, width, 3) uint8 RGB arrays, as an image viewer shows them.
 
 - EXIF orientation is applied (a phone photo stored sideways comes back upright);
-- 16-bit and 32-bit integer grayscale (``I;16``, ``I``) is scaled to 8 bits (65535 -> 255) instead of clipped;
-- the pixel count is checked from the header before decoding: a JPEG over ``max_pixels`` is decoded at 1/2, 1/4
+- 16-bit and 32-bit integer grayscale (`I;16`, `I`) is scaled to 8 bits (65535 -> 255) instead of clipped;
+- the pixel count is checked from the header before decoding: a JPEG over `max_pixels` is decoded at 1/2, 1/4
   or 1/8 size by the JPEG decoder itself (draft mode), any other image over it is refused with
-  :class:`~unitrim_hf.errors.ImageDecodingError`, so one file never costs more than ``max_pixels`` of memory.
+  [`ImageDecodingError`], so one file never costs more than `max_pixels` of memory.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def load_image_file(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MA
     Args:
         path: the image file.
         max_pixels: largest width x height decoded; None: no limit of ours (Pillow's decompression-bomb limit,
-            ``PIL.Image.MAX_IMAGE_PIXELS``, still applies).
+            `PIL.Image.MAX_IMAGE_PIXELS`, still applies).
 
     Raises:
-        ImageDecodingError: missing or unreadable file, a decompression bomb, or more pixels than ``max_pixels``
+        ImageDecodingError: missing or unreadable file, a decompression bomb, or more pixels than `max_pixels`
             (JPEGs are decoded at reduced size first).
     """
     try:

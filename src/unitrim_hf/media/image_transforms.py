@@ -1,4 +1,4 @@
-"""CLIP's image preprocessing (short-side bicubic resize, center crop, normalisation) as one batched tensor op."""
+"""CLIP's image preprocessing (short-side bicubic resize, center crop, normalization) as one batched tensor op."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def _frames_to_uint8_tensor(frames: Any) -> torch.Tensor:
 
 
 def resized_size(height: int, width: int, size: int) -> tuple[int, int]:
-    """Output (height, width) of a short-side resize to ``size`` (the long side truncated, as torchvision does)."""
+    """Output (height, width) of a short-side resize to `size` (the long side truncated, as torchvision does)."""
     if height <= width:
         return size, int(size * width / height)
     return int(size * height / width), size
@@ -76,15 +76,15 @@ def clip_transform(
     Args:
         frames: uint8 RGB (num_frames, height, width, 3) numpy array or torch tensor, or a list of PIL images /
             (height, width, 3) uint8 arrays of equal size.
-        size: output side; the short side is resized to ``size`` (bicubic, antialiased), then center-cropped.
-        mean, std: per-channel normalisation applied after scaling to [0, 1].
+        size: output side; the short side is resized to `size` (bicubic, antialiased), then center-cropped.
+        mean, std: per-channel normalization applied after scaling to [0, 1].
 
     Returns:
         float32 (num_frames, 3, size, size).
 
     The resize runs as Pillow's does (horizontal then vertical pass, each rounded to uint8 values), so the result
     matches CLIP's PIL pipeline (Resize bicubic, CenterCrop, ToTensor, Normalize) to within two gray levels
-    (about 0.03 after normalisation), with almost every value within one level (0.015).
+    (about 0.03 after normalization), with almost every value within one level (0.015).
     """
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
@@ -110,11 +110,11 @@ def clip_transform(
 
 
 class CLIPFrameTransform:
-    """Holds the settings of :func:`clip_transform`; calling it applies the transform.
+    """Holds the settings of `clip_transform`; calling it applies the transform.
 
     Args:
         size: output side.
-        mean, std: per-channel normalisation.
+        mean, std: per-channel normalization.
     """
 
     def __init__(self, size: int = 224, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD):

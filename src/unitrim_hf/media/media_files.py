@@ -16,7 +16,7 @@ VIDEO = "video"
 IMAGE = "image"
 MEDIA_KINDS = (VIDEO, IMAGE)
 
-# Bytes read from the start of each file to recognise its container.
+# Bytes read from the start of each file to recognize its container.
 HEADER_SIZE = 64
 
 # PyAV container names that are not real video containers (FFmpeg would also "open" text and still images).
@@ -25,7 +25,7 @@ NON_VIDEO_FORMATS = {"tty", "image2", "image2pipe", "png_pipe", "jpeg_pipe", "we
 
 @dataclass(frozen=True)
 class MediaFile:
-    """A file recognised as a video or an image.
+    """A file recognized as a video or an image.
 
     Args:
         path: absolute path.
@@ -121,7 +121,7 @@ def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
     """
     Decide whether `path` is an indexable video or image by its content.
 
-    The header's signature picks the probe (Pillow for images, PyAV for videos); an unrecognised header is tried
+    The header's signature picks the probe (Pillow for images, PyAV for videos); an unrecognized header is tried
     with Pillow, then PyAV. An animated image (GIF) is a video. The probe only checks the file opens: a video that fails later while decoding is
     reported by the indexer.
     """
@@ -151,7 +151,7 @@ def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
         return MediaFile(file, VIDEO if animated else IMAGE, size, mtime_ns)
     if _probe_video(file) is None:
         return MediaFile(file, VIDEO, size, mtime_ns)
-    return SkippedFile(file, "not a video or image (unrecognised content)", size, mtime_ns)
+    return SkippedFile(file, "not a video or image (unrecognized content)", size, mtime_ns)
 
 
 def iter_files(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:

@@ -2,8 +2,8 @@
 
 A *timeline* maps a frame index to a presentation timestamp (pts, in the stream's time base) and back:
 
-- :class:`FrameRateTimeline`: a constant frame rate, frame ``i`` at ``start_pts + i / fps`` (no file access);
-- :class:`TimestampTimeline`: the frames' real pts, read by one demux pass without decoding (variable frame rate).
+- [`FrameRateTimeline`]: a constant frame rate, frame `i` at `start_pts + i / fps` (no file access);
+- [`TimestampTimeline`]: the frames' real pts, read by one demux pass without decoding (variable frame rate).
 
 Frames are returned as a player shows them: rotated by the stream's display matrix (phone videos).
 """
@@ -71,7 +71,7 @@ def check_video_file(path: str | os.PathLike) -> int:
 
 
 def open_video(path: str | os.PathLike):
-    """``(container, stream, file_size)`` of the first video stream; VideoDecodingError for anything that is not a
+    """`(container, stream, file_size)` of the first video stream; VideoDecodingError for anything that is not a
     video (a still image included)."""
     import av
 
@@ -96,7 +96,7 @@ def open_video(path: str | os.PathLike):
 
 
 def probe_stream(container, stream, path, file_size: int) -> StreamInfo:
-    """Frame count, rate and time base of ``stream``, checked against the file size.
+    """Frame count, rate and time base of `stream`, checked against the file size.
 
     A header may claim any duration or frame count; every frame needs at least one byte of the file, so a claim
     of more frames than the file has bytes is refused at once instead of being planned for.
@@ -159,7 +159,7 @@ def count_packets(container, stream, path, limit: int = MAX_SCANNED_PACKETS) -> 
 
 
 class FrameRateTimeline:
-    """Frame ``i`` is shown at ``start_pts + i / fps``: a constant frame rate (nothing read from the file)."""
+    """Frame `i` is shown at `start_pts + i / fps`: a constant frame rate (nothing read from the file)."""
 
     def __init__(self, info: StreamInfo):
         self.info = info
@@ -223,7 +223,7 @@ def scan_timestamps(container, stream, info: StreamInfo, path, rewind: bool = Fa
     """One demux pass (no decoding) listing every frame's pts: the timeline of a variable-frame-rate stream.
 
     Args:
-        rewind: seek back to the stream start first (when packets were already read from ``container``).
+        rewind: seek back to the stream start first (when packets were already read from `container`).
     """
     import av
 
@@ -252,7 +252,7 @@ def scan_timestamps(container, stream, info: StreamInfo, path, rewind: bool = Fa
 
 
 def display_rotation(frame) -> int:
-    """Clockwise quarter turns (0-3) a player applies to ``frame``: its display matrix (phone videos)."""
+    """Clockwise quarter turns (0-3) a player applies to `frame`: its display matrix (phone videos)."""
     try:
         counterclockwise_degrees = frame.rotation
     except (AttributeError, ValueError):
@@ -261,7 +261,7 @@ def display_rotation(frame) -> int:
 
 
 def to_display(image: np.ndarray, clockwise_quarter_turns: int) -> np.ndarray:
-    """``image`` (height, width, 3) rotated clockwise by ``clockwise_quarter_turns`` x 90 degrees."""
+    """`image` (height, width, 3) rotated clockwise by `clockwise_quarter_turns` x 90 degrees."""
     if clockwise_quarter_turns == 0:
         return image
     return np.ascontiguousarray(np.rot90(image, k=-clockwise_quarter_turns))
@@ -294,7 +294,7 @@ class KeyframeDecoder:
         return self.timeline.seek_pts(-REWIND_FRAMES)
 
     def _keyframe_before(self, target: int) -> tuple[int, int]:
-        """Seek position (pts) whose keyframe is at or before ``target``, and that keyframe's index."""
+        """Seek position (pts) whose keyframe is at or before `target`, and that keyframe's index."""
         seek_frame = target + 0.4  # inside the target's display interval, robust to millisecond-rounded pts
         for _ in range(8):
             seek_pts = self.timeline.seek_pts(seek_frame)
@@ -310,7 +310,7 @@ class KeyframeDecoder:
         return self.rewind_pts, 0
 
     def _probe(self, seek_pts: int) -> int | None:
-        """Index of the first keyframe packet demuxed after seeking to ``seek_pts`` (None: none found)."""
+        """Index of the first keyframe packet demuxed after seeking to `seek_pts` (None: none found)."""
         self.container.seek(seek_pts, backward=True, any_frame=False, stream=self.stream)
         for packets_read, packet in enumerate(self.container.demux(self.stream)):
             timestamp = packet.pts if packet.pts is not None else packet.dts
@@ -346,7 +346,7 @@ class KeyframeDecoder:
             self._decode_from(self.rewind_pts, run_targets, decoded, wait_for_keyframe=False)
 
     def _decode_from(self, seek_pts: int, run_targets: list[int], decoded: dict, wait_for_keyframe: bool) -> bool:
-        """Decode from the keyframe before ``seek_pts`` up to the last target; False if no keyframe was met."""
+        """Decode from the keyframe before `seek_pts` up to the last target; False if no keyframe was met."""
         wanted = set(run_targets)
         last_target = run_targets[-1]
         self.container.seek(seek_pts, backward=True, any_frame=False, stream=self.stream)
@@ -398,7 +398,7 @@ class KeyframeDecoder:
 
 
 def decode_frame_at(path: str | os.PathLike, seconds: float) -> tuple[np.ndarray, float]:
-    """The frame (RGB uint8 (height, width, 3), as displayed) on screen ``seconds`` after the stream start, and its
+    """The frame (RGB uint8 (height, width, 3), as displayed) on screen `seconds` after the stream start, and its
     timestamp; the last frame for a time past the end.
 
     Raises:

@@ -66,9 +66,9 @@ def write_video(
         codec: encoder name; chosen from the extension when None.
         gop_size: maximum distance between keyframes (encoder default when None); small values give seekable test
             clips with many keyframes.
-        pts: presentation timestamp of each frame in ``time_base`` units (default ``0, 1, 2, ...`` at ``1 / fps``);
+        pts: presentation timestamp of each frame in `time_base` units (default `0, 1, 2, ...` at `1 / fps`);
             irregular steps make a variable-frame-rate file.
-        time_base: unit of ``pts`` (default ``1 / fps``).
+        time_base: unit of `pts` (default `1 / fps`).
         display_rotation: counter-clockwise rotation in degrees stored in the display matrix, as phones do (a
             phone held upright records -90: players turn the picture 90 degrees clockwise).
 

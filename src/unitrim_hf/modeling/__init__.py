@@ -1,7 +1,7 @@
 """The model wing: everything `save_pretrained` ships as model code.
 
 Configuration, model, outputs, the MGSA scorer and its pooling, losses, patch selection, the temporal encoder, the
-disentangler, keyed initialisation, input validation and conversion from CLIP. Its modules import only torch,
+disentangler, keyed initialization, input validation and conversion from CLIP. Its modules import only torch,
 transformers and each other (relative imports of siblings), so that a saved folder carries them as remote code;
 `tests/test_layout.py` keeps it so. Names load on first use: importing this package loads neither torch nor
 transformers.

@@ -79,7 +79,7 @@ def unitrim_model_from_clip(
 ):
     """
     A `model_class` (`UniTriMModel`) whose towers, projections and logit scale come from a CLIP checkpoint; new
-    modules are freshly initialised.
+    modules are freshly initialized.
 
     Args:
         model_class: the model class to build.

@@ -1,13 +1,11 @@
 """Text disentangler: splits the text feature into a spatial part (aligned with still images) and a temporal part.
 
-`t = s + mean(triplets) + mean(words)` is L2-normalised to `t̂` first. The spatial encoder is a residual MLP scaled
+`t = s + mean(triplets) + mean(words)` is L2-normalized to `t̂` first. The spatial encoder is a residual MLP scaled
 by a learned scalar gate that starts at zero, `E_sp(t) = t̂ + g · MLP_sp(t̂)` (as LayerScale/ReZero): at
-initialisation text→image scores with the disentangler on equal those with it off, and the MLP's share grows
-only as fast as Adam moves one scalar (at most about the learning rate per step). A zero-initialised output layer
-instead (the former form) is moved by Adam at the full learning rate in every one of its entries from the first
-step, so the text→image gradient reached the shared text tower through a map that changed fast while it was
-still random; from the CLIP checkpoint that cost 4.6 points of text→video R@1 (see docs/results.md). The
-temporal encoder `E_tp` and the decoder `D` are plain MLPs.
+initialization text→image scores with the disentangler on equal those with it off, and the MLP's share grows
+only as fast as Adam moves one scalar (at most about the learning rate per step), so the text→image gradient
+does not reach the shared text tower through a map that changes fast while it is still random (the forms compared
+are in docs/results.md). The temporal encoder `E_tp` and the decoder `D` are plain MLPs.
 
 The reconstruction and orthogonality terms shape the disentangler only. They are computed from a detached copy
 of `t̂`, and the orthogonality term sees a detached `E_sp(t)`:
@@ -39,7 +37,7 @@ class TextDisentangler(nn.Module):
     def __init__(self, embed_dim: int, hidden_dim: int) -> None:
         super().__init__()
         self.spatial_encoder = _mlp(embed_dim, hidden_dim, embed_dim)
-        # `g`, a 0-dim parameter (no weight decay); zero at initialisation (also set by the model's `_init_weights`).
+        # `g`, a 0-dim parameter (no weight decay); zero at initialization (also set by the model's `_init_weights`).
         self.spatial_gate = nn.Parameter(torch.zeros(()))
         self.temporal_encoder = _mlp(embed_dim, hidden_dim, embed_dim)
         self.decoder = _mlp(2 * embed_dim, hidden_dim, embed_dim)

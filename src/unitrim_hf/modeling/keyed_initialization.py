@@ -2,7 +2,7 @@
 
 With one global random stream, every module drawn after an optional one (patch selector, temporal encoder,
 disentangler) gets other initial values when that module is switched off: "same seed" would then compare two
-differently initialised models, and a module's effect would be mixed with the luck of the draw. Here each module
+differently initialized models, and a module's effect would be mixed with the luck of the draw. Here each module
 draws from its own stream, seeded by the model's base seed (one draw from the global stream when the model is
 built) and its qualified name; the global stream itself is left where it was.
 """

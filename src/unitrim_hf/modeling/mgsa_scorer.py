@@ -2,7 +2,7 @@
 and the `MGSAScorer` that owns the enabled alignments, the tiling of large galleries and the compiled path.
 
 The alignments and the fields each granularity reads are those of `alignment_table`. Each granularity turns a
-feature batch into *units*: L2-normalised vectors (batch, units, D) with a validity mask (None when every unit is
+feature batch into *units*: L2-normalized vectors (batch, units, D) with a validity mask (None when every unit is
 real). An alignment scores text units against visual units: one cosine when both sides have one unit, else
 attention over the similarity matrix (`pooling`). A still image is scored by the single `text_image` alignment: the
 text's `image_text_embeds` against CLIP's image embedding. Imports only torch (and the package's torch-only
@@ -38,10 +38,10 @@ DEFAULT_VISUAL_BLOCK_SIZE = 512
 @dataclass
 class Units:
     """
-    Normalised units of one granularity of a feature batch.
+    Normalized units of one granularity of a feature batch.
 
     Args:
-        embeds (`(B, n, D)`): L2-normalised unit vectors (padding units are zero).
+        embeds (`(B, n, D)`): L2-normalized unit vectors (padding units are zero).
         mask (`(B, n)` bool, optional): true for real units; None when all are real.
     """
 
@@ -131,7 +131,7 @@ class Alignment:
         return VISUAL_GRANULARITIES[self.visual_granularity].units(visual)
 
     def score_units(self, text: Units, visual: Units, temperature: float) -> torch.Tensor:
-        """(num_texts, num_visuals) scores of normalised units."""
+        """(num_texts, num_visuals) scores of normalized units."""
         if text.length == 1 and visual.length == 1:
             return cosine_scores(text.embeds[:, 0], visual.embeds[:, 0])
         return fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature)
@@ -147,7 +147,7 @@ TEXT_IMAGE = Alignment(IMAGE_ALIGNMENT, *IMAGE_ALIGNMENT_GRANULARITIES)
 
 def coarse_text_embeds(text: UniTriMTextFeatures, for_images: bool) -> torch.Tensor:
     """
-    (B, D) the normalised text vector of the coarse score: the sentence feature for videos (`sentence_video`),
+    (B, D) the normalized text vector of the coarse score: the sentence feature for videos (`sentence_video`),
     `image_text_embeds` for still images (their whole score). A nearest-neighbour index of `video_embeds` with
     these vectors finds the best candidates by that score.
     """
@@ -258,7 +258,7 @@ class MGSAScorer:
         `text_image` score) and the logits, `logit_scale * mean(scores)`.
 
         By default the pairs are scored tile by tile, so that memory stays bounded for large galleries; the result
-        does not depend on the tile sizes. Features are normalised once, and texts (videos) are tiled in the order
+        does not depend on the tile sizes. Features are normalized once, and texts (videos) are tiled in the order
         of their number of words or triplets (frames), so that a tile carries little padding. With
         `max_block_elements=None` every pair is scored in one block, eagerly: what the training loss uses (a batch,
         differentiable).
@@ -292,7 +292,7 @@ class MGSAScorer:
         return UniTriMSimilarityOutput(logits=logits, alignment_scores=scores)
 
     def _scores_in_one_block(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures) -> dict[str, torch.Tensor]:
-        text_units, visual_units = {}, {}  # each granularity normalised once, shared by the alignments using it
+        text_units, visual_units = {}, {}  # each granularity normalized once, shared by the alignments using it
         scores = {}
         for alignment in self.alignments_for(visual):
             if alignment.text_granularity not in text_units:
@@ -317,7 +317,7 @@ class MGSAScorer:
         visual_block = visual_block_size or min(max(num_visuals, 1), DEFAULT_VISUAL_BLOCK_SIZE)
         score_tile = self._tile_function(text.sentence_embeds.device, num_texts * num_visuals)
         scores = {}
-        prepared: dict[tuple[str, str], tuple[Units, torch.Tensor]] = {}  # each granularity normalised once
+        prepared: dict[tuple[str, str], tuple[Units, torch.Tensor]] = {}  # each granularity normalized once
         for alignment in self.alignments_for(visual):
             if ("text", alignment.text_granularity) not in prepared:
                 prepared["text", alignment.text_granularity] = _sorted_by_length(alignment.text_units(text))

@@ -44,7 +44,7 @@ class UniTriMTextFeatures(_FeatureBatch):
     Text features of a batch of captions, independent of any video.
 
     Args:
-        sentence_embeds (`(B, D)`): projected EOT state, as CLIP's text features (not normalised).
+        sentence_embeds (`(B, D)`): projected EOT state, as CLIP's text features (not normalized).
         word_mask (`(B, L)` bool): true for the non-padding tokens after SOT.
         word_embeds (`(B, L, D)`, optional): projected token states; None when no alignment uses words.
         triplet_embeds (`(B, M, D)`, optional): projected EOT states of the triplet phrases; a caption with no
@@ -83,8 +83,8 @@ class UniTriMVisualFeatures(_FeatureBatch):
     Visual features of a batch of videos (or images, i.e. one-frame videos), independent of any text.
 
     Args:
-        video_embeds (`(B, D)`): L2-normalised masked mean of the L2-normalised encoded frames.
-        frame_embeds (`(B, T, D)`): temporally encoded frame features (not normalised); at initialisation, and
+        video_embeds (`(B, D)`): L2-normalized masked mean of the L2-normalized encoded frames.
+        frame_embeds (`(B, T, D)`): temporally encoded frame features (not normalized); at initialization, and
             always without temporal layers, the projected CLS features, i.e. CLIP's image features.
         video_mask (`(B, T)` bool): true for real frames.
         patch_embeds (`(B, T, K, D)`, optional): projected selected patch tokens; None without patch selection.

@@ -48,7 +48,7 @@ class UniTriMPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         """Linear/Embedding/LayerNorm as transformers' default; zero residual output of the temporal encoder;
-        CLIP's projection and logit-scale initialisation. The CLIP towers use CLIP's own `_init_weights`.
+        CLIP's projection and logit-scale initialization. The CLIP towers use CLIP's own `_init_weights`.
 
         Each module draws from its own random stream keyed by its name (`keyed_initialization`): for one seed,
         every module has the same initial values whichever other modules the config switches on."""
@@ -116,7 +116,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         )
         self.post_init()
 
-    # ------------------------------------------------------------------ CLIP weights and optimisation
+    # ------------------------------------------------------------------ CLIP weights and optimization
 
     @classmethod
     def from_clip(
@@ -124,7 +124,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
     ) -> "UniTriMModel":
         """
         A UniTriM model whose towers, projections and logit scale come from a CLIP checkpoint (transformers
-        `CLIPModel` format: an object, a local folder or a Hub id); new modules are freshly initialised.
+        `CLIPModel` format: an object, a local folder or a Hub id); new modules are freshly initialized.
         See `convert_clip.unitrim_model_from_clip` for the arguments.
         """
         from .convert_clip import unitrim_model_from_clip
@@ -242,7 +242,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
     ) -> UniTriMVisualFeatures:
         """
         Args:
-            pixel_values_videos: (B, T, 3, H, W) CLIP-normalised frames, zero-padded after the last real frame.
+            pixel_values_videos: (B, T, 3, H, W) CLIP-normalized frames, zero-padded after the last real frame.
             video_mask: (B, T), 1 for real frames (every video needs at least one); all ones when None.
 
         Returns:
@@ -255,11 +255,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
     def get_image_features(self, pixel_values: torch.Tensor) -> UniTriMVisualFeatures:
         """
         Args:
-            pixel_values: (B, 3, H, W) CLIP-normalised images.
+            pixel_values: (B, 3, H, W) CLIP-normalized images.
 
         Returns:
             `UniTriMVisualFeatures` flagged `is_image`: `frame_embeds` (B, 1, D) is CLIP's projected image
-            feature (before normalisation) and `video_embeds` (B, D) the same normalised. A still image passes
+            feature (before normalization) and `video_embeds` (B, D) the same normalized. A still image passes
             neither the temporal encoder nor patch selection: text->image retrieval matches one text feature
             against it (see `image_text_embeds` of the text features).
         """

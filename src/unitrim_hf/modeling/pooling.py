@@ -1,6 +1,6 @@
 """The pooling of multi-granularity semantic alignment (MGSA): how one alignment's scores are computed.
 
-The scoring functions take L2-normalised features and return one cosine-like score per (text, visual) pair.
+The scoring functions take L2-normalized features and return one cosine-like score per (text, visual) pair.
 The fine-grained ones build a similarity matrix between the text units (words, triplets or the sentence) and
 the visual units (patches, frames or the video) of each pair and aggregate it with attention over the
 similarity matrix: softmax-weighted pooling along one axis, then along the other, with masks respected, and the
@@ -118,8 +118,8 @@ def cosine_scores(text_embeds: torch.Tensor, visual_embeds: torch.Tensor) -> tor
     Cosine similarity of one text vector and one visual vector per pair.
 
     Args:
-        text_embeds: (num_texts, dim), L2-normalised.
-        visual_embeds: (num_visuals, dim), L2-normalised.
+        text_embeds: (num_texts, dim), L2-normalized.
+        visual_embeds: (num_visuals, dim), L2-normalized.
 
     Returns:
         (num_texts, num_visuals).
@@ -158,9 +158,9 @@ def fine_grained_scores(
     Score every (text, visual) pair from the similarities of their units.
 
     Args:
-        text_units: (num_texts, text_length, dim), L2-normalised.
+        text_units: (num_texts, text_length, dim), L2-normalized.
         text_mask: (num_texts, text_length) boolean; None when every unit is real.
-        visual_units: (num_visuals, visual_length, dim), L2-normalised.
+        visual_units: (num_visuals, visual_length, dim), L2-normalized.
         visual_mask: (num_visuals, visual_length) boolean; None when every unit is real.
         temperature: pooling temperature of `attention_over_similarity_matrix`.
 
@@ -183,6 +183,6 @@ def fine_grained_scores(
 
 
 def l2_normalize(features: torch.Tensor) -> torch.Tensor:
-    """L2-normalise along the last dimension; a zero vector (padding) stays zero, also in float16, whose smallest
+    """L2-normalize along the last dimension; a zero vector (padding) stays zero, also in float16, whose smallest
     normal number is far above the default epsilon of 1e-12."""
     return F.normalize(features, dim=-1, eps=torch.finfo(features.dtype).tiny)

@@ -41,9 +41,9 @@ class UniTriMSwitches:
         image_loss_weight (`float`, defaults to 1.0): weight of the text-keyframe contrastive loss.
         aggregation_temperature (`float`, defaults to 0.01): temperature of the attention-over-similarity-matrix
             pooling of the fine-grained alignments.
-        initializer_range (`float`, defaults to 0.02): standard deviation of the normal initialisation of new
+        initializer_range (`float`, defaults to 0.02): standard deviation of the normal initialization of new
             linear and embedding layers.
-        initializer_factor (`float`, defaults to 1.0): scale of the projections' initialisation (as CLIP's).
+        initializer_factor (`float`, defaults to 1.0): scale of the projections' initialization (as CLIP's).
     """
 
     projection_dim: int = 512

@@ -1,4 +1,4 @@
-"""Temporal encoder: transformer layers over the frame features of a video, added as a zero-initialised residual."""
+"""Temporal encoder: transformer layers over the frame features of a video, added as a zero-initialized residual."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import nn
 
 
 class ZeroInitLinear(nn.Linear):
-    """A linear layer that the model's `_init_weights` initialises to zero (weight and bias)."""
+    """A linear layer that the model's `_init_weights` initializes to zero (weight and bias)."""
 
 
 class TemporalEncoderLayer(nn.Module):
@@ -47,7 +47,7 @@ class TemporalEncoder(nn.Module):
     """
     `encoded = frames + output_proj(layers(frames + frame_position_embedding))`.
 
-    `output_proj` starts at zero, so at initialisation the encoder is the identity and UniTriM's sentence-video
+    `output_proj` starts at zero, so at initialization the encoder is the identity and UniTriM's sentence-video
     score equals CLIP4Clip-meanP's.
     """
 

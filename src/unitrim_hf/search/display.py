@@ -1,8 +1,8 @@
 """File names as safe display text: undecodable bytes escaped, control and bidi-override characters neutralised.
 
 A path read from disk may hold bytes that are not UTF-8 (Python keeps them as lone surrogates, PEP 383) and
-characters that change how text is shown: U+202E RIGHT-TO-LEFT OVERRIDE turns ``evil\u202egpj.exe`` into what
-reads as ``evilexe.jpg``. Reports, tables and HTML pages show `display_text(path)` instead of the raw name;
+characters that change how text is shown: U+202E RIGHT-TO-LEFT OVERRIDE turns `evil\u202egpj.exe` into what
+reads as `evilexe.jpg`. Reports, tables and HTML pages show `display_text(path)` instead of the raw name;
 the raw bytes stay in the index (`os.fsencode`) so the file can still be opened.
 """
 
@@ -33,8 +33,8 @@ def _escape(character: str) -> str:
 
 def display_text(path: str | bytes | os.PathLike) -> str:
     """
-    Printable, valid UTF-8 text for a path: bytes that are not UTF-8 become ``\\xNN``, control and format
-    characters (e.g. U+202E) become ``\\uNNNN``; every other character is kept.
+    Printable, valid UTF-8 text for a path: bytes that are not UTF-8 become `\\xNN`, control and format
+    characters (e.g. U+202E) become `\\uNNNN`; every other character is kept.
     """
     text = path_bytes(path).decode("utf-8", errors="backslashreplace")
     return "".join(_escape(c) if unicodedata.category(c) in NEUTRALISED_CATEGORIES else c for c in text)

@@ -1,6 +1,6 @@
 """Why a result matched: the query's triplets, the best-matching frame, and the words / triplet that match it.
 
-Frame relevance, for each real frame f of the item (all vectors L2-normalised, cosines):
+Frame relevance, for each real frame f of the item (all vectors L2-normalized, cosines):
 the mean of cos(sentence, f), max over words of cos(word, f) (when the model has word features) and max over
 the query's parsed triplets of cos(triplet, f) (when it has any). The best frame maximises it; its words and
 triplet are then ranked by their cosine with that frame. SOT, EOT and padding tokens are never reported.
@@ -21,7 +21,7 @@ WORDS_REPORTED = 3
 
 @dataclass
 class WordMatch:
-    """A query token, its position in the tokenised query, and its cosine with the best frame."""
+    """A query token, its position in the tokenized query, and its cosine with the best frame."""
 
     token: str
     position: int

@@ -1,11 +1,11 @@
 """The search index as Lance tables through LanceDB: one row per item, versioned atomic commits.
 
-An index is a LanceDB database (a local folder, or an ``s3://`` / ``gs://`` / ``az://`` URI) with two tables:
-``items`` (one row per indexed file with its features, see `index_rows`) and ``skipped`` (files that could not
+An index is a LanceDB database (a local folder, or an `s3://` / `gs://` / `az://` URI) with two tables:
+`items` (one row per indexed file with its features, see `index_rows`) and `skipped` (files that could not
 be indexed, with the reason). Every write is one Lance commit: readers see the previous or the new version,
 never a partial one; a killed writer leaves the last committed version. Re-indexing a changed file is a
 `merge_insert` keyed by the path, so the old row is replaced only by the commit that adds the new one.
-The coarse stage is LanceDB's vector search on ``vector`` (dot product): exact (flat) on small tables, through
+The coarse stage is LanceDB's vector search on `vector` (dot product): exact (flat) on small tables, through
 an IVF-PQ index once the table holds `VECTOR_INDEX_MIN_ROWS` rows (rows added since the index was trained are
 searched exactly until `optimize` folds them in).
 """

@@ -27,13 +27,13 @@ class EncodedQuery:
     triplets: list[tuple[str, str, str]]
 
     def coarse_vector(self, kind: str) -> torch.Tensor:
-        """(D,) the normalised coarse text vector for items of `kind` (see `mgsa_scorer.coarse_text_embeds`)."""
+        """(D,) the normalized coarse text vector for items of `kind` (see `mgsa_scorer.coarse_text_embeds`)."""
         return coarse_text_embeds(self.features.to(torch.float32), for_images=kind == IMAGE)[0]
 
 
 @torch.inference_mode()
 def encode_query(model, processor, text: str) -> EncodedQuery:
-    """Tokenise, parse and encode one query with `model` (on its device)."""
+    """Tokenize, parse and encode one query with `model` (on its device)."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"a search query must be a non-empty string, got {text!r}")
     device = next(model.parameters()).device

@@ -111,7 +111,7 @@ class Searcher:
         index_dir: the index folder or object-store URI.
         model: the `UniTriMModel` that built the index (checked by fingerprint); it is put in eval mode and left
             so (call `model.train()` afterwards to go on training it).
-        processor: its `UniTriMProcessor` (query tokenisation and triplets).
+        processor: its `UniTriMProcessor` (query tokenization and triplets).
         device: where scoring runs (default: the model's device).
         nprobes, refine_factor: settings of the IVF-PQ coarse stage once the index has a vector index.
         storage_options: LanceDB storage options for object stores.

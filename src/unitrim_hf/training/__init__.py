@@ -1,4 +1,4 @@
-"""Training of UniTriM with accelerate: arguments, data, optimisation, atomic checkpoints, the loop, Hub push.
+"""Training of UniTriM with accelerate: arguments, data, optimization, atomic checkpoints, the loop, Hub push.
 
 Names load lazily, so that `unitrim-train --help` and argument errors do not wait for torch to import.
 """

@@ -3,7 +3,7 @@
 Fields left at `None` are filled from the per-dataset defaults of `DATASET_DEFAULTS` (the paper's setup for
 MSR-VTT, MSVD and DiDeMo; a tiny, fast setup for the built-in synthetic benchmark), so that
 `python train.py --dataset msrvtt --data_dir ...` reproduces the paper settings and `python train.py` alone runs
-the offline synthetic job. A `--config file.json|yaml` supplies defaults that the command line overrides.
+the offline synthetic job. A `--config file.json|yaml` (read by `command_line.py`) supplies defaults that the command line overrides.
 
 This module imports neither torch nor transformers: `--help` and argument errors answer at once.
 """
@@ -40,7 +40,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         # A paragraph has about 4 sentences (up to 5+ moments), each with its triplets: 4 slots would drop the 5th.
         "max_triplets": 8,
     },
-    # Random initialisation (no CLIP weights offline): the towers must learn at the new modules' rate.
+    # Random initialization (no CLIP weights offline): the towers must learn at the new modules' rate.
     "synthetic": {
         "preset": "unitrim-tiny", "num_frames": 8, "max_length": 24, "per_device_train_batch_size": 32,
         "num_train_epochs": 25, "learning_rate": 2e-3, "clip_learning_rate": 2e-3, "warmup_ratio": 0.05,
@@ -73,7 +73,7 @@ class ModelArguments:
     clip_model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "CLIP checkpoint (transformers CLIPModel folder or Hub id) to start from; "
-                  "random initialisation when omitted."},
+                  "random initialization when omitted."},
     )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "A saved UniTriM model to continue from (or to evaluate with --do_eval_only)."}
@@ -170,7 +170,7 @@ class DataArguments:
 
 @dataclass
 class TrainingArguments:
-    """Optimisation, checkpoints, evaluation, logging and the Hub."""
+    """Optimization, checkpoints, evaluation, logging and the Hub."""
 
     output_dir: str = field(default=DEFAULT_OUTPUT_DIR, metadata={"help": "Where checkpoints and models go."})
     overwrite_output_dir: bool = field(
@@ -179,7 +179,7 @@ class TrainingArguments:
                   "--output_dir; without it such a run stops with an error. Always on for the synthetic benchmark "
                   "in the default output_dir (the no-argument main job starts over on every invocation)."},
     )
-    seed: int = field(default=42, metadata={"help": "Seed of initialisation, shuffling and frame sampling."})
+    seed: int = field(default=42, metadata={"help": "Seed of initialization, shuffling and frame sampling."})
     torch_num_threads: int | None = field(
         default=None,
         metadata={"help": "torch intra-op threads per process (synthetic default 1: the tiny model's small matrices "
@@ -268,7 +268,7 @@ def apply_dataset_defaults(model_args: ModelArguments, data_args: DataArguments,
         training_args.overwrite_output_dir = True
     if data_args.dataset_name != "synthetic" and not (model_args.clip_model_name_or_path or model_args.model_name_or_path):
         logger.warning(
-            "Training on %s from random initialisation: without --clip_model_name_or_path (e.g. "
+            "Training on %s from random initialization: without --clip_model_name_or_path (e.g. "
             "openai/clip-vit-base-patch32) the CLIP towers start random and learn at --clip_learning_rate %g, "
             "which is meant for fine-tuning CLIP weights; results will be far below the paper's.",
             data_args.dataset_name, training_args.clip_learning_rate,

@@ -168,7 +168,7 @@ class VideoCaptionDataset(Dataset):
 
 @dataclass
 class RetrievalCollator:
-    """Stacks items into model inputs: captions through `processor.encode_text`, frames and keyframes normalised.
+    """Stacks items into model inputs: captions through `processor.encode_text`, frames and keyframes normalized.
 
     Output: the text inputs, `pixel_values_videos` (B, T, 3, S, S) (zero on padded frames), `video_mask` (B, T),
     `pixel_values` (B, 3, S, S) when `include_images`, and `video_ids` (list of B strings, for error messages).

@@ -26,7 +26,7 @@ SYNTHETIC_CLIP_SETTINGS = {"num_frames": 16, "frame_size": 64, "fps": 8.0}
 
 
 def build_model(model_args: ModelArguments) -> UniTriMModel:
-    """A saved UniTriM model, a CLIP checkpoint converted with `from_clip`, or a randomly initialised preset."""
+    """A saved UniTriM model, a CLIP checkpoint converted with `from_clip`, or a randomly initialized preset."""
     overrides = model_args.overrides()
     if model_args.model_name_or_path:
         model = UniTriMModel.from_pretrained(model_args.model_name_or_path)
@@ -116,7 +116,7 @@ def frame_cache_folder(data_args: DataArguments, split: str, image_size: int) ->
 def keyframe_settings(data_args: DataArguments, image_size: int) -> dict:
     """How the frame cache chooses keyframes: by self-attention over the CLIP image features of
     `--keyframe_features` (by default `--clip_model_name_or_path`), or the middle frame without such a checkpoint
-    (random initialisation: features of random weights would choose arbitrarily)."""
+    (random initialization: features of random weights would choose arbitrarily)."""
     if not data_args.keyframe_features:
         return {"keyframe_strategy": "middle"}
     embedder = CLIPFrameEmbedder(data_args.keyframe_features, image_size=image_size)

@@ -81,7 +81,7 @@ def push_model_folder(
         folder: a folder written by `save_pretrained` (the training's `best_model/` or `final_model/`).
         repo_id: "org/name".
         dataset_name: the benchmark the model was trained and evaluated on (for the card).
-        base_model: the CLIP checkpoint it started from, or None for random initialisation.
+        base_model: the CLIP checkpoint it started from, or None for random initialization.
         evaluation: a `RetrievalEvaluation` (or its dict) for the card's model-index; read from
             `folder/metrics.json` when None and present.
         training_args: settings listed in the card.

@@ -1,9 +1,9 @@
 """Model cards for UniTriM checkpoints: the packaged template filled with the config, data and metrics.
 
-The template ships inside the package (``unitrim_hf/assets/model_card_template.md``) so that cards render
-after ``pip install``; ``model_cards/unitrim_template.md`` in the repository is an identical copy for
-readers (a test keeps them equal). The YAML front matter is produced with ``huggingface_hub.ModelCardData``,
-so ``model-index`` is in the Hub's format.
+The template ships inside the package (`unitrim_hf/assets/model_card_template.md`) so that cards render
+after `pip install`; `model_cards/unitrim_template.md` in the repository is an identical copy for
+readers (a test keeps them equal). The YAML front matter is produced with `huggingface_hub.ModelCardData`,
+so `model-index` is in the Hub's format.
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ _MODULE_DESCRIPTIONS = {
 
 
 def load_template() -> str:
-    """The packaged model card template (Markdown with ``{{placeholders}}``)."""
+    """The packaged model card template (Markdown with `{{placeholders}}`)."""
     return resources.files("unitrim_hf").joinpath(TEMPLATE_RESOURCE).read_text(encoding="utf-8")
 
 
 def matching_preset(config: UniTriMConfig) -> str | None:
-    """Name of the shipped preset whose switches and tower sizes equal ``config``'s, or None (custom)."""
+    """Name of the shipped preset whose switches and tower sizes equal `config`'s, or None (custom)."""
     for name in UniTriMConfig.available_presets():
         preset = UniTriMConfig.from_preset(name)
         same_switches = all(getattr(preset, key) == getattr(config, key) for key in _SWITCHES)
@@ -73,7 +73,7 @@ def module_switches(config: UniTriMConfig) -> dict[str, bool]:
 
 
 def parameter_counts(config: UniTriMConfig) -> dict[str, int]:
-    """Parameters of the model built from ``config`` (on the meta device: no memory), CLIP part and new modules."""
+    """Parameters of the model built from `config` (on the meta device: no memory), CLIP part and new modules."""
     from ..modeling.modeling_unitrim import UniTriMModel
 
     with torch.device("meta"):
@@ -89,7 +89,7 @@ def parameter_counts(config: UniTriMConfig) -> dict[str, int]:
 def evaluation_results(
     evaluation: Any, dataset_name: str, dataset_type: str, split: str = "test"
 ) -> list[EvalResult]:
-    """``EvalResult`` entries (the Hub's model-index) of an evaluation's plain metrics (DSL never included)."""
+    """`EvalResult` entries (the Hub's model-index) of an evaluation's plain metrics (DSL never included)."""
     metrics = _evaluation_dict(evaluation)["metrics"]
     results = []
     for direction, values in metrics.items():
@@ -149,11 +149,11 @@ def render_model_card(
     """A model card (YAML front matter + Markdown) for a UniTriM checkpoint.
 
     Args:
-        config: the model's :class:`UniTriMConfig`.
-        model_id: Hub repo id (``"org/name"``) or local path, used in the title and the usage snippet.
-        base_model: the CLIP checkpoint it was initialised from (Hub id), or None (random init).
-        dataset_name: the training/evaluation benchmark, e.g. ``"msrvtt"``, ``"msvd"``, ``"didemo"``, ``"synthetic"``.
-        evaluation: a :class:`~unitrim_hf.evaluation.RetrievalEvaluation` or its ``to_dict()``; None: no results.
+        config: the model's [`UniTriMConfig`].
+        model_id: Hub repo id (`"org/name"`) or local path, used in the title and the usage snippet.
+        base_model: the CLIP checkpoint it was initialized from (Hub id), or None (random init).
+        dataset_name: the training/evaluation benchmark, e.g. `"msrvtt"`, `"msvd"`, `"didemo"`, `"synthetic"`.
+        evaluation: a [`RetrievalEvaluation`] or its `to_dict()`; None: no results.
         training_args: training settings to list (learning rates, epochs, frames, ...), or None.
         dataset_split: the split the evaluation ran on.
         license: SPDX id for the front matter (CLIP's weights are MIT).
@@ -177,7 +177,7 @@ def render_model_card(
     counts = parameter_counts(config)
     num_frames = (values.get("settings") or {}).get("num_frames") or (training_args or {}).get("num_frames") or 12
     training_summary = (
-        f"fine-tuned on **{dataset_name}**." if base_model else f"trained from random initialisation on **{dataset_name}**."
+        f"fine-tuned on **{dataset_name}**." if base_model else f"trained from random initialization on **{dataset_name}**."
     )
     fields = {
         "front_matter": card_data.to_yaml().rstrip("\n"),
@@ -185,7 +185,7 @@ def render_model_card(
         "model_id": model_id,
         "training_summary": training_summary,
         "preset": f"`{preset}`" if preset else "custom configuration (no shipped preset matches)",
-        "base_model": f"`{base_model}`" if base_model else "none (random initialisation)",
+        "base_model": f"`{base_model}`" if base_model else "none (random initialization)",
         "alignments": ", ".join(f"`{name}`" for name in config.alignments),
         "modules": "\n".join(
             f"  - {_MODULE_DESCRIPTIONS[name]}: **{'on' if enabled else 'off'}**" for name, enabled in switches.items()

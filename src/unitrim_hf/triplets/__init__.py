@@ -1,14 +1,14 @@
 """Semantic triplets (subject, predicate, object) from video captions, offline, with NLTK.
 
-A caption is cleaned of control characters, split into sentences and lowercased tokens (:mod:`.tokenise`),
-POS-tagged from context (:mod:`.tagger`: Brill's lexicon, then Brill's contextual rules through
-``nltk.tag.BrillTagger``; or NLTK's perceptron tagger when asked for), tag errors typical of captions are
-corrected (:mod:`.corrections`), and a small deterministic rule system groups the words into noun phrases and
-verb groups (:mod:`.chunk`) and links them into triplets (:mod:`.link`). :mod:`.metric` scores a parser against
+A caption is cleaned of control characters, split into sentences and lowercased tokens (`tokenize`),
+POS-tagged from context (`tagger`: Brill's lexicon, then Brill's contextual rules through
+`nltk.tag.BrillTagger`; or NLTK's perceptron tagger when asked for), tag errors typical of captions are
+corrected (`corrections`), and a small deterministic rule system groups the words into noun phrases and
+verb groups (`chunk`) and links them into triplets (`link`). `metric` scores a parser against
 annotated captions. Inside this package, modules import only each other, the standard library and NLTK, and
-read data files only through :func:`.assets.read_asset_text`, so the package can be copied beside a model.
+read data files only through `.assets.read_asset_text`, so the package can be copied beside a model.
 
-Conventions of the output (the hand-annotated ``tests/data/triplets_*.jsonl`` follow them):
+Conventions of the output (the hand-annotated `tests/data/triplets_*.jsonl` follow them):
 
 * **Subject / object**: the noun phrase, lowercased, without determiners or possessive pronouns
   ("a little girl" -> "little girl", "his eyes" -> "eyes"); numbers, adjectives and noun compounds
@@ -29,7 +29,7 @@ Conventions of the output (the hand-annotated ``tests/data/triplets_*.jsonl`` fo
   ("...", "stay on", "left"), "in the top left" -> object "top left"). "up", "down" and the like are particles
   ("moves up" -> ("...", "move up", "")). "left" is the past of "leave" only after have/be or right after a
   subject that cannot itself be read as a verb ("the man left the room" -> ("man", "leave", "room")).
-* **Object** is ``""`` for an intransitive verb ("a baby is crying" -> ("baby", "cry", "")).
+* **Object** is `""` for an intransitive verb ("a baby is crying" -> ("baby", "cry", "")).
 * **Coordination** gives one triplet per conjunct: "a man sings and dances" -> (man, sing),
   (man, dance); "a man and a woman dance" -> (man, dance), (woman, dance); "a fondant baby and
   flower" as object -> one triplet per object.
@@ -41,7 +41,7 @@ Conventions of the output (the hand-annotated ``tests/data/triplets_*.jsonl`` fo
 * Captions without a verb ("a red car on the road"), and verbs without a subject ("cooking a
   pizza"), give no triplet. Negation and adverbs are dropped ("is not barking" -> "bark").
 
-Parsing is deterministic, needs no NLTK download with the default ``backend="lexicon"``, and runs at
+Parsing is deterministic, needs no NLTK download with the default `backend="lexicon"`, and runs at
 a few thousand captions per second on one core (the lexicon and rules are read once per process, on first use).
 """
 

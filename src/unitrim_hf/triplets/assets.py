@@ -1,7 +1,7 @@
 """The one place the triplet parser reads its data files (the tagger lexicon and contextual rules).
 
-The files live in the package's ``assets/`` folder. When the ``triplets`` package is copied somewhere else
-(e.g. bundled beside a saved model), the files may sit in an ``assets/`` folder next to it or inside it;
+The files live in the package's `assets/` folder. When the `triplets` package is copied somewhere else
+(e.g. bundled beside a saved model), the files may sit in an `assets/` folder next to it or inside it;
 all three places are tried, in order.
 """
 
@@ -14,7 +14,7 @@ ASSET_FOLDERS = (_HERE.parent / "assets", _HERE / "assets", _HERE)
 
 
 def read_asset_text(name: str) -> str:
-    """Text of the data file ``name`` (e.g. ``"en-lexicon.txt"``), read as UTF-8.
+    """Text of the data file `name` (e.g. `"en-lexicon.txt"`), read as UTF-8.
 
     Raises:
         FileNotFoundError: naming every folder that was searched.

@@ -56,7 +56,7 @@ def _starts_noun_phrase(tokens: list[str], tags: list[str], index: int) -> bool:
 
 
 class SentenceChunker:
-    """Groups one tagged sentence into :class:`Unit` chunks."""
+    """Groups one tagged sentence into [`Unit`] chunks."""
 
     def __init__(self, tokens: list[str], tags: list[str]):
         self.tokens = tokens
@@ -173,7 +173,7 @@ class SentenceChunker:
         return index
 
     def _continues_verb_chain(self, previous: int, current: int) -> bool:
-        """Whether the verb at ``current`` belongs to the group ending at ``previous``."""
+        """Whether the verb at `current` belongs to the group ending at `previous`."""
         previous_word = self.tokens[previous]
         if previous_word in BE_FORMS or previous_word in HAVE_FORMS or self.tags[previous] == "MD":
             return True

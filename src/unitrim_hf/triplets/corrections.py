@@ -80,7 +80,7 @@ def _starts_object(tokens: list[str], tags: list[str], index: int) -> bool:
 
 
 def _clause_bounds(tags: list[str], tokens: list[str], index: int) -> tuple[int, int]:
-    """Token range [start, end) of the clause holding ``index``: split at punctuation and subordinators."""
+    """Token range [start, end) of the clause holding `index`: split at punctuation and subordinators."""
     start = index
     while start > 0 and tags[start - 1] not in (",", ".", ":") and tokens[start - 1] not in _CLAUSE_WORDS:
         start -= 1
@@ -91,7 +91,7 @@ def _clause_bounds(tags: list[str], tokens: list[str], index: int) -> tuple[int,
 
 
 def _is_coordinated_subject(tokens: list[str], tags: list[str], index: int) -> bool:
-    """Whether the words before ``index`` are a verbless "X and Y" noun phrase (a plural subject)."""
+    """Whether the words before `index` are a verbless "X and Y" noun phrase (a plural subject)."""
     before = tags[:index]
     return "and" in tokens[:index] and not any(tag in VERB_TAGS for tag in before)
 

@@ -153,7 +153,7 @@ def _strip_suffix(word: str, suffix_length: int) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def lemmatize_verb(word: str) -> str:
-    """Base form of an inflected English verb, e.g. ``"runs"`` -> ``"run"``, ``"lit"`` -> ``"light"``.
+    """Base form of an inflected English verb, e.g. `"runs"` -> `"run"`, `"lit"` -> `"light"`.
 
     Rules for -s/-es/-ies, -ing and -ed with consonant doubling and silent e, checked against the
     lexicon where a rule is ambiguous, plus a table of irregular forms. Unknown shapes are returned

@@ -1,4 +1,4 @@
-"""Brill's tagger lexicon (shipped in ``assets/en-lexicon.txt``) as a ``{word: Penn tag}`` dictionary."""
+"""Brill's tagger lexicon (shipped in `assets/en-lexicon.txt`) as a `{word: Penn tag}` dictionary."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ TAG_OVERRIDES: dict[str, str] = {
 
 @functools.lru_cache(maxsize=1)
 def _read_lexicon() -> tuple[dict[str, str], frozenset[str]]:
-    """Parse the shipped lexicon once: ``({lowercase word: tag}, words listed in lowercase)``."""
+    """Parse the shipped lexicon once: `({lowercase word: tag}, words listed in lowercase)`."""
     text = read_asset_text(LEXICON_RESOURCE)
     lowercase_entries: dict[str, str] = {}
     other_entries: dict[str, str] = {}
@@ -71,7 +71,7 @@ def _read_lexicon() -> tuple[dict[str, str], frozenset[str]]:
 
 
 def load_lexicon() -> dict[str, str]:
-    """Brill's lexicon as ``{lowercase word: Penn tag}`` (about 80k entries), read once per process.
+    """Brill's lexicon as `{lowercase word: Penn tag}` (about 80k entries), read once per process.
 
     A word listed in several casings keeps the tag of its lowercase entry when there is one
     (captions are lowercased, and "Bill"/NNP must not override "bill"/NN). Do not mutate it.
@@ -84,7 +84,7 @@ def _lowercase_lexicon_words() -> frozenset[str]:
 
 
 def in_lexicon(word: str) -> bool:
-    """Whether ``word`` is a known lowercase content word (names such as "Clapp" do not count)."""
+    """Whether `word` is a known lowercase content word (names such as "Clapp" do not count)."""
     tag = load_lexicon().get(word)
     return (
         tag is not None

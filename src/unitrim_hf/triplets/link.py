@@ -60,7 +60,7 @@ class TripletLinker:
             self._emit(subjects, "be", [""])
 
     def _backward_group(self, index: int) -> list[int]:
-        """Free noun phrases coordinated before and including ``index`` ("a man and a woman")."""
+        """Free noun phrases coordinated before and including `index` ("a man and a woman")."""
         group = [index]
         while (
             self._kind(group[0] - 1) in ("CC", "BOUND")
@@ -73,7 +73,7 @@ class TripletLinker:
         return group
 
     def _forward_group(self, index: int) -> list[int]:
-        """Noun phrases coordinated from ``index`` on, stopping before one that starts a new clause."""
+        """Noun phrases coordinated from `index` on, stopping before one that starts a new clause."""
         group = [index]
         while (
             self._kind(group[-1] + 1) in ("CC", "BOUND")

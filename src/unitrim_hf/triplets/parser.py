@@ -1,4 +1,4 @@
-"""The caption parser: tokenise, tag, correct, chunk and link, sentence by sentence."""
+"""The caption parser: tokenize, tag, correct, chunk and link, sentence by sentence."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ NLTK_TAGGER_RESOURCE = "averaged_perceptron_tagger_eng"
 
 
 class TripletParser:
-    """Parses captions into :class:`Triplet` lists; see the module docstring for the conventions.
+    """Parses captions into [`Triplet`] lists; see the module docstring for the conventions.
 
     Args:
-        backend: ``"lexicon"`` (default): Brill's lexicon and contextual rules shipped with the package
-            (:mod:`.tagger`), no NLTK data needed. ``"nltk"``: ``nltk.pos_tag`` (needs the
-            ``averaged_perceptron_tagger_eng`` data; raises :class:`TaggerDataMissingError` when it is missing,
+        backend: `"lexicon"` (default): Brill's lexicon and contextual rules shipped with the package
+            (`tagger`), no NLTK data needed. `"nltk"`: `nltk.pos_tag` (needs the
+            `averaged_perceptron_tagger_eng` data; raises [`TaggerDataMissingError`] when it is missing,
             never falls back silently). The same caption corrections and linking rules run after either tagger.
-        max_triplets: keep at most this many triplets per caption (in caption order); ``None`` keeps all.
+        max_triplets: keep at most this many triplets per caption (in caption order); `None` keeps all.
     """
 
     def __init__(self, backend: str = "lexicon", max_triplets: int | None = None):
@@ -63,16 +63,16 @@ class TripletParser:
         return triplets if self.max_triplets is None else triplets[: self.max_triplets]
 
     def parse_batch(self, texts: list[str]) -> list[list[Triplet]]:
-        """:meth:`parse` for each caption of ``texts`` (length B), returning B lists."""
+        """`parse` for each caption of `texts` (length B), returning B lists."""
         return [self.parse(text) for text in texts]
 
     def to_dict(self) -> dict:
-        """JSON-serialisable settings, as saved in ``processor_config.json``."""
+        """JSON-serializable settings, as saved in `processor_config.json`."""
         return {"backend": self.backend, "max_triplets": self.max_triplets}
 
     @classmethod
     def from_dict(cls, settings: dict) -> "TripletParser":
-        """Parser from :meth:`to_dict` output; unknown keys raise ``ValueError`` naming them."""
+        """Parser from `to_dict` output; unknown keys raise `ValueError` naming them."""
         if not isinstance(settings, dict):
             raise ValueError(f"TripletParser settings must be a dict, got {type(settings).__name__}")
         unknown = sorted(set(settings) - {"backend", "max_triplets"})
@@ -85,7 +85,7 @@ class TripletParser:
 
 
 def _nltk_tag_words() -> Callable[[list[str]], list[str]]:
-    """``nltk.pos_tag`` as a tokens -> tags function; raises :class:`TaggerDataMissingError` without its data."""
+    """`nltk.pos_tag` as a tokens -> tags function; raises [`TaggerDataMissingError`] without its data."""
     import nltk
 
     try:

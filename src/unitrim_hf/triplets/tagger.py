@@ -1,14 +1,14 @@
 """The offline POS tagger: Brill's lexicon, a suffix guesser for unknown words, then Brill's contextual rules.
 
-``nltk.tag.BrillTagger`` applies the contextual rules of Brill's tagger v1.14 (shipped in ``assets/en-context.txt``,
-from the same Pattern distribution as the lexicon) over an initial tagging by ``UnigramTagger(model=lexicon)``,
-backed off to a suffix ``RegexpTagger`` and followed by the caption corrections of :mod:`.corrections`. The
+`nltk.tag.BrillTagger` applies the contextual rules of Brill's tagger v1.14 (shipped in `assets/en-context.txt`,
+from the same Pattern distribution as the lexicon) over an initial tagging by `UnigramTagger(model=lexicon)`,
+backed off to a suffix `RegexpTagger` and followed by the caption corrections of `corrections`. The
 rules read the neighbouring words and tags ("was left" -> VBN, "the left" -> not a verb), which a lexicon alone
 (one tag per word) cannot do. The corrections run before the rules, because the rules were learned over Brill's
 full initial tagger (several tags per word, lexical rules) and assume the noun/verb choice of a caption's main
 verb is already right; the parser runs them once more after the rules.
 
-Four rules are left out (:data:`DISABLED_CONTEXT_RULES`): learned on newswire, they misread captions.
+Four rules are left out (`DISABLED_CONTEXT_RULES`): learned on newswire, they misread captions.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ _TEMPLATES: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {
 
 
 def parse_context_rules(text: str) -> list:
-    """Brill's contextual rules (``"FROM TO TEMPLATE x [y]"`` lines, ``;;;`` comments) as ``nltk.tbl.Rule`` objects,
-    without those of :data:`DISABLED_CONTEXT_RULES`.
+    """Brill's contextual rules (`"FROM TO TEMPLATE x [y]"` lines, `;;;` comments) as `nltk.tbl.Rule` objects,
+    without those of `DISABLED_CONTEXT_RULES`.
 
     Raises:
         ValueError: naming the line of a rule whose template is unknown or whose arguments are missing.
@@ -109,7 +109,7 @@ def parse_context_rules(text: str) -> list:
 
 @functools.lru_cache(maxsize=1)
 def lexicon_tagger():
-    """The initial tagging: ``UnigramTagger(model=lexicon)`` backed off to a suffix ``RegexpTagger``, built once."""
+    """The initial tagging: `UnigramTagger(model=lexicon)` backed off to a suffix `RegexpTagger`, built once."""
     from nltk.tag import RegexpTagger, UnigramTagger
 
     model = dict(load_lexicon())
@@ -129,13 +129,13 @@ class _CorrectedLexiconTagger:
 
 @functools.lru_cache(maxsize=1)
 def context_tagger():
-    """``BrillTagger(corrected lexicon tagging, Brill's contextual rules)``, built once."""
+    """`BrillTagger(corrected lexicon tagging, Brill's contextual rules)`, built once."""
     from nltk.tag import BrillTagger
 
     class SparseBrillTagger(BrillTagger):
-        """nltk's ``BrillTagger`` that does not call the rules whose original tag no word of the sentence has.
+        """nltk's `BrillTagger` that does not call the rules whose original tag no word of the sentence has.
 
-        Same tags as ``BrillTagger.tag`` (rules still apply in order, each to the tags left by the previous ones);
+        Same tags as `BrillTagger.tag` (rules still apply in order, each to the tags left by the previous ones);
         a caption has a handful of distinct tags, so most of the 285 rules are skipped (about 25 % faster).
         """
 

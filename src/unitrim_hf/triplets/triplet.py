@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 
 class Triplet(NamedTuple):
-    """One (subject, predicate, object) triplet; ``object`` is ``""`` for an intransitive verb."""
+    """One (subject, predicate, object) triplet; `object` is `""` for an intransitive verb."""
 
     subject: str
     predicate: str
@@ -14,7 +14,7 @@ class Triplet(NamedTuple):
 
     @property
     def phrase(self) -> str:
-        """``"subject predicate object"`` joined with single spaces, without a trailing space."""
+        """`"subject predicate object"` joined with single spaces, without a trailing space."""
         return " ".join(part for part in (self.subject, self.predicate, self.object) if part)
 
 

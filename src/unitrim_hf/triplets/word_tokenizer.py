@@ -22,14 +22,14 @@ _IS_CONTRACTING_WORDS = frozenset({"it", "he", "she", "that", "there", "what", "
 
 
 def strip_control_characters(text: str) -> str:
-    """``text`` without ANSI escape sequences; other control characters become spaces (so they never glue two
-    words together), except line breaks (``\\n``, ``\\r``), which stay sentence breaks."""
+    """`text` without ANSI escape sequences; other control characters become spaces (so they never glue two
+    words together), except line breaks (`\\n`, `\\r`), which stay sentence breaks."""
     text = _ESCAPE_SEQUENCE.sub("", text)
     return _CONTROL_CHARACTERS.sub(" ", text.replace("\t", " ").replace("\r", "\n"))
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a caption or paragraph (DiDeMo), split at ``. ! ?`` followed by a space or the end."""
+    """Sentences of a caption or paragraph (DiDeMo), split at `. ! ?` followed by a space or the end."""
     return [sentence for sentence in (part.strip() for part in _SENTENCE_BOUNDARY.split(text)) if sentence]
 
 
