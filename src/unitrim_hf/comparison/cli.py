@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data_dir", help=f"Benchmark folder (synthetic default: {DEFAULT_SYNTHETIC_DATA_DIR}).")
     parser.add_argument("--output_dir", default=str(DEFAULT_OUTPUT_ROOT),
                         help="Runs go below it, one folder per distinct run, reused across comparisons (default: %(default)s).")
-    parser.add_argument("--jobs", type=int, default=1, help="Runs at a time, in separate processes (default 1).")
+    parser.add_argument("--jobs", type=int, default=1, help="Runs at a time, each in a process of its own (default 1).")
     parser.add_argument("--json", help="Write runs, summaries and paired differences to this JSON file.")
     parser.add_argument("--markdown", help="Also write the tables to this Markdown file.")
     parser.add_argument("--rerun", action="store_true", help="Retrain runs that finished before with the same arguments.")
