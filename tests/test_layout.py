@@ -166,3 +166,11 @@ def test_the_map_check_sees_imports_inside_functions_and_skips_type_hints(tmp_pa
     )
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path)
     assert _run_time_package_imports(module) == {"modeling", "media"}
+
+
+def test_the_media_wing_exports_the_frame_axes_that_sample_indices_takes() -> None:
+    from unitrim_hf.media import FrameGrid, FrameSampler, FrameTimes
+    import numpy as np
+
+    assert FrameSampler(4).sample_indices(FrameGrid(100, 25.0)).tolist() == [12, 37, 62, 87]
+    assert FrameSampler(2).sample_indices(FrameTimes(np.array([0.0, 1.0, 3.0]), 4.0)).tolist() == [1, 2]

@@ -7,7 +7,7 @@ a reference variant, seed by seed.
 """
 
 from .recipes import Recipe, Variant, load_recipe
-from .runs import RunResult, RunSpec, run_comparison, run_one
+from .runs import RunResult, RunSpec, run_comparison
 from .statistics import paired_differences, summarize_runs
 
 __all__ = [
@@ -18,6 +18,5 @@ __all__ = [
     "load_recipe",
     "paired_differences",
     "run_comparison",
-    "run_one",
     "summarize_runs",
 ]

@@ -83,6 +83,8 @@ def build_run_specs(recipe: Recipe, output_dir: str | Path, extra_arguments: lis
 
 
 def _train_and_evaluate(spec: RunSpec) -> RunResult:
+    """Train `spec.argv` with `Trainer`, evaluate the final model once, record the diagnostics; the result is also
+    written to `<spec.output_dir>/comparison_run.json`. Runs in a process of its own (see `run_comparison`)."""
     from ..training.command_line import parse_arguments
     from ..training.loop import Trainer
 
@@ -103,19 +105,6 @@ def _train_and_evaluate(spec: RunSpec) -> RunResult:
     )
     (Path(spec.output_dir) / RUN_FILE_NAME).write_text(json.dumps(asdict(run), indent=1))
     return run
-
-
-def _run_processes(workers: int) -> ProcessPoolExecutor:
-    # One fresh process per run: accelerate's state (and torch's thread settings) belong to a process, so no run
-    # inherits another's.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
-
-
-def run_one(spec: RunSpec) -> RunResult:
-    """Train `spec.argv` with `Trainer` in a process of its own, evaluate the final model once, record the
-    diagnostics; the result is also written to `<spec.output_dir>/comparison_run.json`."""
-    with _run_processes(1) as pool:
-        return pool.submit(_train_and_evaluate, spec).result()
 
 
 def finished_run(spec: RunSpec) -> RunResult | None:
@@ -191,7 +180,10 @@ def run_comparison(
         prepare_data(recipe, [spec for _, spec in pending])
     if jobs > 1 and len(pending) > 1:
         os.environ.setdefault("TQDM_DISABLE", "1")  # interleaved progress bars are unreadable
-    with _run_processes(max(1, min(jobs, len(pending)))) as pool:
+    # One fresh process per run: accelerate's state (and torch's thread settings) belong to a process, so no run
+    # inherits another's.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max(1, min(jobs, len(pending))), mp_context=context, max_tasks_per_child=1) as pool:
         futures = {pool.submit(_train_and_evaluate, spec): position for position, spec in pending}
         for future, position in futures.items():
             results[position] = future.result()
@@ -200,4 +192,4 @@ def run_comparison(
     return [results[position] for position in range(len(specs))]
 
 
-__all__ = ["RunResult", "RunSpec", "build_run_specs", "run_comparison", "run_one"]
+__all__ = ["RunResult", "RunSpec", "build_run_specs", "run_comparison"]

@@ -13,6 +13,9 @@ from ..lazy_exports import lazy_exports
 _EXPORTS = {
     "FrameSampler": "frame_sampling",
     "SampledFrames": "frame_sampling",
+    "FrameGrid": "frame_selection",
+    "FrameTimes": "frame_selection",
+    "select_frames": "frame_selection",
     "decode_frame_at": "video_decoding",
     "load_image_file": "image_loading",
     "pil_image_to_rgb": "image_loading",

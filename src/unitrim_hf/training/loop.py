@@ -179,7 +179,6 @@ class Trainer:
         self.training_fingerprints: set[str] = set()
         self.state = TrainerState()
         self.debug = debug_recorder(training_args.debug_dump_parameters)
-        # Called with every training forward's `UniTriMOutput`, before the backward pass.
         self.step_observers: list[Callable[[UniTriMOutput], None]] = [self.debug.record_step]
 
     def _create_accelerator(self) -> Accelerator:
