@@ -58,3 +58,27 @@ print(type(config).__module__, type(model).__module__, type(processor).__module_
     assert output.split() == [
         "unitrim_hf.modeling.configuration_unitrim", "unitrim_hf.modeling.modeling_unitrim", "unitrim_hf.processing_unitrim"
     ]
+
+
+@pytest.mark.parametrize(
+    "first_transformers_import",
+    [
+        "from transformers import AutoModel",
+        "import transformers.testing_utils",
+        "from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES",
+        "from transformers import PreTrainedModel",
+    ],
+)
+def test_first_transformers_import_after_the_package_works_and_registers(first_transformers_import: str) -> None:
+    """transformers loads its Auto modules from inside other imports; registering at that moment used to import a
+    half-imported module again (`import unitrim_hf; from transformers import AutoModel` failed)."""
+    output = run_python(
+        f"""
+        import unitrim_hf
+        {first_transformers_import}
+        from transformers import AutoConfig, AutoModel, AutoProcessor
+        config = AutoConfig.for_model("unitrim")
+        print(type(config).__name__, AutoModel._model_mapping[type(config)].__name__)
+        """
+    )
+    assert output.split() == ["UniTriMConfig", "UniTriMModel"]

@@ -51,6 +51,12 @@ REGISTRATIONS: dict[str, Callable[[], None]] = {
     "transformers.models.auto.processing_auto": _register_processor,
 }
 PACKAGE_PREFIX = __name__.rpartition(".")[0] + "."
+WATCHED_PREFIXES = ("transformers.", PACKAGE_PREFIX)
+
+
+def _is_watched(name: str) -> bool:
+    """Whether the import of module `name` may be what runs (or holds back) a registration."""
+    return name == "transformers" or name.startswith(WATCHED_PREFIXES)
 
 
 def _half_imported(name: str, finished: str | None) -> bool:
@@ -61,10 +67,11 @@ def _half_imported(name: str, finished: str | None) -> bool:
 
 class _RunAfterImport(importlib.abc.MetaPathFinder):
     """
-    Wraps the loaders of the Auto modules and of the package's modules, and after each has executed runs the
-    registrations that are ready: their Auto module has loaded, and no module of the package is half imported
-    (a package module that imports transformers may be what loads the Auto module; registering then would import
-    that module again half way).
+    Wraps the loaders of transformers' modules and of the package's modules, and after each has executed runs the
+    registrations that are ready: their Auto module has loaded, and no module of transformers or of the package is
+    half imported. A package module that imports transformers may be what loads the Auto module, and transformers
+    loads its Auto modules from inside others (`modeling_auto` from `modeling_utils`' imports): registering then
+    would import a half-imported module again (`from transformers import AutoModel` as the first import failed so).
     """
 
     def __init__(self, registrations: dict[str, Callable[[], None]]) -> None:
@@ -75,8 +82,8 @@ class _RunAfterImport(importlib.abc.MetaPathFinder):
     def is_ready(self, auto_module: str, finished: str | None) -> bool:
         if auto_module not in sys.modules or _half_imported(auto_module, finished):
             return False
-        package_modules = [name for name in list(sys.modules) if name.startswith(PACKAGE_PREFIX)]
-        return not any(_half_imported(name, finished) for name in package_modules)
+        watched = [name for name in list(sys.modules) if _is_watched(name)]
+        return not any(_half_imported(name, finished) for name in watched)
 
     def run_ready(self, finished: str | None = None) -> None:
         """Run the registrations that are ready, one after the other (one's imports may make another ready)."""
@@ -99,7 +106,7 @@ class _RunAfterImport(importlib.abc.MetaPathFinder):
                     sys.meta_path.remove(self)
 
     def find_spec(self, fullname: str, path=None, target=None):
-        if fullname not in self.pending and not fullname.startswith(PACKAGE_PREFIX):
+        if not _is_watched(fullname):
             return None
         spec = None
         for finder in sys.meta_path:
