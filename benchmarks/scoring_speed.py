@@ -81,7 +81,7 @@ def random_text_features(config, num_texts: int, seed: int = 0, dtype: torch.dty
     word_mask = torch.arange(CAPTION_LENGTH)[None, :] <= real_words[:, None]  # SOT + real words
     word_mask[:, 0] = False
     features = UniTriMTextFeatures(
-        sentence_embeds=unit_vectors((num_texts, embed_dim), generator, dtype), word_mask=word_mask
+        pooler_output=unit_vectors((num_texts, embed_dim), generator, dtype), word_mask=word_mask
     )
     if config.uses_words:
         features.word_embeds = unit_vectors((num_texts, CAPTION_LENGTH, embed_dim), generator, dtype)
@@ -113,7 +113,7 @@ def random_visual_features(
         mean = frame_embeds[start : start + CHUNK_ROWS].float().mean(dim=1)
         video_embeds[start : start + CHUNK_ROWS] = torch.nn.functional.normalize(mean, dim=-1).to(dtype)
     features = UniTriMVisualFeatures(
-        video_embeds=video_embeds,
+        pooler_output=video_embeds,
         frame_embeds=frame_embeds,
         video_mask=torch.ones(num_visuals, num_frames, dtype=torch.bool),
     )

@@ -100,7 +100,7 @@ class RescoringPool:
         """float32 features of the items (as `Searcher.visual_features` turns stored fp16 into model features)."""
         stored = self.features.take(item_positions % self.pool_size)
         return UniTriMVisualFeatures(
-            video_embeds=stored.video_embeds.float(), frame_embeds=stored.frame_embeds.float(),
+            pooler_output=stored.video_embeds.float(), frame_embeds=stored.frame_embeds.float(),
             video_mask=stored.video_mask, patch_embeds=None if stored.patch_embeds is None else stored.patch_embeds.float(),
         )
 

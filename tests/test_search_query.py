@@ -42,7 +42,7 @@ def brute_force_ranking(searcher: Searcher, query: str, kinds=("video", "image")
         if item.kind not in kinds:
             continue
         visual = UniTriMVisualFeatures(
-            video_embeds=features.video_embeds[row : row + 1].float(),
+            pooler_output=features.video_embeds[row : row + 1].float(),
             frame_embeds=features.frame_embeds[row : row + 1].float(),
             video_mask=features.video_mask[row : row + 1].bool(),
             patch_embeds=features.patch_embeds[row : row + 1].float(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Text granularity -> the `UniTriMTextFeatures` fields it reads.
 TEXT_GRANULARITY_FIELDS: dict[str, tuple[str, ...]] = {
-    "sentence": ("sentence_embeds",),
+    "sentence": ("pooler_output",),  # the sentence feature (also `sentence_embeds`)
     "triplet": ("triplet_embeds", "triplet_mask"),
     "word": ("word_embeds", "word_mask"),
     # The one text feature matched against still images: t_sp with the disentangler, t without it.
@@ -17,10 +17,10 @@ TEXT_GRANULARITY_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Visual granularity -> the `UniTriMVisualFeatures` fields it reads.
 VISUAL_GRANULARITY_FIELDS: dict[str, tuple[str, ...]] = {
-    "video": ("video_embeds",),
+    "video": ("pooler_output",),  # the video embedding (also `video_embeds`)
     "frame": ("frame_embeds", "video_mask"),
     "patch": ("patch_embeds", "video_mask"),
-    "image": ("video_embeds",),
+    "image": ("pooler_output",),  # the image embedding
 }
 
 # Text-video alignment -> (text granularity, visual granularity). `config.alignments` names a subset.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -83,6 +85,17 @@ def check_video_inputs(pixel_values_videos: torch.Tensor | None, video_mask: tor
             "first (frame positions count from the first frame), padding after them."
         )
     return video_mask
+
+
+def check_keyword_arguments(
+    kwargs: dict[str, Any], accepted: tuple[str, ...], ignored: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The `accepted` keyword arguments of `kwargs` (`ignored` ones dropped); any other raises `ValueError`
+    naming it, rather than being passed on and silently unused."""
+    unexpected = sorted(set(kwargs) - set(accepted) - set(ignored))
+    if unexpected:
+        raise ValueError(f"Unexpected inputs {unexpected}; besides the tensors, the model takes {list(accepted)}.")
+    return {name: value for name, value in kwargs.items() if name in accepted}
 
 
 def check_image_inputs(pixel_values: torch.Tensor | None) -> torch.Tensor:

@@ -83,8 +83,9 @@ def _gather_padded(tensor: torch.Tensor, shapes_of_ranks: torch.Tensor) -> torch
 
 
 # Fields the scorer's alignments declare they read; the others (disentangler internals, patch indices) stay
-# local. A tuple: every process must gather them in the same order.
-_SCORED_FIELDS = SCORED_TEXT_FIELDS + SCORED_VISUAL_FIELDS
+# local. A tuple: every process must gather them in the same order. Text and visual features share a field name
+# (`pooler_output`), listed once.
+_SCORED_FIELDS = tuple(dict.fromkeys(SCORED_TEXT_FIELDS + SCORED_VISUAL_FIELDS))
 
 
 def gather_features(features: Features) -> tuple[Features, int]:

@@ -8,14 +8,19 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import CLIPModel, CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import CLIPModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple
 
+from .clip_towers import CLIPTextTower, CLIPVisionTower
 from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
-from .keyed_initialization import draw_base_seed, random_stream_of
+from .keyed_initialization import draw_base_seed, global_stream_untouched, random_stream_of
 from .input_validation import (
     check_image_inputs,
+    check_keyword_arguments,
     check_same_batch_size,
     check_text_inputs,
     check_video_inputs,
@@ -28,6 +33,9 @@ from .pooling import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
+TOWER_SWITCHES = ("output_hidden_states", "output_attentions")
+# What transformers' Trainer passes to every model that takes **kwargs; the contrastive loss has no use for it.
+IGNORED_KEYWORDS = ("num_items_in_batch",)
 
 
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
@@ -47,11 +55,16 @@ class UniTriMPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["CLIPTextEmbeddings", "CLIPEncoderLayer", "CLIPVisionEmbeddings", "TemporalEncoderLayer"]
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Linear/Embedding/LayerNorm as transformers' default; zero residual output of the temporal encoder;
-        CLIP's projection and logit-scale initialization. The CLIP towers use CLIP's own `_init_weights`.
+        """The new modules' Linear/Embedding/LayerNorm as transformers' default; zero residual output of the
+        temporal encoder; CLIP's projection and logit-scale initialization. The CLIP towers initialize their own
+        modules as CLIP does (`clip_towers`).
 
         Each module draws from its own random stream keyed by its name (`keyed_initialization`): for one seed,
         every module has the same initial values whichever other modules the config switches on."""
+        if self.initial_weights_seed is None:
+            # Drawn when weights are first initialized, not when the model is built: a model built on the meta
+            # device and initialized while loading gets the same values as one built and initialized directly.
+            self.initial_weights_seed = draw_base_seed()
         with random_stream_of(self.initial_weights_seed, self._qualified_name(module)):
             self._init_module_weights(module)
 
@@ -84,15 +97,21 @@ class UniTriMModel(UniTriMPreTrainedModel):
     def __init__(self, config: UniTriMConfig) -> None:
         super().__init__(config)
         config.validate_switches()
-        # Drawn before any module, so that it does not depend on which modules exist (see `_init_weights`).
-        self.initial_weights_seed = draw_base_seed()
+        self.initial_weights_seed: int | None = None  # see `_init_weights`
+        # Building modules draws from the global stream (PyTorch's default initialization, which `post_init`
+        # replaces); leaving it untouched makes the base seed drawn at initialization the same whichever modules
+        # the config switches on.
+        with global_stream_untouched():
+            self._build_modules(config)
+        self.post_init()
+
+    def _build_modules(self, config: UniTriMConfig) -> None:
         embed_dim = config.projection_dim
-        self.text_model = CLIPTextModel._from_config(config.text_config)
-        self.vision_model = CLIPVisionModel._from_config(config.vision_config)
+        self.text_model = CLIPTextTower._from_config(config.text_config)
+        self.vision_model = CLIPVisionTower._from_config(config.vision_config)
         self.text_projection = nn.Linear(config.text_config.hidden_size, embed_dim, bias=False)
         self.visual_projection = nn.Linear(config.vision_config.hidden_size, embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
-
         self.patch_selector = (
             PatchSelector(
                 embed_dim, config.patch_scorer_hidden_dim, config.patch_top_k, config.patch_selection_temperature
@@ -100,13 +119,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             if config.uses_patches
             else None
         )
-        self.temporal_encoder = (
-            TemporalEncoder(
-                embed_dim, config.num_temporal_layers, config.temporal_num_attention_heads, config.max_frame_positions
-            )
-            if config.num_temporal_layers > 0
-            else None
-        )
+        self.temporal_encoder = TemporalEncoder(config) if config.num_temporal_layers > 0 else None
         self.disentangler = (
             TextDisentangler(embed_dim, config.disentangler_hidden_dim) if config.use_disentangler else None
         )
@@ -114,7 +127,6 @@ class UniTriMModel(UniTriMPreTrainedModel):
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
-        self.post_init()
 
     # ------------------------------------------------------------------ CLIP weights and optimization
 
@@ -144,10 +156,21 @@ class UniTriMModel(UniTriMPreTrainedModel):
 
     # ------------------------------------------------------------------ text
 
-    def _encode_sentences(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, length) token ids -> projected EOT features (batch, D) and token states (batch, length, hidden)."""
-        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
-        return self.text_projection(outputs.pooler_output), outputs.last_hidden_state
+    def _tower_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The towers' output switches: those passed, else the composite config's when it turns them on (the
+        towers' own configs are read by the towers themselves). Any other keyword is refused, naming it."""
+        tower_kwargs = check_keyword_arguments(kwargs, TOWER_SWITCHES, IGNORED_KEYWORDS)
+        for switch in TOWER_SWITCHES:
+            if tower_kwargs.get(switch) is None and getattr(self.config, switch, False):
+                tower_kwargs[switch] = True
+        return tower_kwargs
+
+    def _encode_sentences(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[torch.Tensor, BaseModelOutputWithPooling]:
+        """(batch, length) token ids -> projected EOT features (batch, D) and the text tower's output."""
+        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
+        return self.text_projection(outputs.pooler_output), outputs
 
     def _encode_triplets(
         self,
@@ -183,6 +206,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             combined = combined + masked_mean(features.word_embeds, features.word_mask, dim=1)
         return combined
 
+    @can_return_tuple
     def get_text_features(
         self,
         input_ids: torch.Tensor,
@@ -190,29 +214,39 @@ class UniTriMModel(UniTriMPreTrainedModel):
         triplet_input_ids: torch.Tensor | None = None,
         triplet_attention_mask: torch.Tensor | None = None,
         triplet_mask: torch.Tensor | None = None,
-    ) -> UniTriMTextFeatures:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> UniTriMTextFeatures | tuple:
         """
         Args:
-            input_ids: (B, L) CLIP token ids (SOT ... EOT, padded).
-            attention_mask: (B, L), 1 for real tokens.
-            triplet_input_ids: (B, M, L_t) token ids of each triplet phrase; required when `config.use_triplets`.
-            triplet_attention_mask: (B, M, L_t).
-            triplet_mask: (B, M), 1 for real triplets.
+            input_ids (`(B, L)`): CLIP token ids (SOT ... EOT, padded).
+            attention_mask (`(B, L)`, optional): 1 for real tokens.
+            triplet_input_ids (`(B, M, L_t)`, optional): token ids of each triplet phrase; required when
+                `config.use_triplets`.
+            triplet_attention_mask (`(B, M, L_t)`, optional).
+            triplet_mask (`(B, M)`, optional): 1 for real triplets.
+            **kwargs: transformers' `output_hidden_states`, `output_attentions` and `return_dict`, as CLIP's.
 
         Returns:
-            `UniTriMTextFeatures` (shapes documented there).
+            [`UniTriMTextFeatures`] (shapes documented there): the text tower's `last_hidden_state`, the sentence
+            feature as `pooler_output`, and the multi-granular features; a tuple with `return_dict=False`.
         """
         config = self.config
         attention_mask = check_text_inputs(
             input_ids, attention_mask, triplet_input_ids, triplet_attention_mask, triplet_mask,
             config.use_triplets, config.max_triplets,
         )
-        sentence_embeds, token_states = self._encode_sentences(input_ids, attention_mask)
+        sentence_embeds, text_outputs = self._encode_sentences(input_ids, attention_mask, **self._tower_kwargs(kwargs))
         word_mask = attention_mask.bool().clone()
         word_mask[:, 0] = False
-        features = UniTriMTextFeatures(sentence_embeds=sentence_embeds, word_mask=word_mask)
+        features = UniTriMTextFeatures(
+            last_hidden_state=text_outputs.last_hidden_state,
+            pooler_output=sentence_embeds,
+            hidden_states=text_outputs.hidden_states,
+            attentions=text_outputs.attentions,
+            word_mask=word_mask,
+        )
         if config.uses_words:
-            features.word_embeds = self.text_projection(token_states)
+            features.word_embeds = self.text_projection(text_outputs.last_hidden_state)
         if config.use_triplets:
             features.triplet_embeds, features.triplet_mask = self._encode_triplets(
                 sentence_embeds, triplet_input_ids, triplet_attention_mask, triplet_mask
@@ -226,67 +260,95 @@ class UniTriMModel(UniTriMPreTrainedModel):
 
     # ------------------------------------------------------------------ visual
 
-    def _encode_frames(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """(num_frames, 3, H, W) -> frame features (num_frames, D), selected patches (num_frames, K, D), indices."""
-        outputs = self.vision_model(pixel_values=pixel_values)
+    def _encode_frames(
+        self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, BaseModelOutputWithPooling]:
+        """(num_frames, 3, H, W) -> frame features (num_frames, D), selected patches (num_frames, K, D), their
+        indices (num_frames, K) and the vision tower's output."""
+        outputs = self.vision_model(pixel_values=pixel_values, return_dict=True, **kwargs)
         frame_embeds = self.visual_projection(outputs.pooler_output)
         if self.patch_selector is None:
-            return frame_embeds, None, None
+            return frame_embeds, None, None, outputs
         patch_states = self.vision_model.post_layernorm(outputs.last_hidden_state[:, 1:, :])
         patch_embeds = self.visual_projection(patch_states)
         selected, indices = self.patch_selector(patch_embeds, frame_embeds)
-        return frame_embeds, selected, indices
+        return frame_embeds, selected, indices, outputs
 
+    @can_return_tuple
     def get_video_features(
-        self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None = None
-    ) -> UniTriMVisualFeatures:
+        self,
+        pixel_values_videos: torch.Tensor,
+        video_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> UniTriMVisualFeatures | tuple:
         """
         Args:
-            pixel_values_videos: (B, T, 3, H, W) CLIP-normalized frames, zero-padded after the last real frame.
-            video_mask: (B, T), 1 for real frames (every video needs at least one); all ones when None.
+            pixel_values_videos (`(B, T, 3, H, W)`): CLIP-normalized frames, zero-padded after the last real frame.
+            video_mask (`(B, T)`, optional): 1 for real frames (every video needs at least one); all ones when None.
+            **kwargs: transformers' `output_hidden_states`, `output_attentions` and `return_dict`, as CLIP's.
 
         Returns:
-            `UniTriMVisualFeatures`. Padded frames are never run through the vision tower; their features are zero
-            and masked out of every score.
+            [`UniTriMVisualFeatures`]; a tuple with `return_dict=False`. Padded frames are never run through the
+            vision tower; their features (and tower states) are zero and masked out of every score.
         """
         video_mask = check_video_inputs(pixel_values_videos, video_mask)
-        return self._visual_features(pixel_values_videos, video_mask)
+        return self._visual_features(pixel_values_videos, video_mask, **self._tower_kwargs(kwargs))
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> UniTriMVisualFeatures:
+    @can_return_tuple
+    def get_image_features(
+        self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> UniTriMVisualFeatures | tuple:
         """
         Args:
-            pixel_values: (B, 3, H, W) CLIP-normalized images.
+            pixel_values (`(B, 3, H, W)`): CLIP-normalized images.
+            **kwargs: transformers' `output_hidden_states`, `output_attentions` and `return_dict`, as CLIP's.
 
         Returns:
-            `UniTriMVisualFeatures` flagged `is_image`: `frame_embeds` (B, 1, D) is CLIP's projected image
-            feature (before normalization) and `video_embeds` (B, D) the same normalized. A still image passes
+            [`UniTriMVisualFeatures`] flagged `is_image`: `frame_embeds` (B, 1, D) is CLIP's projected image
+            feature (before normalization) and `pooler_output` (B, D) the same normalized. A still image passes
             neither the temporal encoder nor patch selection: text->image retrieval matches one text feature
-            against it (see `image_text_embeds` of the text features).
+            against it (see `image_text_embeds` of the text features). A tuple with `return_dict=False`.
         """
         pixel_values = check_image_inputs(pixel_values)
-        image_embeds = self.visual_projection(self.vision_model(pixel_values=pixel_values).pooler_output)
+        outputs = self.vision_model(pixel_values=pixel_values, return_dict=True, **self._tower_kwargs(kwargs))
+        image_embeds = self.visual_projection(outputs.pooler_output)
         image_mask = torch.ones(pixel_values.shape[0], 1, dtype=torch.bool, device=pixel_values.device)
         return UniTriMVisualFeatures(
-            video_embeds=l2_normalize(image_embeds), frame_embeds=image_embeds[:, None], video_mask=image_mask,
+            last_hidden_state=outputs.last_hidden_state,
+            pooler_output=l2_normalize(image_embeds),
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            frame_embeds=image_embeds[:, None],
+            video_mask=image_mask,
             is_image=True,
         )
 
-    def _visual_features(self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor) -> UniTriMVisualFeatures:
+    @staticmethod
+    def _per_video(frame_values: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
+        """(real frames, ...) -> (B, T, ...), zero at padded frames."""
         batch_size, num_frames = video_mask.shape
-        real_frames = pixel_values_videos[video_mask]
-        frame_embeds, selected_patches, patch_indices = self._encode_frames(real_frames)
+        per_video = frame_values.new_zeros(batch_size, num_frames, *frame_values.shape[1:])
+        return per_video.index_put((video_mask,), frame_values)
 
-        all_frames = frame_embeds.new_zeros(batch_size, num_frames, frame_embeds.shape[-1])
-        all_frames = all_frames.index_put((video_mask,), frame_embeds)
+    def _visual_features(
+        self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> UniTriMVisualFeatures:
+        frame_embeds, selected_patches, patch_indices, tower = self._encode_frames(pixel_values_videos[video_mask], **kwargs)
+        all_frames = self._per_video(frame_embeds, video_mask)
         if self.temporal_encoder is not None:
             all_frames = self.temporal_encoder(all_frames, video_mask)
-        video_embeds = l2_normalize(masked_mean(l2_normalize(all_frames), video_mask, dim=1))
-        features = UniTriMVisualFeatures(video_embeds=video_embeds, frame_embeds=all_frames, video_mask=video_mask)
+        per_video = lambda states: None if states is None else tuple(self._per_video(s, video_mask) for s in states)  # noqa: E731
+        features = UniTriMVisualFeatures(
+            last_hidden_state=self._per_video(tower.last_hidden_state, video_mask),
+            pooler_output=l2_normalize(masked_mean(l2_normalize(all_frames), video_mask, dim=1)),
+            hidden_states=per_video(tower.hidden_states),
+            attentions=per_video(tower.attentions),
+            frame_embeds=all_frames,
+            video_mask=video_mask,
+        )
         if selected_patches is not None:
-            top_k = selected_patches.shape[1]
-            features.patch_embeds = selected_patches.new_zeros(batch_size, num_frames, top_k, selected_patches.shape[-1])
-            features.patch_embeds = features.patch_embeds.index_put((video_mask,), selected_patches)
-            features.patch_indices = patch_indices.new_full((batch_size, num_frames, top_k), -1)
+            features.patch_embeds = self._per_video(selected_patches, video_mask)
+            features.patch_indices = patch_indices.new_full((*video_mask.shape, patch_indices.shape[-1]), -1)
             features.patch_indices = features.patch_indices.index_put((video_mask,), patch_indices)
         return features
 
@@ -328,6 +390,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
 
     # ------------------------------------------------------------------ forward
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -338,9 +401,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         pixel_values_videos: torch.Tensor | None = None,
         video_mask: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
-        return_loss: bool = False,
-        **kwargs: Any,
-    ) -> UniTriMOutput:
+        return_loss: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> UniTriMOutput | tuple:
         """
         Encode captions with their videos (B, T, 3, H, W) and/or keyframe images (B, 3, H, W) and score them.
 
@@ -348,41 +411,64 @@ class UniTriMModel(UniTriMPreTrainedModel):
         `return_loss=True`, row i of the texts is paired with row i of the videos and images, the features are
         gathered across processes and the output holds `loss`, `losses` and the local texts' logits against the
         gathered visuals.
+
+        Keyword arguments: transformers' `output_hidden_states`, `output_attentions` (the towers' states and
+        attention weights, in the feature outputs) and `return_dict` (`config.return_dict` when not given).
         """
-        if kwargs:
-            raise ValueError(f"Unexpected inputs {sorted(kwargs)}.")
         if pixel_values_videos is None and pixel_values is None:
             raise ValueError("Pass `pixel_values_videos` (B, T, 3, H, W), `pixel_values` (B, 3, H, W) or both.")
         text_features = self.get_text_features(
-            input_ids, attention_mask, triplet_input_ids, triplet_attention_mask, triplet_mask
+            input_ids, attention_mask, triplet_input_ids, triplet_attention_mask, triplet_mask, return_dict=True,
+            **kwargs,
         )
         video_features = (
-            self.get_video_features(pixel_values_videos, video_mask) if pixel_values_videos is not None else None
+            self.get_video_features(pixel_values_videos, video_mask, return_dict=True, **kwargs)
+            if pixel_values_videos is not None
+            else None
         )
-        image_features = self.get_image_features(pixel_values) if pixel_values is not None else None
-        output = UniTriMOutput(text_features=text_features, video_features=video_features, image_features=image_features)
-
+        image_features = (
+            self.get_image_features(pixel_values, return_dict=True, **kwargs) if pixel_values is not None else None
+        )
         if return_loss:
-            sizes = {"input_ids": text_features.batch_size}
-            if video_features is not None:
-                sizes["pixel_values_videos"] = video_features.batch_size
-            if image_features is not None:
-                sizes["pixel_values"] = image_features.batch_size
-            check_same_batch_size(sizes)
-            video_logits, image_logits = contrastive_logits(
-                self.scorer, self.exp_logit_scale(), text_features, (video_features, image_features)
-            )
-            output.loss, output.losses = self.criterion(text_features, video_logits, image_logits)
-            output.logits_per_text_video = None if video_logits is None else video_logits.per_text
-            output.logits_per_text_image = None if image_logits is None else image_logits.per_text
-            return output
+            return self._training_output(text_features, video_features, image_features)
+        # Built at once: a ModelOutput's order (what `to_tuple()` and `output[0]` give) is the order fields are set.
+        videos = None if video_features is None else self.similarity(text_features, video_features, max_block_elements=None)
+        images = None if image_features is None else self.similarity(text_features, image_features, max_block_elements=None)
+        return UniTriMOutput(
+            logits_per_text_video=None if videos is None else videos.logits,
+            logits_per_text_image=None if images is None else images.logits,
+            alignment_scores=None if videos is None else videos.alignment_scores,
+            text_features=text_features,
+            video_features=video_features,
+            image_features=image_features,
+        )
 
+    def _training_output(
+        self,
+        text_features: UniTriMTextFeatures,
+        video_features: UniTriMVisualFeatures | None,
+        image_features: UniTriMVisualFeatures | None,
+    ) -> UniTriMOutput:
+        """The loss of row-paired texts and visuals, with the local texts' logits against the gathered visuals."""
+        sizes = {"input_ids": text_features.batch_size}
         if video_features is not None:
-            videos = self.similarity(text_features, video_features, max_block_elements=None)
-            output.logits_per_text_video, output.alignment_scores = videos.logits, videos.alignment_scores
+            sizes["pixel_values_videos"] = video_features.batch_size
         if image_features is not None:
-            output.logits_per_text_image = self.similarity(text_features, image_features, max_block_elements=None).logits
-        return output
+            sizes["pixel_values"] = image_features.batch_size
+        check_same_batch_size(sizes)
+        video_logits, image_logits = contrastive_logits(
+            self.scorer, self.exp_logit_scale(), text_features, (video_features, image_features)
+        )
+        loss, losses = self.criterion(text_features, video_logits, image_logits)
+        return UniTriMOutput(
+            loss=loss,
+            logits_per_text_video=None if video_logits is None else video_logits.per_text,
+            logits_per_text_image=None if image_logits is None else image_logits.per_text,
+            losses=losses,
+            text_features=text_features,
+            video_features=video_features,
+            image_features=image_features,
+        )
 
 
 # Saved folders carry their modeling code (auto_map), so they also load with trust_remote_code=True where the

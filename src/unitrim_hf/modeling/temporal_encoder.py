@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from transformers import PretrainedConfig
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.clip.modeling_clip import eager_attention_forward
+
+# The attention implementations the frame layers run as asked; any other (flash attention, flex attention) runs
+# them with SDPA: a frame sequence is at most `max_frame_positions` long with a padding mask per video, where
+# those kernels would need variable-length inputs and bring nothing.
+FRAME_ATTENTION_IMPLEMENTATIONS = ("eager", "sdpa")
 
 
 class ZeroInitLinear(nn.Linear):
     """A linear layer that the model's `_init_weights` initializes to zero (weight and bias)."""
 
 
-class TemporalEncoderLayer(nn.Module):
-    """Pre-norm transformer layer (self-attention over frames, then an MLP) with a key padding mask."""
+def frame_attention_implementation(config: PretrainedConfig) -> str:
+    """The attention implementation of the frame layers for `config._attn_implementation` (see
+    `FRAME_ATTENTION_IMPLEMENTATIONS`)."""
+    requested = getattr(config, "_attn_implementation", None) or "sdpa"
+    return requested if requested in FRAME_ATTENTION_IMPLEMENTATIONS else "sdpa"
 
-    def __init__(self, embed_dim: int, num_attention_heads: int) -> None:
+
+class TemporalEncoderLayer(GradientCheckpointingLayer):
+    """Pre-norm transformer layer (self-attention over frames, then an MLP) with a key padding mask; checkpointed
+    with the model's gradient checkpointing."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.num_attention_heads = num_attention_heads
+        embed_dim = config.projection_dim
+        self.config = config
+        self.num_attention_heads = config.temporal_num_attention_heads
+        self.scaling = (embed_dim // self.num_attention_heads) ** -0.5
+        self.is_causal = False
         self.attention_norm = nn.LayerNorm(embed_dim)
         self.qkv_proj = nn.Linear(embed_dim, 3 * embed_dim)
         self.attention_out_proj = nn.Linear(embed_dim, embed_dim)
@@ -26,8 +46,8 @@ class TemporalEncoderLayer(nn.Module):
     def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """
         Args:
-            hidden_states: (batch_size, num_frames, dim).
-            frame_mask: (batch_size, num_frames) boolean, true for real frames (at least one per row).
+            hidden_states (`(B, T, D)`): frame features.
+            frame_mask (`(B, T)` bool): true for real frames (at least one per row).
         """
         batch_size, num_frames, embed_dim = hidden_states.shape
         head_dim = embed_dim // self.num_attention_heads
@@ -36,9 +56,15 @@ class TemporalEncoderLayer(nn.Module):
             .view(batch_size, num_frames, 3, self.num_attention_heads, head_dim)
             .permute(2, 0, 3, 1, 4)
         )
+        implementation = frame_attention_implementation(self.config)
         attention_mask = frame_mask[:, None, None, :]
-        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
-        attended = attended.transpose(1, 2).reshape(batch_size, num_frames, embed_dim)
+        if implementation == "eager":
+            attention_mask = torch.zeros(attention_mask.shape, dtype=query.dtype, device=query.device).masked_fill(
+                ~attention_mask, torch.finfo(query.dtype).min
+            )
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        attended, _ = attention(self, query, key, value, attention_mask, scaling=self.scaling, dropout=0.0)
+        attended = attended.reshape(batch_size, num_frames, embed_dim)
         hidden_states = hidden_states + self.attention_out_proj(attended)
         return hidden_states + self.mlp(self.mlp_norm(hidden_states))
 
@@ -48,24 +74,27 @@ class TemporalEncoder(nn.Module):
     `encoded = frames + output_proj(layers(frames + frame_position_embedding))`.
 
     `output_proj` starts at zero, so at initialization the encoder is the identity and UniTriM's sentence-video
-    score equals CLIP4Clip-meanP's.
+    score equals CLIP4Clip-meanP's. Sizes from the config: `projection_dim`, `num_temporal_layers`,
+    `temporal_num_attention_heads`, `max_frame_positions`; attention as `config._attn_implementation` (see
+    `FRAME_ATTENTION_IMPLEMENTATIONS`).
     """
 
-    def __init__(self, embed_dim: int, num_layers: int, num_attention_heads: int, max_frame_positions: int) -> None:
+    def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.frame_position_embedding = nn.Embedding(max_frame_positions, embed_dim)
-        self.layers = nn.ModuleList(TemporalEncoderLayer(embed_dim, num_attention_heads) for _ in range(num_layers))
+        embed_dim = config.projection_dim
+        self.frame_position_embedding = nn.Embedding(config.max_frame_positions, embed_dim)
+        self.layers = nn.ModuleList(TemporalEncoderLayer(config) for _ in range(config.num_temporal_layers))
         self.final_norm = nn.LayerNorm(embed_dim)
         self.output_proj = ZeroInitLinear(embed_dim, embed_dim)
 
     def forward(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """
         Args:
-            frame_embeds: (batch_size, num_frames, dim) projected CLS features.
-            frame_mask: (batch_size, num_frames) boolean.
+            frame_embeds (`(B, T, D)`): projected CLS features.
+            frame_mask (`(B, T)` bool): true for real frames.
 
         Returns:
-            (batch_size, num_frames, dim) temporally encoded frame features.
+            `(B, T, D)` temporally encoded frame features.
         """
         num_frames = frame_embeds.shape[1]
         if num_frames > self.frame_position_embedding.num_embeddings:

@@ -199,7 +199,7 @@ class Searcher:
     def visual_features(self, features: StoredFeatures, kind: str) -> UniTriMVisualFeatures:
         """Stored features (all of `kind`) as float32 model features on the scoring device."""
         return UniTriMVisualFeatures(
-            video_embeds=features.video_embeds.float(),
+            pooler_output=features.video_embeds.float(),
             frame_embeds=features.frame_embeds.float(),
             video_mask=features.video_mask.bool(),
             patch_embeds=None if features.patch_embeds is None else features.patch_embeds.float(),
