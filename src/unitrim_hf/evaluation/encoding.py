@@ -108,7 +108,9 @@ def encode_captions(
     starts = range(0, len(captions), batch_size)
     for start in tqdm(starts, desc="encoding captions", unit="batch", disable=not show_progress):
         inputs = processor.encode_text(list(captions[start : start + batch_size]), max_length=max_length)
-        encoded.append(model.get_text_features(**{name: value.to(device) for name, value in inputs.items()}))
+        encoded.append(
+            model.get_text_features(**{name: value.to(device) for name, value in inputs.items()}).retrieval_features()
+        )
     return concatenate_features(encoded)
 
 
@@ -196,14 +198,16 @@ def encode_videos_and_keyframes(
             skipped.update(batch.skipped)
             if batch.positions:
                 inputs = processor.encode_videos(batch.frames)
+                # Retrieval features only: the towers' patch states of every batch would otherwise be kept.
                 video_batches.append(
                     model.get_video_features(
                         inputs["pixel_values_videos"].to(device=device, dtype=dtype), inputs["video_mask"].to(device)
-                    )
+                    ).retrieval_features()
                 )
                 if include_images:
                     pixel_values = processor.encode_images(batch.keyframes)["pixel_values"]
-                    image_batches.append(model.get_image_features(pixel_values.to(device=device, dtype=dtype)))
+                    images = model.get_image_features(pixel_values.to(device=device, dtype=dtype))
+                    image_batches.append(images.retrieval_features())
                 kept.extend(batch.positions)
             bar.update(len(batch.positions) + len(batch.skipped))
     return EncodedGallery(
