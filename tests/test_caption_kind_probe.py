@@ -11,7 +11,6 @@ import pytest
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor
 from unitrim_hf.data.synthetic_writer import write_synthetic_benchmark
-from unitrim_hf.training.builders import SYNTHETIC_CLIP_SETTINGS
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -26,7 +25,7 @@ def test_ceiling_is_the_mean_chance_of_picking_the_right_one_among_equals() -> N
 
 
 def test_script_probes_a_saved_model_with_each_caption_kind(tmp_path: Path) -> None:
-    data_dir = write_synthetic_benchmark(tmp_path / "data", num_train=2, num_test=6, seed=1, **SYNTHETIC_CLIP_SETTINGS)
+    data_dir = write_synthetic_benchmark(tmp_path / "data", num_train=2, num_test=6, seed=1)
     config = UniTriMConfig.from_preset("unitrim-tiny")
     UniTriMModel(config).save_pretrained(tmp_path / "model")
     UniTriMProcessor.for_model_config(config).save_pretrained(tmp_path / "model")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import datasets
 
-from ..benchmark_names import canonical_benchmark_name
+from ..benchmark_names import SYNTHETIC_DEFAULTS, canonical_benchmark_name, resolve_synthetic_settings
 from .didemo import DiDeMo
 from .msrvtt import MSRVTT
 from .msvd import MSVD
@@ -41,11 +41,16 @@ def load_benchmark(
         cache_dir: where `datasets` stores the prepared Arrow files (its default cache if None).
         download_mode: `"force_redownload"` rebuilds the cache (e.g. after adding missing videos).
         **options: builder options: `video_dir`, `check_videos`, `one_row_per_video`; for
-            `"synthetic"` also `num_train`, `num_test`, `seed`, `num_frames`, `frame_size`, `fps`.
+            `"synthetic"` also `num_train`, `num_test`, `seed`, `num_frames`, `frame_size`, `fps`, needed only to
+            generate a new benchmark of another size (a generated folder's settings are read from the folder; a
+            value that contradicts them raises [`BenchmarkFormatError`] naming it).
     """
-    builder_class = BENCHMARKS.get(canonical_benchmark_name(name))
+    canonical = canonical_benchmark_name(name)
+    builder_class = BENCHMARKS.get(canonical)
     if builder_class is None:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted(set(BENCHMARKS))}")
+    if canonical == "synthetic":
+        options = _with_synthetic_settings(data_dir, options)
     builder = builder_class(
         data_dir=str(data_dir),
         config_name=config_name,
@@ -57,3 +62,10 @@ def load_benchmark(
     if split not in available:
         raise ValueError(f"{builder_class.__name__} has no split {split!r}; available: {available}")
     return builder.as_dataset(split=split)
+
+
+def _with_synthetic_settings(data_dir: str | Path, options: dict) -> dict:
+    """`options` with every generation setting spelled out (the folder's, else the defaults): the prepared split's
+    cache is keyed by them, so a folder regenerated with other settings never meets a stale cache."""
+    given = {key: options.pop(key) for key in list(options) if key in SYNTHETIC_DEFAULTS}
+    return {**options, **resolve_synthetic_settings(data_dir, **given)}

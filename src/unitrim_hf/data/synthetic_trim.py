@@ -7,6 +7,7 @@ from pathlib import Path
 
 import datasets
 
+from ..benchmark_names import SYNTHETIC_DEFAULTS, resolve_synthetic_settings
 from .base import VideoBenchmarkConfig
 from .msrvtt import MSRVTT
 from .synthetic_writer import write_synthetic_benchmark
@@ -14,14 +15,22 @@ from .synthetic_writer import write_synthetic_benchmark
 
 @dataclass
 class SyntheticTriMConfig(VideoBenchmarkConfig):
-    """Size and look of the generated benchmark (see `write_synthetic_benchmark`)."""
+    """Size and look of the generated benchmark (see `write_synthetic_benchmark`).
 
-    num_train: int = 200
-    num_test: int = 50
-    seed: int = 0
-    num_frames: int = 16
-    frame_size: int = 64
-    fps: float = 8.0
+    None (the default) is the folder's own setting when `data_dir` holds a generated benchmark, else the one of
+    `SYNTHETIC_DEFAULTS`; a value given must agree with the folder's.
+    """
+
+    num_train: int | None = None
+    num_test: int | None = None
+    seed: int | None = None
+    num_frames: int | None = None
+    frame_size: int | None = None
+    fps: float | None = None
+
+    def generation_settings(self) -> dict[str, int | float | None]:
+        """The settings as given (None: not given), keyed as `SYNTHETIC_DEFAULTS`."""
+        return {name: getattr(self, name) for name in SYNTHETIC_DEFAULTS}
 
 
 class SyntheticTriM(MSRVTT):
@@ -31,7 +40,7 @@ class SyntheticTriM(MSRVTT):
 
     Example::
 
-        builder = SyntheticTriM(data_dir="/tmp/synthetic", cache_dir="/tmp/cache", num_train=200, num_test=50, seed=0)
+        builder = SyntheticTriM(data_dir="/tmp/synthetic", cache_dir="/tmp/cache")  # the default 400 + 100 clips
         builder.download_and_prepare()   # writes /tmp/synthetic (mp4 + JSON + CSVs) the first time
         train = builder.as_dataset("train")
     """
@@ -51,14 +60,8 @@ class SyntheticTriM(MSRVTT):
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
             raise ValueError("SyntheticTriM needs data_dir=<folder to write the generated videos into>")
-        Path(self.config.data_dir).expanduser().mkdir(parents=True, exist_ok=True)
-        write_synthetic_benchmark(
-            Path(self.config.data_dir).expanduser(),
-            num_train=self.config.num_train,
-            num_test=self.config.num_test,
-            seed=self.config.seed,
-            num_frames=self.config.num_frames,
-            frame_size=self.config.frame_size,
-            fps=self.config.fps,
-        )
+        root = Path(self.config.data_dir).expanduser()
+        settings = resolve_synthetic_settings(root, **self.config.generation_settings())
+        root.mkdir(parents=True, exist_ok=True)
+        write_synthetic_benchmark(root, **settings)
         return super()._split_generators(dl_manager)

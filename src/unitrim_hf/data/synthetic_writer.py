@@ -6,18 +6,25 @@ import csv
 import json
 from pathlib import Path
 
-from ..media.video_writer import write_video
+from ..benchmark_names import (
+    SYNTHETIC_GENERATOR_KEY,
+    SYNTHETIC_MANIFEST_FILE_NAME,
+    read_synthetic_manifest,
+    resolve_synthetic_settings,
+)
 from ..errors import BenchmarkFormatError
+from ..media.video_writer import write_video
 from .synthetic import generate_clip_specs, render_clip
 
-MANIFEST_FILE_NAME = "synthetic_trim.json"
+MANIFEST_FILE_NAME = SYNTHETIC_MANIFEST_FILE_NAME
 # 2: training and test scenes drawn from disjoint halves of the scene space (1: test clips were the clips after the
 # training ones, i.e. training clips of any larger benchmark with the same seed).
 SCENE_GENERATOR_VERSION = 2
-GENERATOR_KEY = "scene_generator"
+GENERATOR_KEY = SYNTHETIC_GENERATOR_KEY
 
 
 def synthetic_settings(num_train: int, num_test: int, seed: int, num_frames: int, frame_size: int, fps: float) -> dict:
+    """The manifest of a benchmark written with these settings (the generator's version included)."""
     return {
         "num_train": int(num_train),
         "num_test": int(num_test),
@@ -29,14 +36,33 @@ def synthetic_settings(num_train: int, num_test: int, seed: int, num_frames: int
     }
 
 
+def _check_generator_version(root: Path) -> None:
+    """Refuse a folder written by the earlier scene generator (its test scenes are training scenes elsewhere)."""
+    existing = read_synthetic_manifest(root)
+    if existing is not None and existing.get(GENERATOR_KEY) != SCENE_GENERATOR_VERSION:
+        raise BenchmarkFormatError(
+            f"{root / MANIFEST_FILE_NAME}: this folder holds SyntheticTriM written by an earlier version, whose test "
+            "videos are training videos of larger benchmarks; delete the folder (it is regenerated) or use another one"
+        )
+
+
+def _check_settings(num_train: int, num_test: int, num_frames: int, frame_size: int) -> None:
+    if num_train < 1 or num_test < 1:
+        raise ValueError(f"num_train and num_test must be >= 1, got {num_train} and {num_test}")
+    if frame_size % 2 or frame_size < 16:
+        raise ValueError(f"frame_size must be an even number >= 16 (yuv420 mp4), got {frame_size}")
+    if num_frames < 2:
+        raise ValueError(f"num_frames must be >= 2 (temporal captions need motion), got {num_frames}")
+
+
 def write_synthetic_benchmark(
     root: str | Path,
-    num_train: int = 200,
-    num_test: int = 50,
-    seed: int = 0,
-    num_frames: int = 16,
-    frame_size: int = 64,
-    fps: float = 8.0,
+    num_train: int | None = None,
+    num_test: int | None = None,
+    seed: int | None = None,
+    num_frames: int | None = None,
+    frame_size: int | None = None,
+    fps: float | None = None,
 ) -> Path:
     """Generate SyntheticTriM and write it under `root` exactly as MSR-VTT is laid out.
 
@@ -44,33 +70,27 @@ def write_synthetic_benchmark(
     `MSRVTT_data.json` (every caption, each sentence with an extra `kind` field: spatial /
     temporal / combined), `MSRVTT_train.9k.csv` (videos `0..num_train-1`) and
     `MSRVTT_JSFUSION_test.csv` (the next `num_test` videos, one row each with the clip's
-    combined caption, which is unique in the benchmark), plus `synthetic_trim.json` (settings).
+    combined caption, which is unique in the benchmark), plus `synthetic_trim.json` (the settings, written last).
     Test videos are test scenes (`scene_split`): never a training video of
     this or any other SyntheticTriM benchmark, whatever its size or seed.
 
-    Returns `root`. Raises [`BenchmarkFormatError`] if `root` already holds a
-    different benchmark; rewriting the same settings is a no-op.
+    Settings left at None are the folder's own when it has been generated, else `SYNTHETIC_DEFAULTS` (400 training
+    and 100 test clips of 16 frames of 64 x 64 at 8 fps, seed 0: the main job's benchmark).
+
+    Returns `root`. Raises [`BenchmarkFormatError`] if `root` already holds a benchmark whose settings contradict
+    the ones given (naming the setting), or one that is not SyntheticTriM; rewriting the same settings is a no-op.
     """
-    if num_train < 1 or num_test < 1:
-        raise ValueError(f"num_train and num_test must be >= 1, got {num_train} and {num_test}")
-    if frame_size % 2 or frame_size < 16:
-        raise ValueError(f"frame_size must be an even number >= 16 (yuv420 mp4), got {frame_size}")
-    if num_frames < 2:
-        raise ValueError(f"num_frames must be >= 2 (temporal captions need motion), got {num_frames}")
     root = Path(root)
+    _check_generator_version(root)
+    resolved = resolve_synthetic_settings(
+        root, num_train=num_train, num_test=num_test, seed=seed, num_frames=num_frames, frame_size=frame_size, fps=fps
+    )
+    num_train, num_test, seed = int(resolved["num_train"]), int(resolved["num_test"]), int(resolved["seed"])
+    num_frames, frame_size, fps = int(resolved["num_frames"]), int(resolved["frame_size"]), float(resolved["fps"])
+    _check_settings(num_train, num_test, num_frames, frame_size)
     settings = synthetic_settings(num_train, num_test, seed, num_frames, frame_size, fps)
     manifest = root / MANIFEST_FILE_NAME
     if manifest.is_file():
-        existing = json.loads(manifest.read_text())
-        if existing.get(GENERATOR_KEY) != SCENE_GENERATOR_VERSION:
-            raise BenchmarkFormatError(
-                f"{manifest}: this folder holds SyntheticTriM written by an earlier version, whose test videos are "
-                "training videos of larger benchmarks; delete the folder (it is regenerated) or use another one"
-            )
-        if existing != settings:
-            raise BenchmarkFormatError(
-                f"{manifest}: this folder holds SyntheticTriM with settings {existing}, not {settings}; use another folder"
-            )
         return root
     if (root / "MSRVTT_data.json").exists():
         raise BenchmarkFormatError(f"{root} already holds an MSRVTT_data.json that is not SyntheticTriM's; refusing to overwrite it")

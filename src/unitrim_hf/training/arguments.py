@@ -44,9 +44,12 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "synthetic": {
         "preset": "unitrim-tiny", "num_frames": 8, "max_length": 24, "per_device_train_batch_size": 32,
         "num_train_epochs": 25, "learning_rate": 2e-3, "clip_learning_rate": 2e-3, "warmup_ratio": 0.05,
-        "frame_sampling": "uniform", "synthetic_num_train": 400, "synthetic_num_test": 100, "torch_num_threads": 1,
+        "frame_sampling": "uniform", "torch_num_threads": 1,
     },
 }
+# The synthetic benchmark's generation settings that the command line can choose, by setting (`SYNTHETIC_DEFAULTS`):
+# for a new folder only; a generated folder's own settings are read from it.
+SYNTHETIC_ARGUMENTS = {"num_train": "synthetic_num_train", "num_test": "synthetic_num_test", "seed": "synthetic_seed"}
 # `--frame_protocol paper`: T frames uniformly over the whole video (the UniTriM paper's DiDeMo setting, 64 frames),
 # instead of the dataset's CLIP4Clip sampling (1 fps, np.linspace; DiDeMo cut at 31 s).
 FRAME_PROTOCOLS: dict[str, dict[str, Any]] = {
@@ -156,9 +159,25 @@ class DataArguments:
         metadata={"help": "One training item per (video, caption) pair (MSVD default, as CLIP4Clip) instead of one "
                   "per video with a caption drawn each epoch (MSR-VTT, DiDeMo, synthetic)."},
     )
-    synthetic_num_train: int | None = field(default=None, metadata={"help": "Synthetic benchmark: training videos."})
-    synthetic_num_test: int | None = field(default=None, metadata={"help": "Synthetic benchmark: test videos."})
-    synthetic_seed: int = field(default=0, metadata={"help": "Synthetic benchmark: generation seed."})
+    synthetic_num_train: int | None = field(
+        default=None,
+        metadata={"help": "Synthetic benchmark: training videos of a new --data_dir (400); a generated folder's own "
+                  "number is read from it."},
+    )
+    synthetic_num_test: int | None = field(
+        default=None,
+        metadata={"help": "Synthetic benchmark: test videos of a new --data_dir (100); a generated folder's own "
+                  "number is read from it."},
+    )
+    synthetic_seed: int | None = field(
+        default=None,
+        metadata={"help": "Synthetic benchmark: generation seed of a new --data_dir (0); a generated folder's own seed "
+                  "is read from it."},
+    )
+
+    def synthetic_settings(self) -> dict[str, int | None]:
+        """The synthetic benchmark's generation settings given on the command line (None: not given)."""
+        return {setting: getattr(self, name) for setting, name in SYNTHETIC_ARGUMENTS.items()}
 
     @property
     def dataset_name(self) -> str:

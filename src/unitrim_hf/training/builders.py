@@ -21,9 +21,6 @@ from .arguments import DataArguments, ModelArguments
 
 logger = logging.getLogger(__name__)
 
-# The synthetic benchmark's clips (16 frames of 64x64 at 8 fps), shared by every synthetic run.
-SYNTHETIC_CLIP_SETTINGS = {"num_frames": 16, "frame_size": 64, "fps": 8.0}
-
 
 def build_model(model_args: ModelArguments) -> UniTriMModel:
     """A saved UniTriM model, a CLIP checkpoint converted with `from_clip`, or a randomly initialized preset."""
@@ -75,12 +72,8 @@ def _benchmark_options(data_args: DataArguments) -> dict:
     if data_args.video_dir:
         options["video_dir"] = data_args.video_dir
     if data_args.dataset_name == "synthetic":
-        options.update(
-            num_train=data_args.synthetic_num_train,
-            num_test=data_args.synthetic_num_test,
-            seed=data_args.synthetic_seed,
-            **SYNTHETIC_CLIP_SETTINGS,
-        )
+        # Only what the command line gave: the rest is the folder's own (or the defaults for a new folder).
+        options.update({name: value for name, value in data_args.synthetic_settings().items() if value is not None})
     return options
 
 
