@@ -65,6 +65,29 @@ class TaggerDataMissingError(UniTriMError, LookupError):
     """NLTK's tagger data is needed by the triplet parser's `backend="nltk"` and is not installed."""
 
 
+# ---------------------------------------------------------------------------------------------- models
+
+
+class MissingModelFolderError(UniTriMError, FileNotFoundError):
+    """
+    A model argument looks like a local folder (see `unitrim_hf.model_folders.looks_like_local_path`) and no such
+    folder exists: reported as what it is, not as a Hub problem.
+
+    Args:
+        path: the folder as given.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        super().__init__(f"no such model folder: {self.path}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):
+        return (type(self), (self.path,))
+
+
 # ---------------------------------------------------------------------------------------------- benchmarks
 
 
@@ -157,6 +180,7 @@ __all__ = [
     "ImageDecodingError",
     "IndexFormatError",
     "IndexModelMismatchError",
+    "MissingModelFolderError",
     "NonFiniteLossError",
     "RecipeError",
     "TaggerDataMissingError",

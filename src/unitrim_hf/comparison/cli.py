@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ..model_folders import exit_if_missing_model_folder
 from .recipes import Recipe, Variant, load_recipe
 from .report import comparison_report, render_markdown, write_json
 from .runs import RunResult, run_comparison
@@ -24,6 +25,8 @@ from .runs import RunResult, run_comparison
 DEFAULT_OUTPUT_ROOT = Path("outputs/compare/runs")
 # The main job's synthetic benchmark folder: comparisons on the synthetic benchmark reuse its videos and caches.
 DEFAULT_SYNTHETIC_DATA_DIR = Path("outputs/synthetic_data")
+# train.py arguments naming a model to start from: checked before any run ("no such model folder: PATH").
+MODEL_ARGUMENTS = ("clip_model_name_or_path", "model_name_or_path", "keyframe_features")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +70,16 @@ def recipe_from_arguments(arguments: argparse.Namespace) -> Recipe:
     return recipe
 
 
+def model_arguments(recipe: Recipe, extra: list[str]) -> list[str]:
+    """The model folders or Hub ids every run starts from (`MODEL_ARGUMENTS` of the recipe and of the arguments after
+    `--`, which win)."""
+    values = {name: str(recipe.training[name]) for name in MODEL_ARGUMENTS if recipe.training.get(name)}
+    for position, token in enumerate(extra[:-1]):
+        if token.startswith("--") and token[2:] in MODEL_ARGUMENTS:
+            values[token[2:]] = extra[position + 1]
+    return list(values.values())
+
+
 def _is_synthetic(recipe: Recipe, extra: list[str]) -> bool:
     dataset = str(recipe.training.get("dataset", "synthetic"))
     if "--dataset" in extra:
@@ -93,6 +106,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         raise SystemExit("--jobs must be >= 1.")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     recipe = recipe_from_arguments(arguments)
+    exit_if_missing_model_folder("unitrim-compare", model_arguments(recipe, extra))
     if "data_dir" not in recipe.training and "--data_dir" not in extra and _is_synthetic(recipe, extra):
         recipe.training["data_dir"] = str(DEFAULT_SYNTHETIC_DATA_DIR)
     output_dir = Path(arguments.output_dir)

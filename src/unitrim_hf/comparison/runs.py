@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .diagnostics import TextFeatureProbe, plateau_statistics
 from .recipes import Recipe
 
 RUN_FILE_NAME = "comparison_run.json"
@@ -87,6 +86,7 @@ def _train_and_evaluate(spec: RunSpec) -> RunResult:
     written to `<spec.output_dir>/comparison_run.json`. Runs in a process of its own (see `run_comparison`)."""
     from ..training.command_line import parse_arguments
     from ..training.loop import Trainer
+    from .diagnostics import TextFeatureProbe, plateau_statistics
 
     started = time.perf_counter()
     model_args, data_args, training_args = parse_arguments(spec.argv)

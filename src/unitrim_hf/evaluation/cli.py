@@ -2,20 +2,20 @@
 
 Example::
 
-    unitrim-eval --model runs/tiny/best --benchmark synthetic --data_dir data/synthetic --split test --output_dir runs/tiny/eval
+    unitrim-eval --model outputs/unitrim-synthetic/best_model --benchmark synthetic --data_dir outputs/synthetic_data
     python -m unitrim_hf.evaluation.cli --model /models/unitrim-msrvtt --benchmark msrvtt --data_dir /data/msrvtt --dsl
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..benchmark_names import BENCHMARK_NAMES
+from ..model_folders import exit_if_missing_model_folder
 
 # Paragraph length of the DiDeMo protocol (captions of a video merged into one paragraph of at most 64 tokens).
 DIDEMO_MAX_LENGTH = 64
@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="folder (or cached Hub id) holding the model and processor (save_pretrained)")
     parser.add_argument("--processor", default=None, help="processor folder when it is not saved with the model")
     parser.add_argument("--benchmark", required=True, choices=BENCHMARK_NAMES)
-    parser.add_argument("--data_dir", required=True, help="benchmark folder (synthetic: written there if absent)")
+    parser.add_argument(
+        "--data_dir", required=True,
+        help="benchmark folder (synthetic: its settings are read from it; generated there with the main job's "
+             "settings if absent)",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--config_name", default=None, help='MSR-VTT training list "9k" or "7k" (does not change the test split)')
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder for the prepared split")
@@ -47,21 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def benchmark_options(benchmark: str, data_dir: str | Path) -> dict:
-    """Builder options: for an existing synthetic benchmark, the settings it was written with (its manifest)."""
-    from ..data.synthetic_writer import GENERATOR_KEY, MANIFEST_FILE_NAME
-
-    manifest = Path(data_dir) / MANIFEST_FILE_NAME
-    if benchmark == "synthetic" and manifest.is_file():
-        settings = json.loads(manifest.read_text())
-        settings.pop(GENERATOR_KEY, None)  # a property of the code that wrote it, not an option
-        return settings
-    return {}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the evaluation; prints the Markdown report and returns 0."""
+    """Run the evaluation; prints the Markdown report and returns 0 (a model folder that does not exist: one line
+    on stderr and exit status 2, before torch loads)."""
     args = build_parser().parse_args(argv)
+    exit_if_missing_model_folder("unitrim-eval", (args.model, args.processor))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
@@ -74,10 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     local_only = not args.allow_download
     model = UniTriMModel.from_pretrained(args.model, local_files_only=local_only)
     processor = UniTriMProcessor.from_pretrained(args.processor or args.model, local_files_only=local_only)
-    dataset = load_benchmark(
-        args.benchmark, args.data_dir, args.split, config_name=args.config_name, cache_dir=args.cache_dir,
-        **benchmark_options(args.benchmark, args.data_dir),
-    )
+    dataset = load_benchmark(args.benchmark, args.data_dir, args.split, config_name=args.config_name, cache_dir=args.cache_dir)
     if Path(args.model).is_dir():
         warn_if_model_trained_on(args.model, dataset["video_path"])
     frame_cache = load_frame_cache(args.frame_cache) if args.frame_cache else None

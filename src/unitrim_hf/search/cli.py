@@ -146,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     _check_arguments(parser, arguments)
     from ..errors import UniTriMError
+    from ..model_folders import check_model_folder
     from .display import display_text
 
     try:
+        check_model_folder(arguments.model)  # before torch loads: "no such model folder: PATH"
         if arguments.command == "index":
             return _run_index(arguments)
         return _run_search(arguments)

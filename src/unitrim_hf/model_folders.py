@@ -1,0 +1,75 @@
+"""One check, shared by every tool, for model arguments that name a local folder which does not exist.
+
+`from_pretrained` takes a folder or a Hub id, and a mistyped folder (`runs/tiny/bset`) reaches the Hub as an id,
+which reports a Hub problem ("Repo id must be in the form ...", "couldn't connect to huggingface.co") in a long
+traceback. Every tool (`unitrim-eval --model`, `unitrim index/search --model`, `train.py --model_name_or_path`,
+`--clip_model_name_or_path`, `--keyframe_features`, `unitrim-compare --clip_model_name_or_path`) calls
+`check_model_folder` (or `exit_if_missing_model_folder`) before it loads torch, so such an argument is one line:
+`no such model folder: PATH`. Light: imports nothing but the standard library and the package's errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import MissingModelFolderError
+
+# What the Hub accepts as a repository id: `name` or `namespace/name`, letters, digits, `-`, `_`, `.` (at most 96 each).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+# The exit status of a command-line tool for a usage error (argparse's).
+USAGE_ERROR_STATUS = 2
+
+
+def looks_like_local_path(name: str | os.PathLike) -> bool:
+    """Whether a model argument can only mean a local folder.
+
+    True when it starts with `.`, `~` or a path separator, holds a backslash or more than one `/`, ends with a
+    separator, cannot be a Hub id at all, or when its first part exists here (`outputs/best_modl` where
+    `outputs/` exists). A Hub-shaped id (`openai/clip-vit-base-patch32`, `gpt2`) whose first part does not exist
+    here is not.
+    """
+    text = os.fspath(name)
+    if not text:
+        return False
+    if text[0] in ".~/" or text[0] == os.sep or "\\" in text or text.count("/") > 1 or text.endswith(("/", os.sep)):
+        return True
+    if not _HUB_ID.match(text):
+        return True
+    first = text.split("/", 1)[0]
+    return "/" in text and Path(first).exists()
+
+
+def missing_model_folder(name: str | os.PathLike | None) -> str | None:
+    """`name` when it looks like a local folder (`looks_like_local_path`) and no such folder exists, else None."""
+    if name is None:
+        return None
+    text = os.fspath(name)
+    if Path(text).expanduser().is_dir() or not looks_like_local_path(text):
+        return None
+    return text
+
+
+def check_model_folder(name: str | os.PathLike | None) -> None:
+    """Raise [`MissingModelFolderError`] ("no such model folder: PATH") when `name` looks like a local folder that
+    does not exist; Hub ids, existing folders and None pass."""
+    missing = missing_model_folder(name)
+    if missing is not None:
+        raise MissingModelFolderError(missing)
+
+
+def exit_if_missing_model_folder(program: str, names: Iterable[str | os.PathLike | None]) -> None:
+    """For a command-line tool: print `PROGRAM: error: no such model folder: PATH` (one line on stderr) and exit with
+    status 2 for the first of `names` that looks like a local folder that does not exist."""
+    for name in names:
+        try:
+            check_model_folder(name)
+        except MissingModelFolderError as error:
+            print(f"{program}: error: {error}", file=sys.stderr)
+            raise SystemExit(USAGE_ERROR_STATUS) from None
+
+
+__all__ = ["check_model_folder", "exit_if_missing_model_folder", "looks_like_local_path", "missing_model_folder"]
