@@ -67,12 +67,16 @@ def test_train_py_few_steps_writes_a_loadable_model_and_metrics(tmp_path, data_d
     assert "Sample search" in completed.stdout and "top 3 keyframe images" in completed.stdout
     assert "| text → video |" in completed.stdout
 
-    # --do_eval_only on the saved best model reproduces the metrics recorded with it.
+    # --do_eval_only on the saved best model reproduces the metrics recorded with it, written into the training run's
+    # own folder as eval_metrics.json: the run's metrics.json is left as it was.
+    run_metrics = (output_dir / "metrics.json").read_bytes()
     result = cli.run(["--do_eval_only", "--model_name_or_path", str(output_dir / "best_model"), "--output_dir",
-                       str(tmp_path / "eval"), "--data_dir", str(data_dir), *SMALL_RUN])
+                       str(output_dir), "--data_dir", str(data_dir), *SMALL_RUN])
     recorded = json.loads((output_dir / "best_model" / "metrics.json").read_text())
     assert round_metrics(result.evaluation.metrics) == recorded["metrics"]
-    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"] == recorded["metrics"]
+    assert (output_dir / "metrics.json").read_bytes() == run_metrics
+    assert json.loads((output_dir / "eval_metrics.json").read_text())["metrics"] == recorded["metrics"]
+    assert (output_dir / "eval_metrics.md").is_file()
     # Metrics files keep two decimals (12 queries: 100 / 12 = 8.33, never 8.333333333333332).
     for values in recorded["metrics"].values():
         assert all(value == round(value, 2) for value in values.values())
@@ -260,15 +264,15 @@ def test_resume_inside_a_later_epoch_is_bit_identical(tmp_path, accumulation) ->
 
 
 def test_a_fresh_run_refuses_an_earlier_runs_checkpoints_unless_overwriting(tmp_path, monkeypatch) -> None:
+    from unitrim_hf.errors import TrainingArgumentError
     from unitrim_hf.training import parse_arguments
-    from unitrim_hf.training.checkpointing import CheckpointError
 
     output_dir = tmp_path / "run"
     arguments = ["--output_dir", str(output_dir), "--data_dir", str(tmp_path / "data"), *FAST_RUN, "--max_steps", "6",
                  "--save_steps", "1", "--save_total_limit", "2", "--report_to", "jsonl", "--logging_steps", "1"]
     cli.run(arguments)
     assert [folder.name for folder in complete_checkpoints(output_dir)] == ["checkpoint-000005", "checkpoint-000006"]
-    with pytest.raises(CheckpointError, match="--overwrite_output_dir"):
+    with pytest.raises(TrainingArgumentError, match="--overwrite_output_dir"):  # before the model is built
         cli.run([*arguments, "--max_steps", "2"])
     assert [folder.name for folder in complete_checkpoints(output_dir)] == ["checkpoint-000005", "checkpoint-000006"]
 

@@ -104,15 +104,16 @@ def _check_finite(values, path: str = "") -> None:
         raise ValueError(f"evaluation value {path} is {values}; refusing to write a report with non-finite metrics")
 
 
-def save_report(evaluation: Mapping, output_dir: str | Path) -> tuple[Path, Path]:
-    """Write `metrics.json` and `metrics.md` into `output_dir` (created); returns their paths."""
+def save_report(evaluation: Mapping, output_dir: str | Path, stem: str = "metrics") -> tuple[Path, Path]:
+    """Write `<stem>.json` and `<stem>.md` (`metrics.json` and `metrics.md` by default) into `output_dir` (created);
+    returns their paths."""
     _check_finite({key: evaluation.get(key) for key in ("metrics", "dsl_metrics", "alignment_metrics")})
     evaluation = {**evaluation, **{key: round_metrics(evaluation.get(key))
                                    for key in ("metrics", "dsl_metrics", "alignment_metrics", "timings")}}
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    json_path = output_dir / METRICS_JSON
-    markdown_path = output_dir / METRICS_MARKDOWN
+    json_path = output_dir / f"{stem}.json"
+    markdown_path = output_dir / f"{stem}.md"
     json_path.write_text(json.dumps(dict(evaluation), indent=2, allow_nan=False) + "\n")
     markdown_path.write_text(render_markdown(evaluation))
     return json_path, markdown_path

@@ -69,9 +69,10 @@ class RetrievalEvaluation:
         """Markdown report: main table, DSL table (when present), per-alignment table."""
         return render_markdown(self.to_dict())
 
-    def save(self, output_dir: str | Path) -> None:
-        """Write `metrics.json` and `metrics.md` into `output_dir` (created)."""
-        save_report(self.to_dict(), output_dir)
+    def save(self, output_dir: str | Path, stem: str = "metrics") -> None:
+        """Write `<stem>.json` and `<stem>.md` (`metrics.json` and `metrics.md` by default) into `output_dir`
+        (created)."""
+        save_report(self.to_dict(), output_dir, stem)
 
 
 def with_rsum(metrics: dict[str, float]) -> dict[str, float]:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -32,7 +31,14 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, gather_object
 
 from ..errors import CheckpointError
-from .output_layout import CHECKPOINT_FOLDER, RUN_OUTPUTS
+from .output_layout import (  # noqa: F401 (CHECKPOINT_FOLDER: callers import it from here)
+    CHECKPOINT_FOLDER,
+    RUN_OUTPUTS,
+    STATE_FILE_NAME,
+    checkpoint_root,
+    complete_checkpoints,
+    earlier_run_message,
+)
 from .state_files import (
     SCALER_FILE,
     SCHEDULER_FILE,
@@ -46,8 +52,6 @@ from .state_files import (
     save_rng_state,
 )
 
-STATE_FILE_NAME = "trainer_state.json"
-_CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 _HASH_CHUNK_BYTES = 1 << 22
 
 logger = logging.getLogger(__name__)
@@ -84,23 +88,6 @@ class TrainerState:
             return cls(**{key: value for key, value in values.items() if key in known})
         except (OSError, ValueError, TypeError) as error:
             raise CheckpointError(f"{path} cannot be read ({type(error).__name__}: {error})") from None
-
-
-def checkpoint_root(output_dir: str | Path) -> Path:
-    return Path(output_dir) / CHECKPOINT_FOLDER
-
-
-def complete_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints (with their state file), oldest first."""
-    root = checkpoint_root(output_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for folder in root.iterdir():
-        match = _CHECKPOINT_PATTERN.match(folder.name)
-        if match and (folder / STATE_FILE_NAME).is_file():
-            found.append((int(match.group(1)), folder))
-    return [folder for _, folder in sorted(found)]
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -177,11 +164,7 @@ def prepare_fresh_output_dir(accelerator: Accelerator, output_dir: str | Path, o
     output_dir = Path(output_dir)
     earlier = complete_checkpoints(output_dir)
     if earlier and not overwrite:
-        raise CheckpointError(
-            f"{output_dir} already holds checkpoints of an earlier run ({earlier[-1].name} is the newest). Pass "
-            "--resume_from_checkpoint latest to continue it, --overwrite_output_dir to start over (deleting them), "
-            "or choose another --output_dir."
-        )
+        raise CheckpointError(earlier_run_message(output_dir, earlier[-1]))
     if overwrite and accelerator.is_main_process:
         for name in RUN_OUTPUTS:
             path = output_dir / name

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Sequence
 from ..errors import TrainingArgumentError
 from .command_line import parse_arguments
 from .launch_check import warn_if_fewer_processes_than_requested
+from .output_layout import EVAL_ONLY_METRICS_STEM
+from .preflight import check_before_work
 
 if TYPE_CHECKING:
     from .loop import Trainer, TrainingResult
@@ -58,11 +60,14 @@ def _print_results(trainer: "Trainer", result: "TrainingResult") -> None:
 def run(argv: Sequence[str] | None = None) -> "TrainingResult":
     """Run the job described by the command line (see `python train.py --help`); returns the `TrainingResult`.
 
-    Raises `TrainingArgumentError` (before any work) for a bad argument.
+    Raises `TrainingArgumentError` (before any work) for a bad argument, and for a folder the run cannot use (see
+    `preflight`): a model folder that does not exist, a benchmark folder without its files, an output folder holding
+    an earlier run's checkpoints.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     model_args, data_args, training_args = parse_arguments(argv)
+    check_before_work(model_args, data_args, training_args)
     warn_if_fewer_processes_than_requested()
     if training_args.push_to_hub:
         from .hub import prepare_hub_repository
@@ -78,6 +83,8 @@ def run(argv: Sequence[str] | None = None) -> "TrainingResult":
     accelerator = trainer.accelerator
     if accelerator.is_main_process:
         _print_results(trainer, result)
+        if training_args.do_eval_only and result.evaluation is not None:
+            print(f"metrics written to {Path(training_args.output_dir) / EVAL_ONLY_METRICS_STEM}.json and .md")
         if not training_args.do_eval_only:
             model = accelerator.unwrap_model(trainer.model)
             search = sample_search(

@@ -50,6 +50,7 @@ from .debug_dump import debug_recorder
 from .optimization import create_optimizer, create_scheduler, warmup_steps_for
 from .output_layout import (
     BEST_MODEL_FOLDER,
+    EVAL_ONLY_METRICS_STEM,
     FINAL_MODEL_FOLDER,
     LOGS_FOLDER,
     SKIPPED_VIDEOS_FILE,
@@ -505,7 +506,8 @@ class Trainer:
             warn_if_model_trained_on(self.model_args.model_name_or_path, self.eval_split["video_path"])
         evaluation = self.evaluate(f"model {self.model_args.model_name_or_path}")
         if evaluation is not None:
-            evaluation.save(self.output_dir)
+            # Beside, never over, the `metrics.json` of a training run in the same folder.
+            evaluation.save(self.output_dir, EVAL_ONLY_METRICS_STEM)
         return TrainingResult(self.output_dir, Path(self.model_args.model_name_or_path), None, 0, 0.0, evaluation, None)
 
     def _tracker_config(self) -> dict[str, Any]:
