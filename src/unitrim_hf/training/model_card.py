@@ -31,6 +31,11 @@ DIRECTION_TASKS = {
 METRIC_TYPES = {"R@1": "recall@1", "R@5": "recall@5", "R@10": "recall@10", "MdR": "median_rank", "MnR": "mean_rank"}
 # Hub dataset ids of the public benchmarks (metadata only; nothing is downloaded).
 DATASET_IDS = {"msrvtt": "msr-vtt", "msr-vtt": "msr-vtt", "msvd": "msvd", "didemo": "didemo", "synthetic": "synthetic-trim"}
+# The license of the library (pyproject's Apache-2.0), as the Hub spells it.
+LICENSE = "apache-2.0"
+# What the saved model's and processor's code imports when loaded with `trust_remote_code=True` without the package
+# (the processor decodes videos with PyAV, images with Pillow, stems triplet words with nltk); versions as pyproject's.
+REMOTE_CODE_REQUIREMENTS = ("torch>=2.4", "transformers>=5.0", "numpy>=1.24", "Pillow>=10.0", "nltk>=3.8", "av>=12.0")
 # The config fields that distinguish the presets.
 _SWITCHES = ("num_temporal_layers", "patch_top_k", "use_triplets", "use_disentangler")
 _MODULE_DESCRIPTIONS = {
@@ -143,7 +148,7 @@ def render_model_card(
     evaluation: Any = None,
     training_args: Mapping[str, Any] | None = None,
     dataset_split: str = "test",
-    license: str = "mit",
+    license: str = LICENSE,
     template: str | None = None,
 ) -> str:
     """A model card (YAML front matter + Markdown) for a UniTriM checkpoint.
@@ -156,7 +161,7 @@ def render_model_card(
         evaluation: a [`RetrievalEvaluation`] or its `to_dict()`; None: no results.
         training_args: training settings to list (learning rates, epochs, frames, ...), or None.
         dataset_split: the split the evaluation ran on.
-        license: SPDX id for the front matter (CLIP's weights are MIT).
+        license: the Hub's license id for the front matter (default: the library's, `apache-2.0`).
         template: template text (default: the packaged one).
     """
     dataset_type = DATASET_IDS.get(dataset_name.lower(), dataset_name.lower())
@@ -204,6 +209,7 @@ def render_model_card(
         "training_data": _training_data_text(dataset_name),
         "training_arguments": _training_arguments_text(training_args),
         "evaluation_section": _evaluation_text(values, dataset_name, dataset_split),
+        "remote_code_requirements": ", ".join(f"`{requirement}`" for requirement in REMOTE_CODE_REQUIREMENTS),
     }
     return _fill(template if template is not None else load_template(), fields)
 
