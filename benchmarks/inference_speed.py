@@ -98,7 +98,7 @@ def synthetic_gallery(features: UniTriMVisualFeatures, gallery_size: int, seed: 
     gallery.patch_embeds = perturb(gallery.patch_embeds)
     mask = gallery.video_mask[..., None].to(gallery.frame_embeds.dtype)
     frames = torch.nn.functional.normalize(gallery.frame_embeds, dim=-1) * mask
-    gallery.video_embeds = torch.nn.functional.normalize(frames.sum(dim=1) / mask.sum(dim=1), dim=-1)
+    gallery.pooler_output = torch.nn.functional.normalize(frames.sum(dim=1) / mask.sum(dim=1), dim=-1)
     return gallery
 
 

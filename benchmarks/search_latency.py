@@ -217,7 +217,7 @@ def build_store(location: Path, args, model, centres: torch.Tensor, size: int) -
 def make_queries(model, centres: torch.Tensor, count: int, noise: float) -> list[EncodedQuery]:
     """Random caption features whose sentence vector lies near a cluster centre (as a matching caption would)."""
     text = random_text_features(model.config, count, seed=11)
-    text.sentence_embeds = clustered_vectors(count, centres, noise, seed=12345)
+    text.pooler_output = clustered_vectors(count, centres, noise, seed=12345)
     return [EncodedQuery("query", text.take(slice(row, row + 1)), torch.zeros(1, dtype=torch.long), [])
             for row in range(count)]
 
