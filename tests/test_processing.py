@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import AutoProcessor
+from transformers import AutoConfig, AutoProcessor
 
 from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor, VideoDecodingError
 from unitrim_hf.media.video_writer import write_video
@@ -130,3 +133,102 @@ def test_clip_folder_image_settings_are_used(tmp_path) -> None:
     assert processor(images=np.zeros((40, 50, 3), dtype=np.uint8))["pixel_values"].shape == (1, 3, 336, 336)
     processor.save_pretrained(tmp_path / "saved")
     assert UniTriMProcessor.from_pretrained(tmp_path / "saved").image_transform.size == 336
+
+
+# ------------------------------------------------------------------ keyword conventions of transformers 5
+
+
+def test_text_keywords_flat_or_by_modality(processor: UniTriMProcessor) -> None:
+    flat = processor(text=CAPTIONS, max_length=20)
+    nested = processor(text=CAPTIONS, text_kwargs={"max_length": 20})
+    assert flat["input_ids"].shape == (3, 20) and flat["input_ids"][:, -1].tolist() == [49407] * 3
+    for key in flat:
+        assert torch.equal(flat[key], nested[key]), key
+    with pytest.raises(ValueError, match="passed two times"):
+        processor(text=CAPTIONS, max_length=20, text_kwargs={"max_length": 24})
+
+
+def test_padding_applies_to_captions_and_triplets_keep_their_layout(processor: UniTriMProcessor) -> None:
+    longest = processor(text=CAPTIONS, padding="longest")
+    assert longest["input_ids"].shape == (3, int(longest["attention_mask"].sum(dim=1).max()))
+    assert longest["triplet_input_ids"].shape == (3, 4, 16)
+    default = processor(text=CAPTIONS)
+    width = longest["input_ids"].shape[1]
+    assert torch.equal(longest["input_ids"], default["input_ids"][:, :width])
+    untruncated = processor(text=" ".join(["word"] * 40), truncation=False, padding=False)
+    assert untruncated["input_ids"].shape == (1, 42)
+
+
+def test_return_tensors_numpy_and_unknown_keywords(processor: UniTriMProcessor) -> None:
+    video = np.random.default_rng(2).integers(0, 255, (3, 20, 30, 3), dtype=np.uint8)
+    expected = processor(text=CAPTIONS, videos=[video])
+    as_numpy = processor(text=CAPTIONS, videos=[video], return_tensors="np")
+    assert set(as_numpy) == set(expected)
+    for key, value in expected.items():
+        assert isinstance(as_numpy[key], np.ndarray), key
+        np.testing.assert_array_equal(as_numpy[key], value.numpy())
+    ignored = processor(text=CAPTIONS, videos=[video], not_a_keyword=1, do_sample_frames=False, return_tensors=None)
+    for key, value in expected.items():
+        assert torch.equal(ignored[key], value), key
+    with pytest.raises(ValueError, match="one kind of tensors"):
+        processor(text=CAPTIONS, videos=[video], text_kwargs={"return_tensors": "np"})
+
+
+def test_channels_first_videos_and_images(processor: UniTriMProcessor) -> None:
+    rng = np.random.default_rng(3)
+    video = rng.integers(0, 255, (5, 20, 30, 3), dtype=np.uint8)
+    channels_first = np.ascontiguousarray(video.transpose(0, 3, 1, 2))  # (T, 3, H, W), as transformers' video utils
+    expected = processor(videos=video)
+    for layout in (channels_first, torch.from_numpy(channels_first), list(channels_first)):
+        actual = processor(videos=layout)
+        for key in expected:
+            assert torch.equal(actual[key], expected[key]), key
+    image = video[0]
+    assert torch.equal(
+        processor(images=image.transpose(2, 0, 1))["pixel_values"], processor(images=image)["pixel_values"]
+    )
+    # Both the last axis and the axis before height hold 3: read channels-last, as (T, H=3, W=7, 3).
+    ambiguous = rng.integers(0, 255, (2, 3, 7, 3), dtype=np.uint8)
+    assert torch.equal(
+        processor(videos=ambiguous)["pixel_values_videos"][0, :2], processor.image_transform(ambiguous)
+    )
+    with pytest.raises(ValueError, match=r"\(num_frames, 3, height, width\)"):
+        processor(videos=np.zeros((2, 4, 10, 10), dtype=np.uint8))
+
+
+def test_saved_tokenizer_keeps_no_call_state(processor: UniTriMProcessor, tmp_path) -> None:
+    processor(text=CAPTIONS, max_length=64)  # the tokenizer's backend keeps the truncation of its last call
+    processor.save_pretrained(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "tokenizer.json").read_text())
+    assert saved["truncation"] is None and saved["padding"] is None
+    # A folder saved before: tokenizer.json records the triplet phrase length, which loads as `max_length`.
+    saved["truncation"] = {"direction": "Right", "max_length": 16, "strategy": "LongestFirst", "stride": 0}
+    (tmp_path / "saved" / "tokenizer.json").write_text(json.dumps(saved))
+    loaded = UniTriMProcessor.from_pretrained(tmp_path / "saved")
+    assert loaded.tokenizer.init_kwargs.get("max_length") == 16
+    assert loaded(text=CAPTIONS)["input_ids"].shape == (3, 32)
+
+
+# ------------------------------------------------------------------ for_model_config and a saved processor
+
+
+def test_for_model_config_warns_when_the_folder_holds_other_settings(tmp_path, caplog) -> None:
+    config = UniTriMConfig.from_preset("unitrim-tiny")
+    config.save_pretrained(tmp_path)
+    UniTriMProcessor.for_model_config(config, max_length=24, frame_sampler_config={"num_frames": 8}).save_pretrained(
+        tmp_path
+    )
+    loaded_config = AutoConfig.from_pretrained(tmp_path)  # knows its folder, as UniTriMModel.from_pretrained's config
+    with caplog.at_level(logging.WARNING, logger="unitrim_hf.processing_unitrim"):
+        UniTriMProcessor.for_model_config(loaded_config)
+    (record,) = [record for record in caplog.records if "for_model_config" in record.getMessage()]
+    message = record.getMessage()
+    differing = message.split(" (", 1)[1].split("); ", 1)[0]
+    assert differing == "frame_sampler_config.num_frames: 12 here, 8 saved; max_length: 32 here, 24 saved"
+    assert f"UniTriMProcessor.from_pretrained({str(tmp_path)!r})" in message
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="unitrim_hf.processing_unitrim"):
+        UniTriMProcessor.for_model_config(loaded_config, max_length=24, frame_sampler_config={"num_frames": 8})
+        UniTriMProcessor.for_model_config(config)  # not loaded from a folder
+    assert not caplog.records

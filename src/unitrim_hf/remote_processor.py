@@ -6,7 +6,9 @@ processor also writes a *bundle*: the processor's module and every module it imp
 layout, and the package's `assets/`, under `unitrim_processing/` (listed in `unitrim_processing/manifest.json`),
 plus this module at the folder's top. `processor_config.json` maps `AutoProcessor` to `UniTriMProcessorLoader`,
 which fetches the bundle's files (from the folder, or the Hub with the same options), imports them as a private
-package and returns that package's `UniTriMProcessor.from_pretrained(...)`.
+package and returns that package's `UniTriMProcessor.from_pretrained(...)`. Before importing anything of the
+bundle it checks that every package the processor needs at run time is installed (`RUNTIME_REQUIREMENTS`), and
+raises one `ImportError` naming all the missing ones with their pip command.
 
 This module imports only the standard library and transformers (it is the remote code transformers loads).
 """
@@ -29,6 +31,9 @@ MANIFEST_NAME = "manifest.json"
 ASSETS_FOLDER = "assets"
 PROCESSOR_MODULE = "processing_unitrim"
 LOADER_REFERENCE = f"{Path(__file__).stem}.UniTriMProcessorLoader"
+# The modules the bundled processor imports besides the standard library and transformers, with their pip names
+# (tests/test_remote_processor_requirements.py keeps it equal to the bundle's imports).
+RUNTIME_REQUIREMENTS = {"PIL": "Pillow", "av": "av", "nltk": "nltk", "numpy": "numpy", "torch": "torch"}
 _HUB_OPTIONS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
 
 
@@ -140,6 +145,36 @@ def write_processor_bundle(save_directory: str | os.PathLike, entry_module: str 
 # ---------------------------------------------------------------------------------------------- loading
 
 
+def _importable(module: str) -> bool:
+    """Whether `module` can be imported here, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module without a spec
+        return False
+
+
+def missing_requirements(requirements: dict[str, str] = RUNTIME_REQUIREMENTS) -> list[str]:
+    """The pip names of the `requirements` (module -> pip name) whose module cannot be imported, sorted."""
+    return sorted((package for module, package in requirements.items() if not _importable(module)), key=str.lower)
+
+
+def check_runtime_requirements(requirements: dict[str, str] = RUNTIME_REQUIREMENTS) -> None:
+    """
+    Check, without importing them, that the processor's runtime packages are installed.
+
+    Args:
+        requirements: module name -> pip name of each package to check.
+
+    Raises:
+        ImportError: naming every missing package of `requirements` and the pip command that installs them, e.g.
+            "UniTriMProcessor needs the packages av, nltk: pip install av nltk".
+    """
+    missing = missing_requirements(requirements)
+    if missing:
+        noun = "package" if len(missing) == 1 else "packages"
+        raise ImportError(f"UniTriMProcessor needs the {noun} {', '.join(missing)}: pip install {' '.join(missing)}")
+
+
 def import_processor_bundle(pretrained_model_name_or_path: str | os.PathLike, **hub_options: Any):
     """
     Fetch the bundle of a saved processor (a local folder or a Hub repository) and import it as a private package
@@ -147,8 +182,14 @@ def import_processor_bundle(pretrained_model_name_or_path: str | os.PathLike, **
 
     Returns:
         the bundle's processor module.
+
+    Raises:
+        ImportError: packages the processor needs are not installed (all of them named, see
+            `check_runtime_requirements`).
     """
     from transformers.utils import cached_file
+
+    check_runtime_requirements()
 
     def fetch(relative_path: str) -> Path:
         path = cached_file(pretrained_model_name_or_path, f"{BUNDLE_FOLDER}/{relative_path}", **hub_options)
@@ -173,7 +214,8 @@ def import_processor_bundle(pretrained_model_name_or_path: str | os.PathLike, **
 
 class UniTriMProcessorLoader:
     """What `AutoProcessor.from_pretrained(folder, trust_remote_code=True)` finds in a saved folder's auto_map:
-    `from_pretrained` imports the bundled package and returns its real `UniTriMProcessor`."""
+    `from_pretrained` checks the processor's runtime requirements, imports the bundled package and returns its real
+    `UniTriMProcessor`."""
 
     @classmethod
     def register_for_auto_class(cls, auto_class: str = "AutoProcessor") -> None:
