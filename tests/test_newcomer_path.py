@@ -240,7 +240,7 @@ def test_the_model_card_has_the_librarys_license_and_the_remote_code_requirement
     from huggingface_hub import ModelCard
 
     from unitrim_hf import UniTriMConfig
-    from unitrim_hf.training.model_card import REMOTE_CODE_REQUIREMENTS, render_model_card
+    from unitrim_hf.training.model_card import remote_code_requirements, render_model_card
 
     project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]
     card = render_model_card(UniTriMConfig.from_preset("unitrim-tiny"), model_id="someone/unitrim", base_model=None,
@@ -249,7 +249,7 @@ def test_the_model_card_has_the_librarys_license_and_the_remote_code_requirement
     assert "license: mit" not in card
     assert "trust_remote_code=True" in card
     for package in ("Pillow", "nltk", "av", "torch", "transformers"):
-        (requirement,) = [item for item in REMOTE_CODE_REQUIREMENTS if item.split(">=")[0] == package]
+        (requirement,) = [item for item in remote_code_requirements() if item.split(">=")[0] == package]
         assert f"`{requirement}`" in card
         assert requirement in project["dependencies"]  # the versions the package itself requires
 

@@ -8,14 +8,16 @@ so `model-index` is in the Hub's format.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any
 
 import torch
 from huggingface_hub import EvalResult, ModelCardData
 
 from ..modeling.configuration_unitrim import UniTriMConfig
+from ..remote_processor import RUNTIME_REQUIREMENTS
 
 TEMPLATE_RESOURCE = "assets/model_card_template.md"
 LIBRARY_NAME = "unitrim_hf"
@@ -33,9 +35,26 @@ METRIC_TYPES = {"R@1": "recall@1", "R@5": "recall@5", "R@10": "recall@10", "MdR"
 DATASET_IDS = {"msrvtt": "msr-vtt", "msr-vtt": "msr-vtt", "msvd": "msvd", "didemo": "didemo", "synthetic": "synthetic-trim"}
 # The license of the library (pyproject's Apache-2.0), as the Hub spells it.
 LICENSE = "apache-2.0"
-# What the saved model's and processor's code imports when loaded with `trust_remote_code=True` without the package
-# (the processor decodes videos with PyAV, images with Pillow, stems triplet words with nltk); versions as pyproject's.
-REMOTE_CODE_REQUIREMENTS = ("torch>=2.4", "transformers>=5.0", "numpy>=1.24", "Pillow>=10.0", "nltk>=3.8", "av>=12.0")
+
+
+def _required_versions() -> dict[str, str]:
+    """Distribution name -> the requirement this package declares for it (`"torch>=2.4"`), from its metadata."""
+    try:
+        declared = metadata.requires(LIBRARY_NAME) or []
+    except metadata.PackageNotFoundError:
+        declared = []
+    plain = (requirement for requirement in declared if ";" not in requirement)  # extras' requirements left out
+    return {re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower(): requirement for requirement in plain}
+
+
+def remote_code_requirements() -> tuple[str, ...]:
+    """What a saved folder's code imports when loaded with `trust_remote_code=True` without the package: the
+    processor's run-time packages (`remote_processor.RUNTIME_REQUIREMENTS`: PyAV, Pillow, nltk, ...) and
+    transformers, with the versions this package requires."""
+    versions = _required_versions()
+    names = sorted({"transformers", *RUNTIME_REQUIREMENTS.values()}, key=str.lower)
+    return tuple(versions.get(name.lower(), name) for name in names)
+
 # The config fields that distinguish the presets.
 _SWITCHES = ("num_temporal_layers", "patch_top_k", "use_triplets", "use_disentangler")
 _MODULE_DESCRIPTIONS = {
@@ -209,7 +228,7 @@ def render_model_card(
         "training_data": _training_data_text(dataset_name),
         "training_arguments": _training_arguments_text(training_args),
         "evaluation_section": _evaluation_text(values, dataset_name, dataset_split),
-        "remote_code_requirements": ", ".join(f"`{requirement}`" for requirement in REMOTE_CODE_REQUIREMENTS),
+        "remote_code_requirements": ", ".join(f"`{requirement}`" for requirement in remote_code_requirements()),
     }
     return _fill(template if template is not None else load_template(), fields)
 
