@@ -160,3 +160,23 @@ def test_non_utf8_split_list_names_the_file(tmp_path):
     (root / "test_list.txt").write_bytes(b"aaa_1_5\n\xff\xfe\n")
     with pytest.raises(BenchmarkFormatError, match=r"test_list.txt: not UTF-8 text \(line 2"):
         build(root, tmp_path / "cache")
+
+
+def test_pickle_applying_str_to_a_shared_list_is_refused(tmp_path):
+    """A few hundred bytes that apply the allowed `str` to a list sharing one list 2^24 times: `str` would expand
+    it into gigabytes (5.7 GB at depth 28); only text may be converted."""
+    import struct
+
+    ops = [pickle.PROTO + b"\x02", pickle.GLOBAL + b"builtins\nstr\n"]
+    ops += [pickle.EMPTY_LIST, pickle.MARK, pickle.BINUNICODE + struct.pack("<I", 1) + b"x", pickle.APPENDS,
+            pickle.BINPUT + b"\x00", pickle.POP]
+    depth = 24
+    for level in range(1, depth + 1):
+        previous = pickle.BINGET + bytes([level - 1])
+        ops += [pickle.EMPTY_LIST, pickle.MARK, previous, previous, pickle.APPENDS, pickle.BINPUT + bytes([level]), pickle.POP]
+    ops += [pickle.BINGET + bytes([depth]), pickle.TUPLE1, pickle.REDUCE, pickle.STOP]
+    path = tmp_path / "raw-captions.pkl"
+    path.write_bytes(b"".join(ops))
+    assert path.stat().st_size < 400
+    with pytest.raises(UnsafePickleError, match="applies str to a list"):
+        load_caption_pickle(path)

@@ -268,3 +268,22 @@ def test_mpeg_ts_thumbnail_shows_the_frame_at_the_timestamp(tmp_path, gop_size):
     assert read_index(decode_frame_at(path, 0.0)) == 0
     encoded = thumbnail_png_base64(path, "video", 0.360)
     assert Image.open(io.BytesIO(base64.b64decode(encoded))).size == (WIDTH, HEIGHT)
+
+
+def test_video_frames_over_the_pixel_limit_are_refused_before_decoding(tmp_path, monkeypatch) -> None:
+    """Videos have a per-frame pixel limit as images do (an 8192 x 8192 MKV took 8.1 GB in the processor)."""
+    from unitrim_hf.media import video_decoding
+    from unitrim_hf.media.video_writer import write_video
+
+    path = tmp_path / "wide.mp4"
+    write_video(path, np.zeros((4, 48, 64, 3), dtype=np.uint8))
+    assert FrameSampler(num_frames=2)(path).frames.shape[1:3] == (48, 64)  # under the default limit
+    monkeypatch.setattr(video_decoding, "MAX_VIDEO_FRAME_PIXELS", 64 * 48 - 1)
+    decoded = []
+    monkeypatch.setattr(video_decoding.KeyframeDecoder, "decode", lambda self, indices: decoded.append(indices))
+    with pytest.raises(VideoDecodingError, match=r"64x48 = 3072 pixels are over the limit of 3071"):
+        FrameSampler(num_frames=2)(path)
+    assert decoded == []  # refused from the header, before any frame is decoded
+    processor = UniTriMProcessor.for_model_config(UniTriMConfig.from_preset("unitrim-tiny"))
+    with pytest.raises(VideoDecodingError, match="wide.mp4"):
+        processor(videos=[str(path)])

@@ -39,8 +39,27 @@ _ALLOWED_GLOBALS = frozenset(
 )
 
 
+def _string_of_text(source_name: str):
+    """`str` as a caption pickle may apply it: to text (or UTF-8 bytes) only. `str` of a list or dict would expand
+    a structure that shares one list many times (a few bytes of pickle) into gigabytes of text."""
+
+    def text(value: Any = "", *rest: Any) -> str:
+        if rest:
+            raise UnsafePickleError(f"{source_name}: refusing to load the pickle because it calls str with {1 + len(rest)} arguments")
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("utf-8", errors="replace")
+        raise UnsafePickleError(
+            f"{source_name}: refusing to load the pickle because it applies str to a {type(value).__name__}; "
+            "a caption file only converts text"
+        )
+
+    return text
+
+
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that rejects any global other than `dict`, `list` and `str`."""
+    """Unpickler that rejects any global other than `dict`, `list` and `str` (the last applied to text only)."""
 
     def __init__(self, file: io.BufferedIOBase, source_name: str = "<pickle>") -> None:
         super().__init__(file, encoding="utf-8")
@@ -48,7 +67,9 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED_GLOBALS:
-            return {"dict": dict, "list": list, "str": str, "unicode": str}[name]
+            if name in ("str", "unicode"):
+                return _string_of_text(self.source_name)
+            return {"dict": dict, "list": list}[name]
         raise UnsafePickleError(
             f"{self.source_name}: refusing to load the pickle because it references "
             f"'{module}.{name}'; only dicts, lists and strings are allowed in a caption file"

@@ -27,6 +27,9 @@ PACKET_BUDGET_MARGIN = 2_000
 REWIND_FRAMES = 64
 # Most packets one demux pass reads to list a stream's timestamps (about 4.6 days at 25 fps).
 MAX_SCANNED_PACKETS = 10_000_000
+# Largest width x height of a video frame that is decoded to RGB: 8K UHD (7680 x 4320 = 33.2 MP) passes; one
+# such frame is about 100 MB as uint8 RGB, and a processor holds a few of them.
+MAX_VIDEO_FRAME_PIXELS = 36_000_000
 # Average and nominal frame rates further apart than this (relative) mark a variable-frame-rate stream.
 VARIABLE_RATE_TOLERANCE = 0.01
 # FFmpeg demuxers of still images (png_pipe, jpeg_pipe, ...); "image2" reads numbered image sequences.
@@ -92,7 +95,24 @@ def open_video(path: str | os.PathLike):
         kinds = sorted({stream.type for stream in container.streams}) or ["none"]
         container.close()
         raise VideoDecodingError(path, f"no video stream (streams found: {', '.join(kinds)})")
-    return container, container.streams.video[0], file_size
+    stream = container.streams.video[0]
+    try:
+        check_frame_size(stream.codec_context.width or 0, stream.codec_context.height or 0, path)
+    except VideoDecodingError:
+        container.close()
+        raise
+    return container, stream, file_size
+
+
+def check_frame_size(width: int, height: int, path) -> None:
+    """VideoDecodingError when frames of `width` x `height` are over `MAX_VIDEO_FRAME_PIXELS` (checked from the
+    header before decoding, and on the first decoded frame, which a header may misstate)."""
+    if width * height > MAX_VIDEO_FRAME_PIXELS:
+        raise VideoDecodingError(
+            path,
+            f"frames of {width}x{height} = {width * height} pixels are over the limit of {MAX_VIDEO_FRAME_PIXELS} "
+            "per frame (media.video_decoding.MAX_VIDEO_FRAME_PIXELS; about 3 bytes per pixel and frame)",
+        )
 
 
 def probe_stream(container, stream, path, file_size: int) -> StreamInfo:
@@ -389,6 +409,7 @@ class KeyframeDecoder:
 
     def _to_rgb(self, frame) -> np.ndarray:
         if self._output_size is None:
+            check_frame_size(frame.width, frame.height, self.path)
             self._output_size = (frame.width, frame.height)
             self._quarter_turns = display_rotation(frame)
         width, height = self._output_size
