@@ -287,3 +287,33 @@ def test_video_frames_over_the_pixel_limit_are_refused_before_decoding(tmp_path,
     processor = UniTriMProcessor.for_model_config(UniTriMConfig.from_preset("unitrim-tiny"))
     with pytest.raises(VideoDecodingError, match="wide.mp4"):
         processor(videos=[str(path)])
+
+
+def test_a_fifo_given_as_an_image_is_refused_without_blocking(tmp_path) -> None:
+    """Opening a named pipe for reading blocks until a writer appears: the loader checks the opened descriptor."""
+    import os
+    import threading
+
+    from unitrim_hf.media.image_loading import load_image_file
+
+    pipe = tmp_path / "photo.jpg"
+    os.mkfifo(pipe)
+    outcome = []
+
+    def load() -> None:
+        try:
+            load_image_file(pipe)
+        except ImageDecodingError as error:
+            outcome.append(str(error))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # unblock the thread of the old code, then fail
+        with open(pipe, "wb"):
+            pass
+        pytest.fail("load_image_file blocked on a FIFO")
+    assert outcome and "photo.jpg" in outcome[0] and "not a regular file (a FIFO)" in outcome[0]
+    processor = UniTriMProcessor.for_model_config(UniTriMConfig.from_preset("unitrim-tiny"))
+    with pytest.raises(ImageDecodingError, match="FIFO"):
+        processor(images=[str(pipe)])

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import ImageDecodingError
+from .regular_files import open_regular_file
 
 # 50 megapixels: 8000 x 6000 (48 MP phone cameras) passes; about 150 MB as uint8 RGB.
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
@@ -55,14 +56,14 @@ def load_image_file(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MA
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides below
-            with Image.open(path) as opened:
+            with open_regular_file(path) as file, Image.open(file) as opened:
                 _fit_pixel_limit(opened, path, max_pixels)
                 return pil_image_to_rgb(opened)
+    except ImageDecodingError:
+        raise
     except Image.DecompressionBombError as error:
         raise ImageDecodingError(path, f"too many pixels, refused as a decompression bomb ({error})") from error
     except (OSError, ValueError, SyntaxError) as error:  # Pillow reports broken files with all three
-        if isinstance(error, ImageDecodingError):
-            raise
         raise ImageDecodingError(path, f"not a readable image ({type(error).__name__}: {error})") from error
 
 
