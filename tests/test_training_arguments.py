@@ -47,6 +47,17 @@ BAD_SETTINGS = [
     (["--push_to_hub", "--hub_model_id", "org/model"], "HF_HUB_OFFLINE"),
     (["--dataset", "kinetics"], "--dataset"),
     (["--warmup_ratio", "1.5"], "--warmup_ratio"),
+    # Values the model or the data would refuse only after torch, the data and the model are loaded:
+    (["--seed", "-1"], "--seed must be in [0, 2**32)"),
+    (["--preset", "nosuch"], "--preset 'nosuch' is not one of ["),
+    (["--max_length", "100000"], "--max_length must be at most the text tower's 77 positions"),
+    (["--config_overrides", '{"patch_top_k": -4}'], "patch_top_k"),
+    (["--config_overrides", '{"patch_top_k": 100000}'], "patch_top_k must be at most the 16 patches"),
+    (["--config_overrides", '{"patch_top_k": "4"}'], "patch_top_k must be an integer"),
+    (["--config_overrides", '{"num_temporal_layers": -1}'], "num_temporal_layers"),
+    (["--config_overrides", '{"alignments": []}'], "alignments"),
+    (["--config_overrides", '{"alignments": ["sentence_videos"]}'], "Unknown alignments ['sentence_videos']"),
+    (["--config_overrides", '{"use_triplets": 1}'], "use_triplets must be true or false"),
 ]
 
 

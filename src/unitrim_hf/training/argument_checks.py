@@ -3,15 +3,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
 import math
 import os
+from pathlib import Path
+from typing import Any
 
 from ..errors import TrainingArgumentError
-from ..modeling.switches import config_field_names
+from ..modeling.switches import TOWER_CONFIG_FIELDS, UniTriMSwitches, config_field_names
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 
 CONFIG_CLASS_NAME = "UniTriMConfig"
+PRESET_FOLDER = Path(__file__).resolve().parents[1] / "modeling" / "presets"
+# What CLIPTextConfig and CLIPVisionConfig default to (every public CLIP checkpoint has 77 text positions).
+CLIP_TOWER_DEFAULTS = {"max_position_embeddings": 77, "image_size": 224, "patch_size": 32}
+# torch, numpy and Python's random all take seeds in [0, 2**32).
+SEED_LIMIT = 2**32
 
 
 def unknown_key_message(argument: str, unknown: list[str], known: frozenset[str] | set[str]) -> str:
@@ -40,6 +49,7 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
     _require(not unknown, unknown_key_message("--config_overrides", unknown, config_field_names()) + ".")
     _check_data(data_args)
     _check_training(training_args)
+    _check_model(model_args, data_args, overrides)
     if training_args.do_eval_only:
         _require(bool(model_args.model_name_or_path), "--do_eval_only needs --model_name_or_path (a saved UniTriM model).")
 
@@ -80,11 +90,91 @@ def _check_training(args: TrainingArguments) -> None:
         _require(0 <= value < 1, f"--{name} must be in [0, 1), got {value}.")
     _require("/" in args.metric_for_best_model,
              f"--metric_for_best_model must look like text_to_video/R@1, got {args.metric_for_best_model!r}.")
+    _require(0 <= args.seed < SEED_LIMIT, f"--seed must be in [0, 2**32), got {args.seed}.")
     _require(args.torch_num_threads is None or args.torch_num_threads >= 1,
              f"--torch_num_threads must be >= 1, got {args.torch_num_threads}.")
     if args.push_to_hub:
         _require(bool(args.hub_model_id), "--push_to_hub needs --hub_model_id (e.g. your-name/unitrim-msrvtt).")
         _require(not hub_offline(), "--push_to_hub: the Hub is switched off (HF_HUB_OFFLINE is set); unset it or drop --push_to_hub.")
+
+
+def _check_model(model_args: ModelArguments, data_args: DataArguments, overrides: dict[str, Any]) -> None:
+    """The preset exists, the config overrides are values the config accepts, and the caption length and the
+    patches kept fit the towers the model will have (read from the preset's or the folder's JSON, no torch)."""
+    settings = _model_settings(model_args)
+    switches = _checked_switches({**{k: v for k, v in settings.items() if k not in TOWER_CONFIG_FIELDS}, **overrides})
+    text = {**CLIP_TOWER_DEFAULTS, **(settings.get("text_config") or {})}
+    vision = {**CLIP_TOWER_DEFAULTS, **(settings.get("vision_config") or {})}
+    positions = int(text["max_position_embeddings"])
+    _require(data_args.max_length <= positions,
+             f"--max_length must be at most the text tower's {positions} positions, got {data_args.max_length}.")
+    patches = (int(vision["image_size"]) // int(vision["patch_size"])) ** 2
+    _require(switches.patch_top_k <= patches,
+             f"--config_overrides: patch_top_k must be at most the {patches} patches of a frame, got {switches.patch_top_k}.")
+
+
+def _model_settings(model_args: ModelArguments) -> dict[str, Any]:
+    """The config fields the model will be built with, as far as they can be read without torch: the saved
+    folder's `config.json`, else the preset (with a CLIP folder's tower sizes); {} for a Hub id."""
+    if model_args.model_name_or_path:
+        return _read_config_json(model_args.model_name_or_path)
+    preset = model_args.preset
+    path = PRESET_FOLDER / f"{preset}.json"
+    available = sorted(item.stem for item in PRESET_FOLDER.glob("*.json"))
+    _require(path.is_file(), f"--preset {preset!r} is not one of {available}.")
+    settings = json.loads(path.read_text())
+    if model_args.clip_model_name_or_path:
+        clip = _read_config_json(model_args.clip_model_name_or_path)
+        settings.update({name: clip[name] for name in TOWER_CONFIG_FIELDS if name in clip})
+    return settings
+
+
+def _read_config_json(folder: str) -> dict[str, Any]:
+    path = Path(folder) / "config.json"
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # a Hub id, or a folder whose loading reports its own problem
+    return settings if isinstance(settings, dict) else {}
+
+
+def _checked_switches(values: dict[str, Any]) -> UniTriMSwitches:
+    """The switches with `values`, each of its field's type and passing the config's own checks."""
+    known = {item.name: item for item in dataclasses.fields(UniTriMSwitches)}
+    for name, value in values.items():
+        if name in known:
+            _require(_has_field_type(known[name], value),
+                     f"--config_overrides: {name} must be {_type_name(known[name])}, got {value!r}.")
+    switches = UniTriMSwitches(**{name: value for name, value in values.items() if name in known})
+    try:
+        switches.fill_default_alignments()
+        switches.validate_switches()
+    except ValueError as error:
+        raise TrainingArgumentError(f"--config_overrides: {error}") from error
+    for name in ("patch_top_k", "max_triplets", "num_temporal_layers", "max_frame_positions", "projection_dim"):
+        value = getattr(switches, name)
+        minimum = 1 if name in ("max_frame_positions", "projection_dim") else 0
+        _require(value >= minimum, f"--config_overrides: {name} must be >= {minimum}, got {value}.")
+    return switches
+
+
+def _has_field_type(field: dataclasses.Field, value: Any) -> bool:
+    default = field.default
+    if field.name == "alignments":
+        return value is None or isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return True
+
+
+def _type_name(field: dataclasses.Field) -> str:
+    if field.name == "alignments":
+        return "a list of alignment names"
+    return {bool: "true or false", int: "an integer", float: "a finite number"}[type(field.default)]
 
 
 def hub_offline() -> bool:
