@@ -232,3 +232,10 @@ def test_for_model_config_warns_when_the_folder_holds_other_settings(tmp_path, c
         UniTriMProcessor.for_model_config(loaded_config, max_length=24, frame_sampler_config={"num_frames": 8})
         UniTriMProcessor.for_model_config(config)  # not loaded from a folder
     assert not caplog.records
+
+
+def test_a_lone_surrogate_in_a_caption_is_named(processor) -> None:
+    """Text decoded with surrogateescape (a file name, a terminal in another encoding) has no UTF-8 form; the
+    tokenizer's own error was a bare TypeError."""
+    with pytest.raises(ValueError, match=r"`text\[1\]` is not valid Unicode: a lone surrogate U\+DC80 at character 6"):
+        processor(text=["a cat sleeps", "a dog \udc80 runs"])

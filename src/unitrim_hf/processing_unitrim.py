@@ -39,6 +39,20 @@ _MEDIA_KEYWORDS = {"return_tensors"}
 _CALL_WIDE_TEXT_KEYWORDS = {"return_tensors", "return_mm_token_type_ids", "return_text_replacement_offsets"}
 
 
+def _check_valid_unicode(text: str, position: int) -> None:
+    """ValueError naming the caption and the character when `text` holds a lone surrogate (text decoded with
+    `surrogateescape`, e.g. a file name or a terminal in another encoding): it has no UTF-8 form to tokenize."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        character = text[error.start]
+        raise ValueError(
+            f"`text[{position}]` is not valid Unicode: a lone surrogate U+{ord(character):04X} at character "
+            f"{error.start} ({text[max(error.start - 20, 0) : error.start]!r} before it); decode the text with its "
+            "real encoding, or with errors='replace'."
+        ) from None
+
+
 class UniTriMProcessorKwargs(ProcessingKwargs, total=False):
     """
     The keywords of [`UniTriMProcessor.__call__`], in transformers' layout: `text_kwargs` go to the captions'
@@ -228,6 +242,8 @@ class UniTriMProcessor(ProcessorMixin):
         texts = [text] if isinstance(text, str) else list(text)
         if not texts or not all(isinstance(item, str) for item in texts):
             raise ValueError("`text` must be a string or a non-empty list of strings.")
+        for position, item in enumerate(texts):
+            _check_valid_unicode(item, position)
         texts = [strip_control_characters(item) for item in texts]
         features = self._tokenize(texts, max_length or self.max_length, **tokenizer_kwargs)
         if not self.use_triplets:
