@@ -97,6 +97,8 @@ def open_video(path: str | os.PathLike):
         raise VideoDecodingError(path, f"no video stream (streams found: {', '.join(kinds)})")
     stream = container.streams.video[0]
     try:
+        if stream.codec_context is None:
+            raise VideoDecodingError(path, "the video stream's codec is unknown (no decoder for it): a damaged header or an unsupported format")
         check_frame_size(stream.codec_context.width or 0, stream.codec_context.height or 0, path)
     except VideoDecodingError:
         container.close()
