@@ -163,3 +163,43 @@ def test_load_benchmark(tmp_path):
         load_benchmark("msrvtt", tmp_path / "generated", "validation", cache_dir=tmp_path / "cache")
     with pytest.raises(ValueError, match="unknown benchmark"):
         load_benchmark("kinetics", tmp_path / "generated", "train")
+
+
+def _shard_file(cache_dir):
+    (arrow,) = sorted((cache_dir / "shards" / "00000").glob("*.arrow"))
+    return arrow
+
+
+def test_a_changed_byte_in_the_cache_is_detected_when_read(synthetic_train, tmp_path):
+    """Pixels, a shape field or a mask changed on disk: the row fails its checksum (training went on with
+    corrupted frames, or failed at step 5 with a raw ValueError)."""
+    cache_dir = tmp_path / "cache"
+    cache = prepare_frames(synthetic_train, FrameSampler(num_frames=4), cache_dir, image_size=32, shard_size=16)
+    frames = read_cached_batch(cache, [2])["frames"][0]
+    arrow = _shard_file(cache_dir)
+    data = bytearray(arrow.read_bytes())
+    position = bytes(data).find(frames.tobytes()[:256]) + 100  # a pixel byte of video2's frames
+    assert position > 100
+    data[position] ^= 0x01
+    arrow.write_bytes(bytes(data))
+    reloaded = load_frame_cache(cache_dir)
+    read_cached_batch(reloaded, [0, 1])  # the other rows are intact
+    with pytest.raises(FrameCacheMismatchError, match=r"row 2 \(video 'video2'\) does not match its checksum"):
+        read_cached_batch(reloaded, [1, 2])
+
+
+def test_a_truncated_shard_or_an_old_cache_is_a_clear_error(synthetic_train, tmp_path):
+    cache_dir = tmp_path / "cache"
+    prepare_frames(synthetic_train, FrameSampler(num_frames=4), cache_dir, image_size=32, shard_size=16)
+    info_path = cache_dir / "cache_info.json"
+    info = json.loads(info_path.read_text())
+    arrow = _shard_file(cache_dir)
+    arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    with pytest.raises(FrameCacheMismatchError, match="00000 .a frame cache shard. cannot be read"):
+        load_frame_cache(cache_dir)
+    del info["format"]  # a cache written before rows carried checksums
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(FrameCacheMismatchError, match="another format .format 1.*delete it to rebuild"):
+        load_frame_cache(cache_dir)
+    with pytest.raises(FrameCacheMismatchError, match="another format"):
+        prepare_frames(synthetic_train, FrameSampler(num_frames=4), cache_dir, image_size=32, shard_size=16)

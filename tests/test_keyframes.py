@@ -74,7 +74,7 @@ def _tiny_clip(folder) -> str:
     config = CLIPConfig(
         text_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2},
         vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 16},
+                       "image_size": 32, "patch_size": 8},  # 16 patches: unitrim-tiny keeps 6
         projection_dim=16,
     )
     torch.manual_seed(0)

@@ -8,6 +8,10 @@ Layout of `output_dir`::
     shards/00000/unreadable.json
     unreadable_videos.json     all videos that failed to decode (count + ids + reasons), written at the end
 
+Every row carries a CRC-32 of all its values (`checksum`), verified whenever rows are read (`read_cached_batch`):
+a changed byte of a frame, of a shape field or of a mask is a [`FrameCacheMismatchError`] naming the cache and
+the video, never corrupted frames in training. A shard that cannot be read (truncated) is that error too.
+
 Training reads `load_frame_cache` (memory-mapped; `.with_format("torch")` gives tensors).
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -36,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 CACHE_INFO_FILE_NAME = "cache_info.json"
 UNREADABLE_FILE_NAME = "unreadable_videos.json"
-
+# 2: rows carry a checksum. A cache of another format is refused (delete it to rebuild).
+CACHE_FORMAT = 2
 
 
 
@@ -66,7 +72,21 @@ def cache_features(num_frames: int, image_size: int, keyframe: bool) -> datasets
     }
     if keyframe:
         features["keyframe"] = datasets.Value("binary")
+    features["checksum"] = datasets.Value("int64")
     return datasets.Features(features)
+
+
+def row_checksum(row: dict) -> int:
+    """CRC-32 of every value of a cache row (all columns but `checksum`), in a fixed order and encoding."""
+    crc = zlib.crc32(str(row["video_id"]).encode("utf-8", "surrogatepass"))
+    crc = zlib.crc32(np.asarray([row["video_index"]], dtype=np.int64).tobytes(), crc)
+    crc = zlib.crc32(row["frames"], crc)
+    crc = zlib.crc32(np.asarray(row["frame_shape"], dtype=np.int64).tobytes(), crc)
+    for name, dtype in (("video_mask", np.int64), ("frame_indices", np.int64), ("timestamps", np.float64)):
+        crc = zlib.crc32(np.asarray(row[name], dtype=dtype).tobytes(), crc)
+    if row.get("keyframe") is not None:
+        crc = zlib.crc32(row["keyframe"], crc)
+    return crc
 
 
 def _prepare_shard(
@@ -99,6 +119,7 @@ def _prepare_shard(
             if keyframe:
                 position = select_keyframe_index(sampled.frames, sampled.mask, keyframe_strategy, embed_frames)
                 rows["keyframe"].append(resized[position].tobytes())
+            rows["checksum"].append(row_checksum({name: values[-1] for name, values in rows.items() if name != "checksum"}))
         if progress is not None:
             progress()
     final = Path(shard_dir)
@@ -158,6 +179,7 @@ def prepare_frames(
     output_dir = Path(output_dir)
     videos = _unique_videos(dataset)
     settings = {
+        "format": CACHE_FORMAT,
         "sampler": sampler.to_dict(),
         "image_size": int(image_size),
         "keyframe": bool(keyframe),
@@ -171,6 +193,11 @@ def prepare_frames(
     info_path = output_dir / CACHE_INFO_FILE_NAME
     if info_path.is_file():
         existing = json.loads(info_path.read_text())
+        if existing.get("format") != CACHE_FORMAT:
+            raise FrameCacheMismatchError(
+                f"{output_dir} holds a frame cache of another format (format {existing.get('format', 1)}, this "
+                f"version reads format {CACHE_FORMAT}, whose rows carry checksums); delete it to rebuild it"
+            )
         if existing != settings:
             changed = sorted(key for key in settings if existing.get(key) != settings[key])
             raise FrameCacheMismatchError(
@@ -227,6 +254,11 @@ def load_frame_cache(output_dir: str | Path) -> datasets.Dataset:
     if not info_path.is_file():
         raise FrameCacheMismatchError(f"{output_dir} is not a frame cache ({CACHE_INFO_FILE_NAME} is missing)")
     settings = json.loads(info_path.read_text())
+    if settings.get("format") != CACHE_FORMAT:
+        raise FrameCacheMismatchError(
+            f"{output_dir} holds a frame cache of another format (format {settings.get('format', 1)}, this version "
+            f"reads format {CACHE_FORMAT}); delete it to rebuild it"
+        )
     num_shards = -(-len(settings["video_ids"]) // settings["shard_size"])
     shard_dirs = [output_dir / "shards" / f"{number:05d}" for number in range(num_shards)]
     unfinished = [shard_dir.name for shard_dir in shard_dirs if not shard_dir.is_dir()]
@@ -237,7 +269,17 @@ def load_frame_cache(output_dir: str | Path) -> datasets.Dataset:
     if not shard_dirs:
         features = cache_features(settings["sampler"]["num_frames"], settings["image_size"], settings["keyframe"])
         return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
-    return datasets.concatenate_datasets([datasets.load_from_disk(str(shard_dir)) for shard_dir in shard_dirs])
+    return datasets.concatenate_datasets([_load_shard(shard_dir) for shard_dir in shard_dirs])
+
+
+def _load_shard(shard_dir: Path) -> datasets.Dataset:
+    try:
+        return datasets.load_from_disk(str(shard_dir))
+    except Exception as error:  # truncated Arrow files raise pyarrow's OSError, ArrowInvalid, or JSON errors
+        raise FrameCacheMismatchError(
+            f"{shard_dir} (a frame cache shard) cannot be read ({type(error).__name__}: {error}); delete the shard "
+            "to decode its videos again"
+        ) from error
 
 
 def read_cached_batch(cache: datasets.Dataset, indices: list[int]) -> dict[str, object]:
@@ -251,18 +293,27 @@ def read_cached_batch(cache: datasets.Dataset, indices: list[int]) -> dict[str, 
         `timestamps` float64 (B, T), `keyframe` uint8 (B, S, S, 3) when stored, `video_index`
         int32 (B,), `video_id` list of B strings.
     """
-    table = cache.with_format("arrow")[list(indices)]
-    batch: dict[str, object] = {"video_id": table.column("video_id").to_pylist()}
-    shapes = [tuple(shape) for shape in table.column("frame_shape").to_pylist()]
-    frames = [np.frombuffer(raw, dtype=np.uint8).reshape(shape) for raw, shape in zip(table.column("frames").to_pylist(), shapes)]
+    rows = cache.with_format("arrow")[list(indices)].to_pylist()
+    _verify_rows(rows, indices)
+    batch: dict[str, object] = {"video_id": [row["video_id"] for row in rows]}
+    shapes = [tuple(row["frame_shape"]) for row in rows]
+    frames = [np.frombuffer(row["frames"], dtype=np.uint8).reshape(shape) for row, shape in zip(rows, shapes)]
     batch["frames"] = np.stack(frames) if frames else np.zeros((0,), dtype=np.uint8)
-    if "keyframe" in table.column_names:
-        keyframes = [
-            np.frombuffer(raw, dtype=np.uint8).reshape(shape[1:])
-            for raw, shape in zip(table.column("keyframe").to_pylist(), shapes)
-        ]
+    if "keyframe" in cache.column_names:
+        keyframes = [np.frombuffer(row["keyframe"], dtype=np.uint8).reshape(shape[1:]) for row, shape in zip(rows, shapes)]
         batch["keyframe"] = np.stack(keyframes) if keyframes else np.zeros((0,), dtype=np.uint8)
-    batch["video_index"] = np.asarray(table.column("video_index").to_pylist(), dtype=np.int32)
+    batch["video_index"] = np.asarray([row["video_index"] for row in rows], dtype=np.int32)
     for name, dtype in (("video_mask", np.int64), ("frame_indices", np.int64), ("timestamps", np.float64)):
-        batch[name] = np.asarray(table.column(name).to_pylist(), dtype=dtype)
+        batch[name] = np.asarray([row[name] for row in rows], dtype=dtype)
     return batch
+
+
+def _verify_rows(rows: list[dict], indices: list[int]) -> None:
+    """FrameCacheMismatchError naming the first of `rows` whose values do not match their checksum."""
+    for position, row in enumerate(rows):
+        stored = row.get("checksum")
+        if stored is None or row_checksum(row) != stored:
+            raise FrameCacheMismatchError(
+                f"frame cache row {indices[position]} (video {row.get('video_id')!r}) does not match its checksum: the "
+                "cache is corrupt; delete it to decode the videos again"
+            )
