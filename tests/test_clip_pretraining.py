@@ -61,3 +61,20 @@ def test_train_py_fine_tunes_from_the_clip_folder(clip_folder, tmp_path) -> None
     assert result.global_step == 2 and result.evaluation is not None
     saved = UniTriMModel.from_pretrained(result.final_model_dir)
     assert saved.config.projection_dim == 32
+
+
+def test_missing_and_corrupt_videos_are_reported_and_left_out(tmp_path, capsys) -> None:
+    """The stage died with a raw KeyError after training when a test video could not be decoded."""
+    from unitrim_hf.data import write_synthetic_benchmark
+
+    data = write_synthetic_benchmark(tmp_path / "data", num_train=16, num_test=8, num_frames=8, frame_size=32)
+    videos = data / "videos" / "all"
+    (videos / "video3.mp4").unlink()  # a training video
+    (videos / "video17.mp4").unlink()  # a test video
+    (videos / "video18.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    pretrain_main(["--output_dir", str(tmp_path / "clip"), "--data_dir", str(data), *SMALL_DATA,
+                   "--batch_size", "8", "--num_train_epochs", "1", "--max_length", "16"])
+    record = json.loads((tmp_path / "clip" / PRETRAINING_FILE_NAME).read_text())
+    assert record["skipped_eval_videos"] == ["video18"]  # the missing one never enters the split
+    assert record["text_to_image"]["num_queries"] == 6
+    assert "Left out 1 test videos that could not be decoded: video18" in capsys.readouterr().out

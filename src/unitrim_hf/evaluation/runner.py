@@ -88,6 +88,26 @@ def bidirectional_metrics(sim: torch.Tensor, caption_to_video: torch.Tensor, for
     }
 
 
+def leave_out_skipped_videos(
+    num_videos: int, kept_positions: list[int], caption_to_video: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The captions of the kept videos and their targets among the kept videos, renumbered 0..n-1.
+
+    Args:
+        num_videos: videos of the split.
+        kept_positions: positions (in the split's video order) of the videos that could be read.
+        caption_to_video (`(num_captions,)`): each caption's video position.
+
+    Returns:
+        (kept_captions, targets): int64 positions of the captions whose video was kept, and their videos' new
+        positions.
+    """
+    new_index = np.full(num_videos, -1, dtype=np.int64)
+    new_index[np.asarray(kept_positions, dtype=np.int64)] = np.arange(len(kept_positions))
+    kept_captions = np.flatnonzero(new_index[caption_to_video] >= 0)
+    return kept_captions, new_index[caption_to_video[kept_captions]]
+
+
 def split_captions(dataset: datasets.Dataset) -> tuple[list[str], np.ndarray]:
     """Caption queries of a split and the video position of each.
 
@@ -186,11 +206,8 @@ def evaluate_retrieval(
                     f"none of the {len(videos)} videos could be read: {dict(list(gallery.skipped.items())[:5])}"
                 )
 
-            # Leave out the skipped videos and their captions; renumber the kept videos 0..n-1.
-            new_index = np.full(len(videos), -1, dtype=np.int64)
-            new_index[np.asarray(gallery.kept_positions)] = np.arange(len(gallery.kept_positions))
-            kept_captions = np.flatnonzero(new_index[caption_to_video] >= 0)
-            targets = torch.from_numpy(new_index[caption_to_video[kept_captions]])
+            kept_captions, targets = leave_out_skipped_videos(len(videos), gallery.kept_positions, caption_to_video)
+            targets = torch.from_numpy(targets)
             if gallery.skipped:
                 _log_skipped(gallery.skipped, len(videos), len(captions) - len(kept_captions))
 

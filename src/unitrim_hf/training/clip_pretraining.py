@@ -30,7 +30,7 @@ from transformers import CLIPConfig, CLIPModel, HfArgumentParser
 from ..modeling.configuration_unitrim import UniTriMConfig
 from ..data import read_cached_batch
 from ..evaluation.metrics import text_to_video_metrics
-from ..evaluation.runner import split_captions, with_rsum
+from ..evaluation.runner import leave_out_skipped_videos, split_captions, with_rsum
 from ..processing_unitrim import UniTriMProcessor
 from .command_line import parse_arguments
 from .builders import build_frame_cache, load_split
@@ -71,6 +71,9 @@ class ClipPretrainingResult:
     train_seconds: float
     final_loss: float
     text_to_image: dict[str, float]
+    # Evaluation-split videos that could not be decoded (listed in the frame cache's unreadable_videos.json),
+    # left out of `text_to_image` with their captions, as train.py's evaluation does.
+    skipped_eval_videos: list[str] = field(default_factory=list)
 
 
 def tiny_clip_config(tower_preset: str = "unitrim-tiny") -> CLIPConfig:
@@ -106,11 +109,14 @@ def _benchmark(arguments: ClipPretrainingArguments, image_size: int):
 def text_to_image_metrics(model: CLIPModel, processor: UniTriMProcessor, split, frame_cache, max_length: int) -> dict[str, float]:
     """Text→keyframe retrieval (R@1/5/10, Rsum, ...) of a `CLIPModel` on one split, one keyframe per video."""
     model.eval()
-    captions, caption_to_video = split_captions(split)
     keyframes = read_cached_batch(frame_cache, list(range(len(frame_cache))))
     order = {video_id: row for row, video_id in enumerate(keyframes["video_id"])}
+    captions, caption_to_video = split_captions(split)
     video_ids = list(dict.fromkeys(split["video_id"]))
-    pixels = processor.image_transform(np.stack([keyframes["keyframe"][order[video_id]] for video_id in video_ids]))
+    kept = [position for position, video_id in enumerate(video_ids) if video_id in order]  # decodable videos
+    kept_captions, targets = leave_out_skipped_videos(len(video_ids), kept, caption_to_video)
+    captions, caption_to_video = [captions[row] for row in kept_captions], targets
+    pixels = processor.image_transform(np.stack([keyframes["keyframe"][order[video_ids[position]]] for position in kept]))
     image_embeds = torch.nn.functional.normalize(model.get_image_features(pixel_values=pixels).pooler_output, dim=-1)
     text_inputs = processor._tokenize(list(captions), max_length)
     text_embeds = torch.nn.functional.normalize(model.get_text_features(**text_inputs).pooler_output, dim=-1)
@@ -163,9 +169,10 @@ def pretrain_clip(arguments: ClipPretrainingArguments) -> ClipPretrainingResult:
     train_seconds = time.perf_counter() - started
     eval_split, eval_cache = splits[data_args.eval_split]
     metrics = text_to_image_metrics(model, processor, eval_split, eval_cache, arguments.max_length)
+    skipped = sorted(set(eval_split["video_id"]) - set(eval_cache["video_id"]))
     output_dir = Path(arguments.output_dir)
     model.save_pretrained(output_dir)
-    result = ClipPretrainingResult(str(output_dir), total_steps, train_seconds, float(loss.detach()), metrics)
+    result = ClipPretrainingResult(str(output_dir), total_steps, train_seconds, float(loss.detach()), metrics, skipped)
     (output_dir / PRETRAINING_FILE_NAME).write_text(json.dumps({"arguments": asdict(arguments), **asdict(result)}, indent=1))
     return result
 
@@ -179,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"CLIP ({arguments.tower_preset} towers) trained for {result.steps} steps in {result.train_seconds:.0f} s "
           f"(final loss {result.final_loss:.3f}); text→image on {metrics['num_queries']} test keyframes: "
           f"R@1 {metrics['R@1']:.1f}, R@5 {metrics['R@5']:.1f}, Rsum {metrics['Rsum']:.1f}. Saved to {result.output_dir}")
+    if result.skipped_eval_videos:
+        shown = ", ".join(result.skipped_eval_videos[:10]) + (" ..." if len(result.skipped_eval_videos) > 10 else "")
+        print(f"Left out {len(result.skipped_eval_videos)} test videos that could not be decoded: {shown}")
 
 
 if __name__ == "__main__":
