@@ -1,8 +1,10 @@
-"""Throughput of :class:`unitrim_hf.TripletParser` on the hand-annotated dev captions.
+"""Throughput of [`unitrim_hf.TripletParser`] on the hand-annotated dev captions.
 
-Parses the dev captions ``--passes`` times per repeat, reports the median captions/s of
-``--repeats`` repeats (one process, one core), plus triplet precision, recall and F1 on the dev captions (the ones
-the rules were tuned on), the held-out captions, and the held-out shape and motion captions.
+Parses the dev captions `--passes` times per repeat, reports the median captions/s of
+`--repeats` repeats (one process, one core), plus triplet precision, recall and F1 on the dev captions (the ones
+the rules were tuned on), the held-out captions, the held-out shape and motion captions and the held-out MSR-VTT
+shape captions, and the seconds one long verbless caption of 64k and 1M characters takes (the input caps,
+`MAX_CAPTION_CHARACTERS` and `MAX_SENTENCE_WORDS`, keep it bounded).
 
     python benchmarks/triplet_parser_speed.py [--passes 20] [--repeats 5] [--json results.json]
 """
@@ -24,7 +26,10 @@ ANNOTATION_FILES = {
     "dev": "triplets_dev.jsonl",
     "holdout": "triplets_holdout.jsonl",
     "shapes_holdout": "triplets_shapes_holdout.jsonl",
+    "msrvtt_holdout": "triplets_msrvtt_holdout.jsonl",
 }
+LONG_CAPTION_CHARACTERS = (64_000, 1_000_000)
+LONG_CAPTION_UNIT = "lorem ipsum dolor sit amet "  # no verb: before the caps, the slowest text per character
 
 
 def _load(name: str) -> list[dict]:
@@ -32,8 +37,16 @@ def _load(name: str) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def long_caption_seconds(parser: TripletParser, characters: int) -> float:
+    """Seconds `parser` takes on one caption of `characters` characters of verbless words."""
+    caption = (LONG_CAPTION_UNIT * (characters // len(LONG_CAPTION_UNIT) + 1))[:characters]
+    start = time.perf_counter()
+    parser.parse(caption)
+    return time.perf_counter() - start
+
+
 def measure(backend: str, passes: int, repeats: int) -> dict:
-    """Median captions/s over ``repeats`` runs of ``passes`` passes over the dev captions, and F1 scores."""
+    """Median captions/s over `repeats` runs of `passes` passes over the dev captions, and F1 scores."""
     dev = _load("triplets_dev.jsonl")
     captions = [row["caption"] for row in dev]
 
@@ -61,6 +74,7 @@ def measure(backend: str, passes: int, repeats: int) -> dict:
         "captions_per_second_all": rates,
         "first_parse_seconds": first_parse_seconds,
         **{name: f1(_load(file_name)) for name, file_name in ANNOTATION_FILES.items()},
+        "long_caption_seconds": {str(size): long_caption_seconds(parser, size) for size in LONG_CAPTION_CHARACTERS},
         "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -86,6 +100,9 @@ def main() -> None:
     ] + [
         (f"{name} P / R / F1", "{precision:.3f} / {recall:.3f} / {f1:.3f}".format(**result[name]))
         for name in ANNOTATION_FILES
+    ] + [
+        (f"one caption of {int(size):,} characters (s)", f"{seconds:.3f}")
+        for size, seconds in result["long_caption_seconds"].items()
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:

@@ -41,18 +41,24 @@ Conventions of the output (the hand-annotated `tests/data/triplets_*.jsonl` foll
 * Captions without a verb ("a red car on the road"), and verbs without a subject ("cooking a
   pizza"), give no triplet. Negation and adverbs are dropped ("is not barking" -> "bark").
 
+Only the first `MAX_CAPTION_CHARACTERS` (8192) characters of a cleaned caption and the first `MAX_SENTENCE_WORDS`
+(128) tokens of each sentence are parsed, so parsing time is linear in the input and bounded (a 1 MB caption
+parses in milliseconds).
+
 Parsing is deterministic, needs no NLTK download with the default `backend="lexicon"`, and runs at
 a few thousand captions per second on one core (the lexicon and rules are read once per process, on first use).
 """
 
 from .metric import triplet_f1
 from ..errors import TaggerDataMissingError
-from .parser import BACKENDS, TripletParser
+from .parser import BACKENDS, MAX_CAPTION_CHARACTERS, MAX_SENTENCE_WORDS, TripletParser, truncate_caption
 from .word_tokenizer import split_sentences, strip_control_characters, tokenize
 from .triplet import Triplet
 
 __all__ = [
     "BACKENDS",
+    "MAX_CAPTION_CHARACTERS",
+    "MAX_SENTENCE_WORDS",
     "TaggerDataMissingError",
     "Triplet",
     "TripletParser",
@@ -60,4 +66,5 @@ __all__ = [
     "strip_control_characters",
     "tokenize",
     "triplet_f1",
+    "truncate_caption",
 ]

@@ -43,7 +43,7 @@ NOUN_VERB_HOMOGRAPHS = frozenset(
     flip tumble twirl skip stomp tap march cartwheel somersault juggle balance
     shower bathe soak rinse scrub shave trim style braid curl
     chat text call phone email tweet blog vlog review unbox tour visit photograph
-    move drift rise glide zoom
+    move drift rise glide zoom pan tilt speed
     """.split()
 )
 
@@ -103,6 +103,21 @@ def _has_finite_verb(tags: list[str], tokens: list[str], start: int, end: int, s
     return False
 
 
+def _heads_noun_phrase(tokens: list[str], tags: list[str], index: int) -> bool:
+    """Whether the word at `index` ends a noun phrase opened by a determiner: "a *saw*", "the old *saw*".
+
+    Only the phrase's last word counts (the next word is no noun or adjective), so participles that modify a noun
+    ("a *used* car", "the *injured* man") stay verbs for the chunker.
+    """
+    start = index - 1
+    while start >= 0 and tags[start] in ADJECTIVE_TAGS:
+        start -= 1
+    if start < 0 or tokens[start] not in NOUN_ONLY_DETERMINERS:
+        return False
+    next_tag = tags[index + 1] if index + 1 < len(tags) else "."
+    return next_tag not in NOUN_TAGS and next_tag not in ADJECTIVE_TAGS
+
+
 def _correct_direction_words(tokens: list[str], tags: list[str]) -> None:
     """"left" and "right" name a direction or a side ("moves left", "on the left", "top right"): tag them NN.
 
@@ -142,6 +157,10 @@ def correct_tags(tokens: list[str], tags: list[str]) -> list[str]:
         # "a walk", "the show": a verb tag right after a determiner is a noun.
         if tag in ("VB", "VBP", "VBZ") and (previous_word in NOUN_ONLY_DETERMINERS or previous_tag in ADJECTIVE_TAGS):
             tags[index] = "NNS" if tag == "VBZ" else "NN"
+            continue
+        # "with a saw": a past form after a determiner is a noun when it ends the noun phrase.
+        if tag in ("VBD", "VBN") and _heads_noun_phrase(tokens, tags, index):
+            tags[index] = "NN"
             continue
         # -ing words the lexicon calls nouns ("cooking") are verbs after a be-form, a noun or a pronoun.
         if word.endswith("ing") and tag in ("NN", "JJ", "NNP"):

@@ -15,7 +15,28 @@ from .triplet import Triplet
 BACKENDS = ("lexicon", "nltk")
 NLTK_TAGGER_RESOURCE = "averaged_perceptron_tagger_eng"
 
+# Input caps that keep parsing time linear and bounded: only the first `MAX_CAPTION_CHARACTERS` characters of a
+# cleaned caption are parsed (cut at a word boundary), and only the first `MAX_SENTENCE_WORDS` tokens of each
+# sentence. Captions are far shorter (MSR-VTT: under 40 words; a DiDeMo paragraph: about 1,000 characters);
+# the tagger's corrections and the linker look across a sentence, so an uncapped sentence costs quadratic time.
+MAX_CAPTION_CHARACTERS = 8192
+MAX_SENTENCE_WORDS = 128
 
+
+def truncate_caption(text: str, max_characters: int = MAX_CAPTION_CHARACTERS) -> str:
+    """The first `max_characters` characters of `text`, without the word cut in two at the end.
+
+    Args:
+        text: a cleaned caption.
+        max_characters: the cap; `text` is returned unchanged when it is not longer.
+    """
+    if len(text) <= max_characters:
+        return text
+    if text[max_characters].isspace():
+        return text[:max_characters]
+    head = text[:max_characters]
+    boundary = max(head.rfind(" "), head.rfind("\n"))
+    return head[:boundary] if boundary > 0 else head
 
 
 class TripletParser:
@@ -43,14 +64,16 @@ class TripletParser:
 
         Args:
             text: a caption; several sentences are parsed one by one. ANSI escape sequences and control
-                characters are removed first.
+                characters are removed first; then only the first `MAX_CAPTION_CHARACTERS` characters (8192)
+                and the first `MAX_SENTENCE_WORDS` tokens (128) of each sentence are parsed, so the time is
+                bounded for any input.
         """
         if not isinstance(text, str):
             raise TypeError(f"TripletParser.parse expects a str caption, got {type(text).__name__}")
         triplets: list[Triplet] = []
         seen: set[Triplet] = set()
-        for sentence in split_sentences(strip_control_characters(text)):
-            tokens = tokenize(sentence)
+        for sentence in split_sentences(truncate_caption(strip_control_characters(text))):
+            tokens = tokenize(sentence)[:MAX_SENTENCE_WORDS]
             if not tokens:
                 continue
             tags = correct_tags(tokens, self._tag_words(tokens))
