@@ -29,3 +29,26 @@ def test_evaluation_names_load_on_first_use() -> None:
     import unitrim_hf.evaluation as evaluation
 
     assert callable(evaluation.text_to_video_metrics) and "evaluate_retrieval" in dir(evaluation)
+
+
+def test_eval_reports_and_leaves_out_missing_and_corrupt_videos(tmp_path, capsys) -> None:
+    import json
+
+    import torch
+
+    from unitrim_hf import UniTriMConfig, UniTriMModel, UniTriMProcessor
+    from unitrim_hf.data import write_synthetic_benchmark
+    from unitrim_hf.evaluation import cli
+
+    config = UniTriMConfig.from_preset("unitrim-tiny")
+    torch.manual_seed(0)
+    UniTriMModel(config).save_pretrained(tmp_path / "model")
+    UniTriMProcessor.for_model_config(config, frame_sampler_config={"num_frames": 4}).save_pretrained(tmp_path / "model")
+    data = write_synthetic_benchmark(tmp_path / "data", num_train=4, num_test=6, num_frames=8, frame_size=32)
+    videos = data / "videos" / "all"
+    (videos / "video5.mp4").unlink()
+    (videos / "video6.mp4").write_bytes(b"\x1aE\xdf\xa3 a truncated matroska header")
+    cli.main(["--model", str(tmp_path / "model"), "--benchmark", "synthetic", "--data_dir", str(data),
+              "--output_dir", str(tmp_path / "eval"), "--no_progress", "--device", "cpu"])
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["num_videos"] == 4 and metrics["skipped_videos"] == ["video6"], metrics.keys()
