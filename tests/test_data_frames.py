@@ -203,3 +203,15 @@ def test_a_truncated_shard_or_an_old_cache_is_a_clear_error(synthetic_train, tmp
         load_frame_cache(cache_dir)
     with pytest.raises(FrameCacheMismatchError, match="another format"):
         prepare_frames(synthetic_train, FrameSampler(num_frames=4), cache_dir, image_size=32, shard_size=16)
+
+
+def test_keyframe_dataset_leaves_out_and_reports_videos_it_cannot_decode(synthetic_train, tmp_path, caplog):
+    split = synthetic_train.filter(lambda index: index < 4, input_columns="video_index")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    paths = [str(broken) if video_id == "video1" else path for video_id, path in zip(split["video_id"], split["video_path"])]
+    split = split.remove_columns("video_path").add_column("video_path", paths)
+    with caplog.at_level("WARNING"):
+        images = keyframe_dataset(split, strategy="middle", sampler=FrameSampler(num_frames=4))
+    assert list(images["video_id"]) == ["video0", "video2", "video3"] and list(images["video_index"]) == [0, 2, 3]
+    assert "1 of 4 videos could not be decoded and have no keyframe: video1:" in caplog.text

@@ -9,6 +9,7 @@ triplets. It needs frame features (`embed_frames`, e.g. [`CLIPFrameEmbedder`]); 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Optional
 
@@ -17,7 +18,9 @@ import numpy as np
 import torch
 
 from ..media.frame_sampling import FrameSampler
-from ..errors import BenchmarkFormatError
+from ..errors import BenchmarkFormatError, VideoDecodingError
+
+logger = logging.getLogger(__name__)
 
 KEYFRAME_STRATEGIES = ("self_attention", "middle", "clip_centroid")
 FEATURE_STRATEGIES = ("self_attention", "clip_centroid")
@@ -174,10 +177,11 @@ def keyframe_dataset(
         embed_frames: needed by `"self_attention"` and `"clip_centroid"`.
 
     Returns:
-        A dataset with `video_id`, `video_path`, `video_index` (= row, = image index),
-        `captions` (all captions of the video in the split), `frame_index` (decoded frame
-        number) and `image` ([`datasets.Image`]). Caption rows of `video_dataset` keep
-        pointing at the right image through their `video_index`.
+        A dataset with `video_id`, `video_path`, `video_index` (the video's index in the split: the row, unless
+        a video was left out), `captions` (all captions of the video in the split), `frame_index` (decoded frame
+        number) and `image` ([`datasets.Image`]). Caption rows of `video_dataset` keep pointing at the right
+        image through their `video_index`. A video that cannot be decoded is left out and logged (a warning
+        naming each with its reason), as the frame cache and the evaluation do.
     """
     sampler = sampler or FrameSampler(num_frames=12)
     videos: dict[int, dict] = {}
@@ -191,10 +195,16 @@ def keyframe_dataset(
         entry = videos.setdefault(int(video_index), {"video_id": video_id, "video_path": video_path, "captions": []})
         entry["captions"].extend(text if has_list else [text])
 
+    unreadable: dict[str, str] = {}
+
     def rows():
         for video_index in sorted(videos):
             entry = videos[video_index]
-            sampled = sampler(entry["video_path"])
+            try:
+                sampled = sampler(entry["video_path"])
+            except VideoDecodingError as error:
+                unreadable[entry["video_id"]] = error.reason
+                continue
             position = select_keyframe_index(sampled.frames, sampled.mask, strategy, embed_frames)
             yield {
                 **entry,
@@ -214,4 +224,9 @@ def keyframe_dataset(
         }
     )
     # Built in memory: one small image per video; no cache fingerprinting of the closures.
-    return datasets.Dataset.from_list(list(rows()), features=features)
+    images = datasets.Dataset.from_list(list(rows()), features=features)
+    if unreadable:
+        listed = "; ".join(f"{video_id}: {reason}" for video_id, reason in list(unreadable.items())[:20])
+        logger.warning("%d of %d videos could not be decoded and have no keyframe: %s%s", len(unreadable), len(videos),
+                       listed, " ..." if len(unreadable) > 20 else "")
+    return images
