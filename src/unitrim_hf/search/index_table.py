@@ -219,6 +219,19 @@ class IndexStore:
     def __len__(self) -> int:
         return self.count()
 
+    def _unique(self, items: list[IndexedItem], seen: set[str] | None = None) -> list[IndexedItem]:
+        """`items`, refused when a path appears twice (among them, or in `seen`, which is updated): the index
+        holds one row per path, so a repeated one is a corrupt index, never a result listed twice."""
+        seen = set() if seen is None else seen
+        for item in items:
+            if item.path in seen:
+                raise IndexFormatError(
+                    f"the index at {display_text(self.location)!r} is corrupt: {item.display_path!r} has more than "
+                    "one row (rebuild it with `unitrim index` into a new folder)"
+                )
+            seen.add(item.path)
+        return items
+
     def _read(self, query) -> pa.Table:
         try:
             return query.to_arrow()
@@ -229,7 +242,7 @@ class IndexStore:
     def items(self) -> list[IndexedItem]:
         """Every indexed item (no features), in table order."""
         query = self._items.search().select(list(ITEM_COLUMNS)).with_row_id(True).limit(None)
-        return table_to_items(self._read(query))
+        return self._unique(table_to_items(self._read(query)))
 
     @property
     def skipped(self) -> list[dict]:
@@ -254,9 +267,11 @@ class IndexStore:
         query = self._items.search().with_row_id(True).limit(None)
         if kind is not None:
             query = query.where(f"kind = '{kind}'")
+        seen: set[str] = set()
         try:
             for batch in query.to_batches(batch_size):
-                yield table_to_features(pa.Table.from_batches([batch]), self.layout)
+                items, features = table_to_features(pa.Table.from_batches([batch]), self.layout)
+                yield self._unique(items, seen), features
         except _READ_ERRORS as error:
             raise IndexFormatError(f"cannot read the index at {display_text(self.location)!r}: {error}") from error
 
@@ -285,6 +300,7 @@ class IndexStore:
             query = query.refine_factor(refine_factor)
         table = self._read(query)
         items, features = table_to_features(table, self.layout)
+        self._unique(items)
         scores = (features.video_embeds.float() @ _as_tensor(vector)).tolist()
         return CoarseMatches(items, scores, features)
 

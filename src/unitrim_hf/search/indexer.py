@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -21,6 +23,7 @@ from .index_table import IndexStore
 from ..media.media_files import IMAGE, VIDEO, MediaFile, SkippedFile, classify_file, scan_folder
 from .model_fingerprint import model_fingerprint
 from .process_group import SingleProcess
+from .writer_lease import writer_lease
 
 STAGING_PREFIX = "staging_"
 
@@ -34,7 +37,8 @@ class IndexingReport:
         skipped: files that could not be indexed (not media, unreadable, corrupt, changed while being read),
             with reasons; includes those remembered from earlier runs.
         unchanged: number of files already in the index with the same size and modification time.
-        removed: paths dropped from the index because they were deleted or can no longer be indexed.
+        removed: paths dropped from the index because they were deleted or can no longer be indexed (a file that
+            is there but cannot be read, or whose folder cannot be listed, is skipped, never removed).
         seconds: wall time of the run.
     """
 
@@ -113,6 +117,7 @@ class _Plan:
     newly_skipped: list[dict]
     unchanged: int
     run_id: str
+    unreadable: list[dict] = field(default_factory=list)
 
 
 class Indexer:
@@ -245,16 +250,38 @@ class Indexer:
             to_encode.append(entry)
         present = {str(entry.path) for entry in media} | {str(entry.path) for entry in skipped}
         to_remove = {str(entry.path) for entry in skipped if str(entry.path) in indexed}
+        unreadable: list[dict] = []
         if prefix is not None:
-            to_remove |= {path for path in list(indexed) + list(remembered)
-                          if os.fsencode(path).startswith(prefix) and path not in present}
+            for path in sorted(set(indexed) | set(remembered)):
+                if not os.fsencode(path).startswith(prefix) or path in present:
+                    continue
+                reason = _why_not_scanned(path, prefix)
+                if reason is None:
+                    to_remove.add(path)
+                else:
+                    previous = indexed.get(path)
+                    size, mtime = (previous.size, previous.mtime_ns) if previous else (
+                        remembered[path]["size"], remembered[path]["mtime_ns"])
+                    unreadable.append({"path": path, "reason": reason, "size": size, "mtime_ns": mtime})
         return _Plan(to_encode, sorted(to_remove), [_skipped_dict(entry) for entry in skipped], unchanged,
-                     uuid.uuid4().hex)
+                     uuid.uuid4().hex, unreadable)
 
     def _update(self, media: list[MediaFile], skipped: list[SkippedFile], prefix: bytes | None) -> IndexingReport:
+        """Plan against the committed index and carry the plan out, under the writer lease (main process)."""
         start = time.perf_counter()
+        with writer_lease(self.index_dir) if self.processes.is_main else nullcontext():
+            report = self._update_under_lease(media, skipped, prefix)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _update_under_lease(self, media: list[MediaFile], skipped: list[SkippedFile], prefix: bytes | None) -> IndexingReport:
+        existed = self.store is not None  # a run that creates the index has no leftovers to look for
         store = self._ensure_store()
-        plan = self._plan(media, skipped, prefix) if self.processes.is_main else None
+        plan = None
+        if self.processes.is_main:
+            plan = self._plan(media, skipped, prefix)
+            if existed:
+                self._drop_leftover_staging()
         plan = self.processes.broadcast(plan)
         report = IndexingReport(unchanged=plan.unchanged)
         if self.processes.is_main:
@@ -270,11 +297,18 @@ class Indexer:
         if self.processes.is_main:
             store.ensure_vector_index()
         store.refresh()
-        report.skipped = [
-            SkippedFile(Path(entry["path"]), entry["reason"], entry["size"], entry["mtime_ns"]) for entry in store.skipped
-        ]
-        report.seconds = time.perf_counter() - start
+        unreadable = {entry["path"]: entry for entry in plan.unreadable}
+        entries = [entry for entry in store.skipped if entry["path"] not in unreadable] + plan.unreadable
+        report.skipped = [SkippedFile(Path(entry["path"]), entry["reason"], entry["size"], entry["mtime_ns"]) for entry in entries]
         return report
+
+    def _drop_leftover_staging(self) -> None:
+        """Drop the staging tables of multi-process runs killed before their merge (under the lease no other
+        run is writing, so every staging table is a leftover)."""
+        database = self.store._database
+        for name in _table_names(database):
+            if name.startswith(STAGING_PREFIX):
+                database.drop_table(name, ignore_missing=True)
 
     def _commit(self, entries: list[dict], features: StoredFeatures) -> None:
         """Insert or replace the rows of `entries` (one commit); files that failed before are no longer skipped."""
@@ -339,7 +373,8 @@ class Indexer:
                     try:
                         decoded.append(_decode(media, self.processor))
                     except UniTriMError as error:
-                        failures.append(_skipped_dict(SkippedFile(media.path, str(error), media.size, media.mtime_ns)))
+                        failure = _skipped_dict(SkippedFile(media.path, str(error), media.size, media.mtime_ns))
+                        failures.append(failure | {"keep_row": _changed_or_unreadable(media, error)})
                 if decoded:
                     features.append(self.encode(decoded))
                     entries.extend(
@@ -356,8 +391,9 @@ class Indexer:
 
     def _record_failures(self, failures: list[dict]) -> None:
         """Remember files that failed to decode; one indexed before (changed into something undecodable) loses
-        its stale row."""
-        self.store.delete_paths(entry["path"] for entry in failures)
+        its stale row, unless it failed because it changed during the run or cannot be read (its row stays until
+        a later run encodes it)."""
+        self.store.delete_paths(entry["path"] for entry in failures if not entry.get("keep_row"))
         self.store.record_skipped(failures)
 
     @torch.inference_mode()
@@ -402,6 +438,48 @@ class Indexer:
                 stamps = decoded[row].timestamps
                 timestamps[row, : len(stamps)] = stamps
         return StoredFeatures(video_embeds, frame_embeds, video_mask, timestamps, patch_embeds, patch_indices)
+
+
+def _why_not_scanned(path: str, prefix: bytes) -> str | None:
+    """None when the indexed `path`, missing from the scan of the folder `prefix` names, is gone (or hidden, which
+    the scan leaves out): its row may be dropped. Otherwise why it is still there (unreadable, or in a folder
+    that could not be listed): a skip, never a removal."""
+    relative = os.fsencode(path)[len(prefix) :].split(os.fsencode(os.sep))
+    if any(part.startswith(b".") for part in relative):
+        return None
+    try:
+        state = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        return f"cannot be read ({type(error).__name__}: {error}); its row is kept, it is tried again next run"
+    if not stat.S_ISREG(state.st_mode):
+        return None
+    return "its folder could not be listed; its row is kept, it is tried again next run"
+
+
+def _changed_or_unreadable(media: MediaFile, error: BaseException) -> bool:
+    """Whether a file that failed to decode failed for a passing reason: it cannot be read (permissions) or it
+    is no longer what the scan saw (rewritten during the run)."""
+    if isinstance(error.__cause__, PermissionError):
+        return True
+    try:
+        state = os.stat(media.path)
+    except OSError:
+        return True
+    return (state.st_size, state.st_mtime_ns) != (media.size, media.mtime_ns)
+
+
+def _table_names(database) -> list[str]:
+    """Every table of a LanceDB connection (all pages of the listing)."""
+    names: list[str] = []
+    token = None
+    while True:
+        response = database.list_tables(page_token=token)
+        names += list(response.tables)
+        token = response.page_token
+        if not token:
+            return names
 
 
 def _skipped_dict(entry: SkippedFile) -> dict:
