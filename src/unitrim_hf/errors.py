@@ -88,6 +88,26 @@ class MissingModelFolderError(UniTriMError, FileNotFoundError):
         return (type(self), (self.path,))
 
 
+class CheckpointMismatchError(UniTriMError, ValueError):
+    """
+    A saved model does not hold what its configuration describes: its `config.json` contradicts its weights, or
+    tensors are missing, of another shape or unexpected. The library's tools (`unitrim-eval`, `unitrim index`,
+    `unitrim search`) refuse such a checkpoint instead of running with freshly initialized weights.
+
+    Args:
+        path: the model folder or Hub id.
+        reason: what is wrong, naming the configuration field or the tensors.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"cannot load the model at {self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
+
+
 # ---------------------------------------------------------------------------------------------- benchmarks
 
 
@@ -176,6 +196,7 @@ class IndexModelMismatchError(UniTriMError):
 __all__ = [
     "BenchmarkFormatError",
     "CheckpointError",
+    "CheckpointMismatchError",
     "FrameCacheMismatchError",
     "ImageDecodingError",
     "IndexFormatError",

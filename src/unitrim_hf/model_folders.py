@@ -6,17 +6,26 @@ traceback. Every tool (`unitrim-eval --model`, `unitrim index/search --model`, `
 `--clip_model_name_or_path`, `--keyframe_features`, `unitrim-compare --clip_model_name_or_path`) calls
 `check_model_folder` (or `exit_if_missing_model_folder`) before it loads torch, so such an argument is one line:
 `no such model folder: PATH`. Light: imports nothing but the standard library and the package's errors.
+
+The same tools load the model with `load_model_strictly`: a checkpoint with missing, mis-shaped or unexpected
+tensors is refused, naming them, where `from_pretrained` would initialize them and carry on.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from .errors import MissingModelFolderError
+from .errors import CheckpointMismatchError, MissingModelFolderError
+
+Model = TypeVar("Model")
+# Tensor names listed in one message before "and N more".
+MAX_NAMED_TENSORS = 5
 
 # What the Hub accepts as a repository id: `name` or `namespace/name`, letters, digits, `-`, `_`, `.` (at most 96 each).
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
@@ -72,4 +81,64 @@ def exit_if_missing_model_folder(program: str, names: Iterable[str | os.PathLike
             raise SystemExit(USAGE_ERROR_STATUS) from None
 
 
-__all__ = ["check_model_folder", "exit_if_missing_model_folder", "looks_like_local_path", "missing_model_folder"]
+def load_model_strictly(model_class: type[Model], name: str | os.PathLike, **kwargs: Any) -> Model:
+    """
+    `model_class.from_pretrained(name, **kwargs)` for the library's tools: the checkpoint must hold every tensor
+    of the model its configuration describes, each of the model's shape, and nothing else.
+
+    transformers initializes missing tensors (and, with `ignore_mismatched_sizes=True`, mis-shaped ones) and only
+    logs a load report; an index, a search or an evaluation would then run with random weights. Here the load
+    report is not logged and such a checkpoint raises [`CheckpointMismatchError`] naming the tensors, as does a
+    folder whose `config.json` contradicts its weights (`UniTriMModel.from_pretrained` checks that first).
+    """
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    level = report_logger.level
+    report_logger.setLevel(logging.ERROR)
+    try:
+        model, info = model_class.from_pretrained(name, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
+    except ValueError as error:
+        field, detail = getattr(error, "field", None), getattr(error, "detail", None)
+        if field is None or detail is None:
+            raise
+        raise CheckpointMismatchError(name, f"its config.json `{field}` {detail}") from None
+    finally:
+        report_logger.setLevel(level)
+    problems = loading_problems(info)
+    if problems:
+        raise CheckpointMismatchError(name, problems)
+    return model
+
+
+def loading_problems(info: dict[str, Any]) -> str | None:
+    """One line naming the missing, mis-shaped and unexpected tensors of transformers' loading info
+    (`output_loading_info=True`), or None when the checkpoint held exactly the model's tensors."""
+    problems = []
+    if info.get("missing_keys"):
+        problems.append(f"its weights lack {_named(info['missing_keys'])}")
+    for tensor, checkpoint_shape, model_shape in sorted(info.get("mismatched_keys") or (), key=str)[:MAX_NAMED_TENSORS]:
+        problems.append(
+            f"its weights hold `{tensor}` of shape {list(checkpoint_shape)} where the model has {list(model_shape)}"
+        )
+    extra = len(info.get("mismatched_keys") or ()) - MAX_NAMED_TENSORS
+    if extra > 0:
+        problems.append(f"{extra} more tensors of another shape")
+    if info.get("unexpected_keys"):
+        problems.append(f"its weights hold {_named(info['unexpected_keys'])}, which the model does not have")
+    problems += [" ".join(str(message).split()) for message in info.get("error_msgs") or ()]
+    return "; ".join(problems) or None
+
+
+def _named(names: Iterable[str]) -> str:
+    ordered = sorted(names)
+    shown = ", ".join(f"`{name}`" for name in ordered[:MAX_NAMED_TENSORS])
+    return shown + (f" and {len(ordered) - MAX_NAMED_TENSORS} more" if len(ordered) > MAX_NAMED_TENSORS else "")
+
+
+__all__ = [
+    "check_model_folder",
+    "exit_if_missing_model_folder",
+    "load_model_strictly",
+    "loading_problems",
+    "looks_like_local_path",
+    "missing_model_folder",
+]

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..benchmark_names import BENCHMARK_NAMES
-from ..model_folders import exit_if_missing_model_folder
+from ..errors import CheckpointMismatchError
+from ..model_folders import exit_if_missing_model_folder, load_model_strictly
 
 # Paragraph length of the DiDeMo protocol (captions of a video merged into one paragraph of at most 64 tokens).
 DIDEMO_MAX_LENGTH = 64
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the evaluation; prints the Markdown report and returns 0 (a model folder that does not exist: one line
-    on stderr and exit status 2, before torch loads)."""
+    on stderr and exit status 2, before torch loads; a checkpoint whose tensors are missing, mis-shaped or
+    unexpected, or whose config.json contradicts its weights: one line naming them, exit status 2)."""
     args = build_parser().parse_args(argv)
     exit_if_missing_model_folder("unitrim-eval", (args.model, args.processor))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -66,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .training_overlap import warn_if_model_trained_on
 
     local_only = not args.allow_download
-    model = UniTriMModel.from_pretrained(args.model, local_files_only=local_only)
+    try:
+        model = load_model_strictly(UniTriMModel, args.model, local_files_only=local_only)
+    except CheckpointMismatchError as error:
+        print(f"unitrim-eval: error: {error}", file=sys.stderr)
+        return 2
     processor = UniTriMProcessor.from_pretrained(args.processor or args.model, local_files_only=local_only)
     dataset = load_benchmark(args.benchmark, args.data_dir, args.split, config_name=args.config_name, cache_dir=args.cache_dir)
     if Path(args.model).is_dir():

@@ -4,6 +4,7 @@ text disentangler, as a transformers `PreTrainedModel`. Imports only torch and t
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import torch
@@ -14,6 +15,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 
+from .checkpoint_consistency import check_config_against_weights, checkpoint_folder, read_checkpoint_shapes
 from .clip_towers import CLIPTextTower, CLIPVisionTower
 from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
@@ -127,6 +129,37 @@ class UniTriMModel(UniTriMPreTrainedModel):
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike | None, *model_args: Any, **kwargs: Any
+    ) -> "UniTriMModel":
+        """
+        transformers' `from_pretrained`, after one check of a saved folder: its own `config.json` against the
+        tensor shapes its safetensors header lists (`checkpoint_consistency`), before anything is built. A
+        configuration that claims a size that cannot be (negative, zero), another number of layers than the
+        weights hold, or a size that the weights contradict raises `CheckpointConfigMismatch` (a `ValueError`)
+        naming the folder and the first field at fault, in time bounded by the header.
+
+        Everything else is transformers' behaviour: a `config=` object, keyword overrides and `state_dict=` are
+        not checked, missing tensors are initialized (`output_loading_info=True` lists them) and
+        `ignore_mismatched_sizes=True` initializes tensors of another shape.
+        """
+        folder = checkpoint_folder(pretrained_model_name_or_path, kwargs)
+        if folder is not None:
+            cls._check_saved_configuration(folder, pretrained_model_name_or_path, kwargs.get("variant"))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    @classmethod
+    def _check_saved_configuration(
+        cls, folder: os.PathLike, name: str | os.PathLike, variant: str | None
+    ) -> None:
+        """Raise `CheckpointConfigMismatch` when `folder`'s configuration disagrees with its safetensors weights."""
+        shapes = read_checkpoint_shapes(folder, variant)
+        if shapes is not None:
+            check_config_against_weights(cls.config_class.from_pretrained(folder), shapes, name)
 
     # ------------------------------------------------------------------ CLIP weights and optimization
 

@@ -74,11 +74,12 @@ def _check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namesp
 
 def _load(model_path: str, device):
     from ..errors import UniTriMError
+    from ..model_folders import load_model_strictly
     from ..modeling.modeling_unitrim import UniTriMModel
     from ..processing_unitrim import UniTriMProcessor
 
     try:
-        model = UniTriMModel.from_pretrained(model_path)
+        model = load_model_strictly(UniTriMModel, model_path)  # missing or mis-shaped tensors: refused, named
         processor = UniTriMProcessor.from_pretrained(model_path)
     except OSError as error:
         raise UniTriMError(f"cannot load a UniTriM model and processor from {model_path!r}: {error}") from error
