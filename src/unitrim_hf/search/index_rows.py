@@ -18,6 +18,7 @@ Columns (T = frame slots, K = selected patches, D = embedding size):
 | `patch_embeds` | fixed_size_list<float16, T*K*D> | selected patch features (only when K > 0) |
 | `patch_indices` | fixed_size_list<int32, T*K> | their positions in the frame's patch grid (only when K > 0) |
 | `checksum` | int64 | CRC-32 of every column above, verified when the row is read |
+| `vector_checksum` | int64 | CRC-32 of the path and the coarse vector, verified before the coarse stage reads them |
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch
 from .display import display_text, path_bytes, path_from_bytes
 from ..errors import IndexFormatError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 METADATA_KEY = b"unitrim_index"
 # Columns that are not features, read for listings (no feature bytes).
 ITEM_COLUMNS = ("path", "path_text", "kind", "size", "mtime_ns", "content_sha256", "num_frames")
@@ -142,6 +143,7 @@ def item_schema(layout: FeatureLayout, metadata: dict) -> pa.Schema:
             pa.field("patch_indices", pa.list_(pa.int32(), frames * patches)),
         ]
     fields.append(pa.field("checksum", pa.int64()))
+    fields.append(pa.field("vector_checksum", pa.int64()))
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
 
 
@@ -162,6 +164,31 @@ def _row_checksum(scalars: list, arrays: list[np.ndarray], row: int) -> int:
     for array in arrays:
         checksum = zlib.crc32(memoryview(np.ascontiguousarray(array[row])).cast("B"), checksum)
     return checksum
+
+
+def _vector_checksum(raw_path: bytes, vector: np.ndarray) -> int:
+    return zlib.crc32(memoryview(np.ascontiguousarray(vector, dtype=np.float32)).cast("B"), zlib.crc32(raw_path))
+
+
+def check_vector_checksums(table: pa.Table, embed_dim: int) -> None:
+    """
+    Check the coarse vectors of Arrow rows holding `path`, `vector` and `vector_checksum`.
+
+    Raises:
+        IndexFormatError: a vector does not match its checksum (naming the file).
+    """
+    try:
+        raw_paths = table.column("path").to_pylist()
+        vectors = _column_array(table, "vector", (embed_dim,))
+        checksums = table.column("vector_checksum").to_pylist()
+    except (KeyError, ValueError, pa.ArrowException) as error:
+        raise IndexFormatError(f"malformed index rows: {error}") from error
+    for row, raw_path in enumerate(raw_paths):
+        if _vector_checksum(raw_path, vectors[row]) != checksums[row]:
+            raise IndexFormatError(
+                f"the search vector of {display_text(path_from_bytes(raw_path))!r} is corrupt (its checksum does not "
+                "match); re-index that file or rebuild the index"
+            )
 
 
 def _fixed_list(values: np.ndarray, arrow_type: pa.DataType) -> pa.FixedSizeListArray:
@@ -200,7 +227,7 @@ def features_to_table(
     if patches:
         arrays["patch_embeds"] = features.patch_embeds.detach().cpu().to(torch.float16).numpy().reshape(count, -1)
         arrays["patch_indices"] = features.patch_indices.detach().cpu().to(torch.int32).numpy().reshape(count, -1)
-    columns: dict[str, list] = {name: [] for name in CHECKED_SCALARS + ("path_text", "checksum")}
+    columns: dict[str, list] = {name: [] for name in CHECKED_SCALARS + ("path_text", "checksum", "vector_checksum")}
     ordered = [arrays[name] for name in layout.feature_columns()]
     for row, entry in enumerate(entries):
         values = {
@@ -212,6 +239,7 @@ def features_to_table(
             columns[name].append(values[name])
         columns["path_text"].append(display_text(entry["path"]))
         columns["checksum"].append(_row_checksum([values[name] for name in CHECKED_SCALARS], ordered, row))
+        columns["vector_checksum"].append(_vector_checksum(values["path"], arrays["vector"][row]))
     data = {name: pa.array(columns[name], type=schema.field(name).type) for name in columns}
     data |= {name: _fixed_list(arrays[name], schema.field(name).type) for name in arrays}
     return pa.Table.from_pydict(data, schema=schema).select(schema.names)
@@ -275,6 +303,6 @@ def table_to_features(table: pa.Table, layout: FeatureLayout, verify: bool = Tru
 
 
 __all__ = [
-    "FORMAT_VERSION", "FeatureLayout", "IndexedItem", "StoredFeatures", "features_to_table", "item_schema",
+    "FORMAT_VERSION", "FeatureLayout", "IndexedItem", "StoredFeatures", "check_vector_checksums", "features_to_table", "item_schema",
     "schema_metadata", "table_to_features", "table_to_items",
 ]

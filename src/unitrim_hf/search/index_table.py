@@ -28,6 +28,7 @@ from .index_rows import (
     FeatureLayout,
     IndexedItem,
     StoredFeatures,
+    check_vector_checksums,
     features_to_table,
     item_schema,
     schema_metadata,
@@ -282,6 +283,21 @@ class IndexStore:
             return [], _empty_features(self.layout)
         return [item for items, _ in parts for item in items], StoredFeatures.concatenate([f for _, f in parts])
 
+    def verify_vectors(self, batch_size: int = 65_536) -> None:
+        """
+        Check every coarse vector of this version against its checksum (the path and vector columns only, about
+        2 KB a row for D = 512): what the coarse stage reads besides the candidates' verified rows.
+
+        Raises:
+            IndexFormatError: a vector is corrupt (naming the file), or the table cannot be read.
+        """
+        query = self._items.search().select(["path", "vector", "vector_checksum"]).limit(None)
+        try:
+            for batch in query.to_batches(batch_size):
+                check_vector_checksums(pa.Table.from_batches([batch]), self.layout.embed_dim)
+        except _READ_ERRORS as error:
+            raise IndexFormatError(f"cannot read the index at {display_text(self.location)!r}: {error}") from error
+
     def nearest(
         self, vector, limit: int, kind: str | None = None, nprobes: int = DEFAULT_NPROBES,
         refine_factor: int | None = DEFAULT_REFINE_FACTOR,
@@ -367,11 +383,13 @@ class IndexStore:
         indices = self._indices()
         if "vector" in indices:
             if any(index.num_unindexed_rows for index in indices.values()):
+                self.verify_vectors()  # what the index is about to fold in
                 self._items.optimize()
             return True
         rows = self.count()
         if rows < min_rows:
             return False
+        self.verify_vectors()  # what the index is trained on and its searches re-rank by
         options = {"num_partitions": max(1, int(rows**0.5)), "num_sub_vectors": max(1, self.layout.embed_dim // 8)}
         options |= ivf_pq_options
         self._items.create_index("vector", config=IvfPq(distance_type="dot", **options))

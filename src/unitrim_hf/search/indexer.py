@@ -189,15 +189,16 @@ class Indexer:
         return store
 
     def _ensure_store(self) -> IndexStore:
-        """Open the index, creating it (main process first) when missing."""
+        """Open the index, creating it (main process first) when missing. Every process passes the barrier
+        whatever it found when it was constructed (the main process may have created the index since), so the
+        processes' collectives stay in step."""
+        if self.store is None and self.processes.is_main:
+            self.store = self._checked(
+                IndexStore.create(self.index_dir, self.fingerprint, self.layout, self.settings, self.storage_options)
+            )
+        self.processes.barrier()
         if self.store is None:
-            store = None
-            if self.processes.is_main:
-                store = IndexStore.create(self.index_dir, self.fingerprint, self.layout, self.settings, self.storage_options)
-            self.processes.barrier()
-            if store is None:
-                store = IndexStore.open(self.index_dir, self.fingerprint, storage_options=self.storage_options)
-            self.store = self._checked(store)
+            self.store = self._checked(IndexStore.open(self.index_dir, self.fingerprint, storage_options=self.storage_options))
         self.store.refresh()
         return self.store
 

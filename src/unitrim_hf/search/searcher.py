@@ -140,7 +140,14 @@ class Searcher:
         self.refine_factor = refine_factor
         self.store = IndexStore.open(index_dir, model_fingerprint(model), storage_options=storage_options)
         self.store.pin()
+        self._verify_coarse_stage()
         self._count_kinds()
+
+    def _verify_coarse_stage(self) -> None:
+        """Without a vector index the coarse stage scans every vector: check them all once per pinned version (an
+        index's vectors were checked when it was built or last folded rows in)."""
+        if not self.store.has_vector_index():
+            self.store.verify_vectors()
 
     def _count_kinds(self) -> None:
         # Items per kind in the pinned version: a kind filter is only applied where both kinds are present.
@@ -150,6 +157,7 @@ class Searcher:
         """Search the latest committed version from now on."""
         self.store.refresh()
         self.store.pin()
+        self._verify_coarse_stage()
         self._count_kinds()
 
     def __len__(self) -> int:
