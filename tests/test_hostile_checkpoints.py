@@ -231,6 +231,9 @@ def _tool_commands(folder: Path, tmp_path: Path) -> dict[str, list[str]]:
                            str(folder), "--index", str(tmp_path / "index")],
         "unitrim-eval": [sys.executable, "-m", "unitrim_hf.evaluation.cli", "--model", str(folder), "--benchmark",
                          "synthetic", "--data_dir", str(tmp_path / "data"), "--no_progress"],
+        "train.py --do_eval_only": [sys.executable, str(Path(__file__).resolve().parents[1] / "train.py"),
+                                    "--do_eval_only", "--model_name_or_path", str(folder),
+                                    "--output_dir", str(tmp_path / "eval_only")],
     }
 
 
@@ -243,7 +246,7 @@ def _error_lines(completed: subprocess.CompletedProcess) -> list[str]:
     return [line for line in completed.stderr.splitlines() if "error:" in line]
 
 
-@pytest.mark.parametrize("tool", ["unitrim index", "unitrim search", "unitrim-eval"])
+@pytest.mark.parametrize("tool", ["unitrim index", "unitrim search", "unitrim-eval", "train.py --do_eval_only"])
 @pytest.mark.parametrize(
     ("damage", "named"),
     [("missing", f"lack `{MISSING_TENSOR}`"), ("mis_shaped", f"`{MIS_SHAPED_TENSOR}` of shape [2, 16]")],

@@ -96,10 +96,11 @@ def load_model_strictly(model_class: type[Model], name: str | os.PathLike, **kwa
     report_logger.setLevel(logging.ERROR)
     try:
         model, info = model_class.from_pretrained(name, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # a damaged header or config, unreadable files
         field, detail = getattr(error, "field", None), getattr(error, "detail", None)
         if field is None or detail is None:
-            raise
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise CheckpointMismatchError(name, first_line) from None
         raise CheckpointMismatchError(name, f"its config.json `{field}` {detail}") from None
     finally:
         report_logger.setLevel(level)

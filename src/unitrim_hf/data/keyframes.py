@@ -19,6 +19,7 @@ import torch
 
 from ..media.frame_sampling import FrameSampler
 from ..errors import BenchmarkFormatError, VideoDecodingError
+from ..model_folders import load_model_strictly
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +135,11 @@ class CLIPFrameEmbedder:
         if config.model_type == "unitrim":
             from ..modeling.modeling_unitrim import UniTriMModel
 
-            model = UniTriMModel.from_pretrained(self.model_name_or_path)
+            model_class = UniTriMModel
         else:
-            model = CLIPModel.from_pretrained(self.model_name_or_path)
+            model_class = CLIPModel
+        # Keyframes chosen with random weights would be silently wrong: a checkpoint must hold all its tensors.
+        model = load_model_strictly(model_class, self.model_name_or_path)
         self.image_size = self.image_size or int(model.config.vision_config.image_size)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self._model = model.to(device).eval()

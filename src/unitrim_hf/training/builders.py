@@ -14,6 +14,7 @@ from ..modeling.configuration_unitrim import UniTriMConfig
 from ..data import load_benchmark, prepare_frames
 from ..data.keyframes import CLIPFrameEmbedder
 from ..errors import FrameCacheMismatchError
+from ..model_folders import load_model_strictly
 from ..media.frame_sampling import FrameSampler
 from ..modeling.modeling_unitrim import UniTriMModel
 from ..processing_unitrim import UniTriMProcessor
@@ -26,7 +27,7 @@ def build_model(model_args: ModelArguments) -> UniTriMModel:
     """A saved UniTriM model, a CLIP checkpoint converted with `from_clip`, or a randomly initialized preset."""
     overrides = model_args.overrides()
     if model_args.model_name_or_path:
-        model = UniTriMModel.from_pretrained(model_args.model_name_or_path)
+        model = load_model_strictly(UniTriMModel, model_args.model_name_or_path)
     elif model_args.clip_model_name_or_path:
         model = UniTriMModel.from_clip(model_args.clip_model_name_or_path, preset=model_args.preset, **overrides)
     else:

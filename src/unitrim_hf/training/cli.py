@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..errors import TrainingArgumentError
+from ..errors import CheckpointMismatchError, TrainingArgumentError
 from .command_line import parse_arguments
 from .launch_check import warn_if_fewer_processes_than_requested
 from .output_layout import EVAL_ONLY_METRICS_STEM
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     become the process's exit status); a bad argument is one line on stderr and exit status 2."""
     try:
         run(argv)
-    except TrainingArgumentError as error:
+    except (TrainingArgumentError, CheckpointMismatchError) as error:
         print(f"{PROGRAM_NAME}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
