@@ -204,7 +204,9 @@ def damaged_folders(saved_folder: Path, tmp_path_factory: pytest.TempPathFactory
     _edit_weights(missing, lambda weights: weights.pop(MISSING_TENSOR))
     mis_shaped = _copy(saved_folder, root, "mis_shaped")
     _edit_weights(mis_shaped, lambda weights: weights.__setitem__(MIS_SHAPED_TENSOR, torch.zeros(2, 16)))
-    return {"missing": missing, "mis_shaped": mis_shaped}
+    not_finite = _copy(saved_folder, root, "not_finite")
+    _edit_weights(not_finite, lambda weights: weights[MISSING_TENSOR].view(-1).__setitem__(3, float("nan")))
+    return {"missing": missing, "mis_shaped": mis_shaped, "not_finite": not_finite}
 
 
 def test_user_code_keeps_transformers_behaviour_for_a_missing_tensor(damaged_folders) -> None:
@@ -249,7 +251,9 @@ def _error_lines(completed: subprocess.CompletedProcess) -> list[str]:
 @pytest.mark.parametrize("tool", ["unitrim index", "unitrim search", "unitrim-eval", "train.py --do_eval_only"])
 @pytest.mark.parametrize(
     ("damage", "named"),
-    [("missing", f"lack `{MISSING_TENSOR}`"), ("mis_shaped", f"`{MIS_SHAPED_TENSOR}` of shape [2, 16]")],
+    [("missing", f"lack `{MISSING_TENSOR}`"), ("mis_shaped", f"`{MIS_SHAPED_TENSOR}` of shape [2, 16]"),
+     # A NaN weight emptied the index before LanceDB refused its vectors, and made a search print "(no results)".
+     ("not_finite", f"NaN or infinite values in `{MISSING_TENSOR}`")],
 )
 def test_the_tools_refuse_a_damaged_checkpoint_in_one_line(damaged_folders, tmp_path, tool, damage, named) -> None:
     completed = _run_tool(_tool_commands(damaged_folders[damage], tmp_path)[tool])

@@ -104,10 +104,21 @@ def load_model_strictly(model_class: type[Model], name: str | os.PathLike, **kwa
         raise CheckpointMismatchError(name, f"its config.json `{field}` {detail}") from None
     finally:
         report_logger.setLevel(level)
-    problems = loading_problems(info)
+    problems = loading_problems(info) or non_finite_tensors(model)
     if problems:
         raise CheckpointMismatchError(name, problems)
     return model
+
+
+def non_finite_tensors(model: Any) -> str | None:
+    """One line naming the floating-point tensors of `model` that hold NaN or infinity, or None. Such weights give
+    NaN scores: an index would store NaN vectors (which LanceDB refuses after the rows were replaced) and a
+    search would rank nothing."""
+    import torch
+
+    names = [name for name, tensor in model.state_dict().items()
+             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    return f"its weights hold NaN or infinite values in {_named(names)}" if names else None
 
 
 def loading_problems(info: dict[str, Any]) -> str | None:
