@@ -75,3 +75,30 @@ def write_media(folder: Path, names: tuple[str, ...] = GOOD_VIDEOS + GOOD_IMAGES
         elif name == "text_renamed.mp4":
             path.write_text("this is plain text pretending to be a video\n")
     return folder
+
+
+def test_fifos_sockets_and_dangling_links_are_listed_as_skipped(tmp_path) -> None:
+    """They were left out of the scan without a word; a FIFO opened for reading would block forever."""
+    import os
+    import socket
+
+    from unitrim_hf.media.media_files import classify_file, scan_folder
+
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "photo.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    os.symlink(tmp_path / "gone.mp4", tmp_path / "link.mp4")
+    server = socket.socket(socket.AF_UNIX)
+    short = Path("/tmp") / f"unitrim-socket-{os.getpid()}"  # AF_UNIX paths are limited to about 100 bytes
+    server.bind(str(short))
+    (tmp_path / "sock").symlink_to(short)
+    try:
+        scan = scan_folder(tmp_path)
+    finally:
+        server.close()
+        short.unlink()
+    reasons = {entry.path.name: entry.reason for entry in scan.skipped}
+    assert [entry.path.name for entry in scan.media] == ["photo.png"]
+    assert reasons["pipe.png"] == "not a regular file (a FIFO)"
+    assert reasons["link.mp4"] == "a symbolic link to a missing file"
+    assert reasons["sock"] == "not a regular file (a socket)"
+    assert classify_file(tmp_path / "pipe.png").reason == "not a regular file (a FIFO)"  # no blocking open

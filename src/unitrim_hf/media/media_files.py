@@ -8,9 +8,13 @@ file.
 from __future__ import annotations
 
 import os
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from ..errors import ImageDecodingError
+from .regular_files import open_regular_file
 
 VIDEO = "video"
 IMAGE = "image"
@@ -127,9 +131,11 @@ def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
     """
     file = Path(path).absolute()
     try:
-        stat = file.stat()
-        with open(file, "rb") as handle:
+        with open_regular_file(file) as handle:  # a FIFO swapped in after the scan would block open() forever
+            stat = os.fstat(handle.fileno())
             header = handle.read(HEADER_SIZE)
+    except ImageDecodingError as error:
+        return SkippedFile(file, error.reason)
     except OSError as error:
         return SkippedFile(file, f"cannot read file ({error.strerror or error})")
     size, mtime_ns = stat.st_size, stat.st_mtime_ns
@@ -154,8 +160,9 @@ def classify_file(path: str | os.PathLike) -> MediaFile | SkippedFile:
     return SkippedFile(file, "not a video or image (unrecognized content)", size, mtime_ns)
 
 
-def iter_files(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:
-    """Every regular file under `folder`, recursively, sorted; hidden entries and `exclude` folders left out."""
+def _walk(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
+    """(regular files, other entries: FIFOs, sockets, devices, dangling links) under `folder`, recursively, each
+    sorted; hidden entries and `exclude` folders left out."""
     root = Path(folder)
     if not root.is_dir():
         from ..errors import UniTriMError
@@ -163,24 +170,48 @@ def iter_files(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] =
         raise UniTriMError(f"{str(root)!r} is not a folder")
     excluded = {Path(entry).resolve() for entry in exclude}
     files: list[Path] = []
+    special: list[Path] = []
     for directory, subdirectories, names in os.walk(root):
         current = Path(directory)
         subdirectories[:] = sorted(
             name for name in subdirectories
             if not name.startswith(".") and (current / name).resolve() not in excluded
         )
-        files.extend(current / name for name in names if not name.startswith(".") and (current / name).is_file())
-    return sorted(path.absolute() for path in files)
+        for name in names:
+            if not name.startswith("."):
+                (files if (current / name).is_file() else special).append(current / name)
+    return sorted(path.absolute() for path in files), sorted(path.absolute() for path in special)
+
+
+def iter_files(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Every regular file under `folder`, recursively, sorted; hidden entries and `exclude` folders left out."""
+    return _walk(folder, exclude)[0]
+
+
+def special_entry_reason(path: Path) -> str:
+    """Why a folder entry that is not a regular file is not indexed (a FIFO would block its reader forever)."""
+    try:
+        mode = path.stat().st_mode  # what a link points to
+    except FileNotFoundError:
+        return "a symbolic link to a missing file" if path.is_symlink() else "the file was removed during the scan"
+    except OSError as error:
+        return f"cannot read file ({error.strerror or error})"
+    kinds = ((stat_module.S_ISFIFO, "a FIFO"), (stat_module.S_ISSOCK, "a socket"),
+             (stat_module.S_ISCHR, "a character device"), (stat_module.S_ISBLK, "a block device"))
+    return "not a regular file (" + next((name for check, name in kinds if check(mode)), "a special file") + ")"
 
 
 def scan_folder(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> MediaScan:
-    """Classify every file under `folder` (recursively) into indexable media and skipped files."""
+    """Classify every file under `folder` (recursively) into indexable media and skipped files; FIFOs, sockets,
+    devices and dangling links are skipped files with their reason."""
     media: list[MediaFile] = []
     skipped: list[SkippedFile] = []
-    for path in iter_files(folder, exclude):
+    files, special = _walk(folder, exclude)
+    for path in files:
         entry = classify_file(path)
         (media if isinstance(entry, MediaFile) else skipped).append(entry)
-    return MediaScan(media, skipped)
+    skipped += [SkippedFile(path, special_entry_reason(path)) for path in special]
+    return MediaScan(media, sorted(skipped, key=lambda entry: entry.path))
 
 
 __all__ = ["IMAGE", "MEDIA_KINDS", "VIDEO", "MediaFile", "MediaScan", "SkippedFile", "classify_file", "iter_files", "scan_folder"]

@@ -23,7 +23,7 @@ def open_regular_file(path: str | os.PathLike, error_class: type[Exception] = Im
     try:
         descriptor = os.open(path, os.O_RDONLY | _NON_BLOCKING)
     except OSError as error:
-        raise error_class(path, f"cannot be opened ({error.strerror or error})") from error
+        raise error_class(path, f"cannot read file ({error.strerror or error})") from error
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
