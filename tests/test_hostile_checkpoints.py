@@ -273,3 +273,17 @@ def test_a_tool_refuses_a_100000_layer_config_at_once(saved_folder, tmp_path) ->
     assert completed.returncode == 2 and "Traceback" not in completed.stderr, completed.stderr
     (line,) = _error_lines(completed)
     assert "`text_config.num_hidden_layers` is 100000" in line and str(folder) in line
+
+
+def test_a_pickle_that_is_not_plain_weights_is_one_line(saved_folder, tmp_path) -> None:
+    """A `.bin` pickle that references a function: torch.load(weights_only=True) refuses it with a bare
+    UnpicklingError traceback in the tools."""
+    import pickle
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text((saved_folder / "config.json").read_text())
+    with open(folder / "pytorch_model.bin", "wb") as handle:
+        pickle.dump({"text_projection.weight": os.getcwd}, handle)
+    with pytest.raises(CheckpointMismatchError, match=r"a pickle \(.bin\) that torch.load refuses to load safely"):
+        load_model_strictly(UniTriMModel, folder)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import sys
 from collections.abc import Iterable
@@ -96,6 +97,11 @@ def load_model_strictly(model_class: type[Model], name: str | os.PathLike, **kwa
     report_logger.setLevel(logging.ERROR)
     try:
         model, info = model_class.from_pretrained(name, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
+    except pickle.UnpicklingError:
+        raise CheckpointMismatchError(
+            name, "its weights are a pickle (.bin) that torch.load refuses to load safely (weights_only=True): "
+            "only load it if you trust it, and save it again as safetensors"
+        ) from None
     except (ValueError, OSError) as error:  # a damaged header or config, unreadable files
         field, detail = getattr(error, "field", None), getattr(error, "detail", None)
         if field is None or detail is None:
