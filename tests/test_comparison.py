@@ -143,3 +143,24 @@ def test_a_variant_name_yaml_reads_as_a_boolean_is_refused_with_the_fix(tmp_path
         load_recipe(path)
     path.write_text(text.replace("on:", "'on':").replace("off:", "'off':").replace("yes", "'on'"))
     assert [variant.name for variant in load_recipe(path).variants][0] == "on"
+
+
+def test_compare_on_a_benchmark_with_missing_and_corrupt_videos_reports_them(tmp_path) -> None:
+    """Every tool on faulty data: one run on a folder with a missing and a corrupt video trains, evaluates the
+    readable test videos and records the skipped one."""
+    from unitrim_hf.data import write_synthetic_benchmark
+
+    data = write_synthetic_benchmark(tmp_path / "data", num_train=16, num_test=8, num_frames=8, frame_size=32)
+    videos = data / "videos" / "all"
+    (videos / "video2.mp4").unlink()
+    (videos / "video19.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    report = run_compare([
+        "--presets", "unitrim-tiny", "--seeds", "1", "--data_dir", str(data), "--output_dir", str(tmp_path / "runs"),
+        "--", "--num_frames", "2", "--max_length", "16", "--per_device_train_batch_size", "8",
+        "--per_device_eval_batch_size", "8", "--max_steps", "2",
+    ])
+    (run,) = report["runs"]
+    assert run["global_step"] == 2 and 0 <= run["metrics"]["text_to_video"]["R@1"] <= 100
+    assert run["metrics"]["text_to_video"]["num_queries"] == 7  # video19's caption is left out
+    metrics_file = next((tmp_path / "runs").glob("unitrim-tiny-seed1-*/metrics.json"))
+    assert json.loads(metrics_file.read_text())["skipped_videos"] == ["video19"]
