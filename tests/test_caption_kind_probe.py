@@ -24,8 +24,12 @@ def test_ceiling_is_the_mean_chance_of_picking_the_right_one_among_equals() -> N
     assert oracle_ceilings([("a",), ("b",)]) == 100.0
 
 
-def test_script_probes_a_saved_model_with_each_caption_kind(tmp_path: Path) -> None:
-    data_dir = write_synthetic_benchmark(tmp_path / "data", num_train=2, num_test=6, seed=1)
+@pytest.mark.parametrize("faulty", [False, True], ids=["intact", "missing-and-corrupt-videos"])
+def test_script_probes_a_saved_model_with_each_caption_kind(tmp_path: Path, faulty: bool) -> None:
+    data_dir = write_synthetic_benchmark(tmp_path / "data", num_train=2, num_test=8 if faulty else 6, seed=1)
+    if faulty:  # one test video missing (out of the split), one corrupt (left out of the evaluation): 6 remain
+        (data_dir / "videos" / "all" / "video2.mp4").unlink()
+        (data_dir / "videos" / "all" / "video3.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
     config = UniTriMConfig.from_preset("unitrim-tiny")
     UniTriMModel(config).save_pretrained(tmp_path / "model")
     UniTriMProcessor.for_model_config(config).save_pretrained(tmp_path / "model")
