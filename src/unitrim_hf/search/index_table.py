@@ -13,6 +13,7 @@ searched exactly until `optimize` folds them in).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -51,8 +52,10 @@ SKIPPED_SCHEMA = pa.schema([
     pa.field("size", pa.int64()),
     pa.field("mtime_ns", pa.int64()),
 ])
-# Errors of Lance / Arrow / the file system while reading, reported as `IndexFormatError`.
+# Errors of Lance / Arrow / the file system while reading, reported as `IndexFormatError`; besides these, a
+# panic of LanceDB's Rust code on damaged files comes as `pyo3_async_runtimes.RustPanic` (not importable).
 _READ_ERRORS = (OSError, ValueError, RuntimeError, pa.ArrowException)
+_RUST_PANIC_MODULES = ("pyo3_async_runtimes", "pyo3_runtime")
 
 
 @dataclass
@@ -62,6 +65,29 @@ class CoarseMatches:
     items: list[IndexedItem]
     scores: list[float]
     features: StoredFeatures
+
+
+def _is_read_error(error: Exception) -> bool:
+    """Whether `error` is Lance, Arrow or the file system failing to read an index (not a bug of the caller)."""
+    return isinstance(error, _READ_ERRORS) or type(error).__module__ in _RUST_PANIC_MODULES
+
+
+@contextmanager
+def _reading(location: str) -> Iterator[None]:
+    """
+    The read boundary of the store: an error of Lance, Arrow or the file system inside is raised again as
+    [`IndexFormatError`] naming the index ("the index at ... cannot be read: ...").
+    """
+    try:
+        yield
+    except IndexFormatError as error:
+        if display_text(location) in str(error):
+            raise
+        raise IndexFormatError(f"the index at {display_text(location)!r} cannot be read: {error}") from error
+    except Exception as error:
+        if not _is_read_error(error):
+            raise
+        raise IndexFormatError(f"the index at {display_text(location)!r} cannot be read: {error}") from error
 
 
 def _is_uri(location: str) -> bool:
@@ -86,17 +112,21 @@ class IndexStore:
         location: where the index is.
         database, items, skipped: the LanceDB connection and its two tables.
         metadata: the index metadata read from the items table's schema.
+        schema: the items table's schema (its feature columns must match the stored layout).
     """
 
-    def __init__(self, location: str, database, items, skipped, metadata: dict) -> None:
+    def __init__(self, location: str, database, items, skipped, metadata: dict, schema: pa.Schema) -> None:
         self.location = location
         self._database = database
         self._items = items
         self._skipped = skipped
         self.metadata = metadata
-        self.fingerprint = ModelFingerprint.from_dict(metadata["model"])
-        self.layout = FeatureLayout(**metadata["layout"])
-        self.processor_settings = metadata.get("processor_settings", {})
+        try:
+            self.fingerprint = ModelFingerprint.from_dict(metadata.get("model"))
+            self.layout = _layout_from_metadata(metadata.get("layout"), schema)
+            self.processor_settings = _settings_from_metadata(metadata.get("processor_settings", {}))
+        except IndexFormatError as error:
+            raise IndexFormatError(f"the index at {display_text(location)!r} has corrupt metadata: {error}") from error
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -115,7 +145,9 @@ class IndexStore:
         try:
             _, database = cls._connect(location, storage_options)
             return location, (database if ITEMS_TABLE in database.list_tables().tables else None)
-        except _READ_ERRORS:
+        except Exception as error:
+            if not _is_read_error(error):
+                raise
             return location, None
 
     @classmethod
@@ -135,7 +167,9 @@ class IndexStore:
         try:
             database.create_table(SKIPPED_TABLE, schema=SKIPPED_SCHEMA, exist_ok=True)
             database.create_table(ITEMS_TABLE, schema=item_schema(layout, metadata), exist_ok=True)
-        except _READ_ERRORS as error:
+        except Exception as error:
+            if not _is_read_error(error):
+                raise
             raise IndexFormatError(f"cannot create an index at {location!r}: {error}") from error
         return cls._open_tables(location, database, fingerprint)
 
@@ -178,20 +212,24 @@ class IndexStore:
         cls, location: str, database, fingerprint: ModelFingerprint | None, version: int | None = None
     ) -> "IndexStore":
         """The store of the index tables of `database` (see `open` for the errors)."""
-        try:
+        with _reading(location):
             items = database.open_table(ITEMS_TABLE)
             skipped = database.open_table(SKIPPED_TABLE)
             if version is not None:
                 items.checkout(version)
-            metadata = schema_metadata(items.schema)
-        except _READ_ERRORS as error:
-            raise IndexFormatError(f"cannot open the index at {display_text(location)!r}: {error}") from error
+            schema = items.schema
+            metadata = schema_metadata(schema)
+        if not isinstance(metadata, dict):
+            raise IndexFormatError(
+                f"the index at {display_text(location)!r} has corrupt metadata: it must be an object, got "
+                f"{type(metadata).__name__}"
+            )
         if metadata.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(
                 f"the index at {display_text(location)!r} has format version {metadata.get('format_version')!r}; "
                 f"this version of unitrim_hf reads version {FORMAT_VERSION} (rebuild it with `unitrim index`)"
             )
-        store = cls(location, database, items, skipped, metadata)
+        store = cls(location, database, items, skipped, metadata, schema)
         if fingerprint is not None and not store.fingerprint.matches(fingerprint):
             raise IndexModelMismatchError(location, store.fingerprint, fingerprint)
         return store
@@ -203,19 +241,19 @@ class IndexStore:
 
     def pin(self) -> None:
         """Read the current version from now on, whatever later writers commit (a consistent snapshot)."""
-        self._items.checkout(self._items.version)
+        with _reading(self.location):
+            self._items.checkout(self._items.version)
 
     def refresh(self) -> None:
         """Read the latest committed version from now on."""
-        self._items.checkout_latest()
-        self._skipped.checkout_latest()
+        with _reading(self.location):
+            self._items.checkout_latest()
+            self._skipped.checkout_latest()
 
     # ------------------------------------------------------------------ reading
     def count(self, kind: str | None = None) -> int:
-        try:
+        with _reading(self.location):
             return self._items.count_rows(None if kind is None else f"kind = '{kind}'")
-        except _READ_ERRORS as error:
-            raise IndexFormatError(f"cannot read the index at {display_text(self.location)!r}: {error}") from error
 
     def __len__(self) -> int:
         return self.count()
@@ -234,28 +272,31 @@ class IndexStore:
         return items
 
     def _read(self, query) -> pa.Table:
-        try:
+        with _reading(self.location):
             return query.to_arrow()
-        except _READ_ERRORS as error:
-            raise IndexFormatError(f"cannot read the index at {display_text(self.location)!r}: {error}") from error
 
     @property
     def items(self) -> list[IndexedItem]:
         """Every indexed item (no features), in table order."""
-        query = self._items.search().select(list(ITEM_COLUMNS)).with_row_id(True).limit(None)
+        with _reading(self.location):
+            query = self._items.search().select(list(ITEM_COLUMNS)).with_row_id(True).limit(None)
         return self._unique(table_to_items(self._read(query)))
 
     @property
     def skipped(self) -> list[dict]:
         """Files that could not be indexed: dicts with `path` (str), `reason`, `size`, `mtime_ns`."""
-        table = self._read(self._skipped.search().limit(None))
+        with _reading(self.location):
+            query = self._skipped.search().limit(None)
+        table = self._read(query)
         rows = table.to_pylist()
         return [{"path": path_from_bytes(row["path"]), "reason": row["reason"], "size": row["size"],
                  "mtime_ns": row["mtime_ns"]} for row in rows]
 
     def read_rows(self, row_ids: list[int]) -> tuple[list[IndexedItem], StoredFeatures]:
         """Items and verified features of `row_ids` (of this version), in that order."""
-        table = self._read(self._items.take_row_ids([int(row) for row in row_ids]).with_row_id())
+        with _reading(self.location):
+            query = self._items.take_row_ids([int(row) for row in row_ids]).with_row_id()
+        table = self._read(query)
         found = {row: position for position, row in enumerate(table.column("_rowid").to_pylist())}
         missing = [row for row in row_ids if int(row) not in found]
         if missing:
@@ -265,16 +306,20 @@ class IndexStore:
 
     def iter_features(self, kind: str | None = None, batch_size: int = 4096) -> Iterator[tuple[list[IndexedItem], StoredFeatures]]:
         """Every item (of `kind`) with its verified features, `batch_size` rows at a time, in table order."""
-        query = self._items.search().with_row_id(True).limit(None)
-        if kind is not None:
-            query = query.where(f"kind = '{kind}'")
         seen: set[str] = set()
-        try:
-            for batch in query.to_batches(batch_size):
-                items, features = table_to_features(pa.Table.from_batches([batch]), self.layout)
-                yield self._unique(items, seen), features
-        except _READ_ERRORS as error:
-            raise IndexFormatError(f"cannot read the index at {display_text(self.location)!r}: {error}") from error
+        with _reading(self.location):
+            query = self._items.search().with_row_id(True).limit(None)
+            if kind is not None:
+                query = query.where(f"kind = '{kind}'")
+            batches = iter(query.to_batches(batch_size))
+        while (batch := self._next_batch(batches)) is not None:
+            items, features = table_to_features(pa.Table.from_batches([batch]), self.layout)
+            yield self._unique(items, seen), features
+
+    def _next_batch(self, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:
+        """The next batch of a Lance read (None at the end), read errors as [`IndexFormatError`]."""
+        with _reading(self.location):
+            return next(batches, None)
 
     def load_features(self) -> tuple[list[IndexedItem], StoredFeatures]:
         """Every item and its verified features (the whole index in memory)."""
@@ -291,12 +336,11 @@ class IndexStore:
         Raises:
             IndexFormatError: a vector is corrupt (naming the file), or the table cannot be read.
         """
-        query = self._items.search().select(["path", "vector", "vector_checksum"]).limit(None)
-        try:
-            for batch in query.to_batches(batch_size):
-                check_vector_checksums(pa.Table.from_batches([batch]), self.layout.embed_dim)
-        except _READ_ERRORS as error:
-            raise IndexFormatError(f"cannot read the index at {display_text(self.location)!r}: {error}") from error
+        with _reading(self.location):
+            query = self._items.search().select(["path", "vector", "vector_checksum"]).limit(None)
+            batches = iter(query.to_batches(batch_size))
+        while (batch := self._next_batch(batches)) is not None:
+            check_vector_checksums(pa.Table.from_batches([batch]), self.layout.embed_dim)
 
     def nearest(
         self, vector, limit: int, kind: str | None = None, nprobes: int = DEFAULT_NPROBES,
@@ -307,13 +351,14 @@ class IndexStore:
         exact on tables without a vector index; with one, IVF-PQ visiting `nprobes` partitions and re-ranking
         `refine_factor * limit` rows by their exact vectors.
         """
-        query = (self._items.search(list(map(float, vector)), vector_column_name="vector").distance_type("dot")
-                 .limit(limit).with_row_id(True))
-        if kind is not None:
-            query = query.where(f"kind = '{kind}'", prefilter=True)
-        query = query.nprobes(nprobes)
-        if refine_factor:
-            query = query.refine_factor(refine_factor)
+        with _reading(self.location):
+            query = (self._items.search(list(map(float, vector)), vector_column_name="vector").distance_type("dot")
+                     .limit(limit).with_row_id(True))
+            if kind is not None:
+                query = query.where(f"kind = '{kind}'", prefilter=True)
+            query = query.nprobes(nprobes)
+            if refine_factor:
+                query = query.refine_factor(refine_factor)
         table = self._read(query)
         items, features = table_to_features(table, self.layout)
         self._unique(items)
@@ -322,7 +367,8 @@ class IndexStore:
 
     def _indices(self) -> dict[str, object]:
         """The table's indices by column."""
-        return {index.columns[0]: index for index in self._items.list_indices()}
+        with _reading(self.location):
+            return {index.columns[0]: index for index in self._items.list_indices()}
 
     def has_vector_index(self) -> bool:
         return "vector" in self._indices()
@@ -396,6 +442,44 @@ class IndexStore:
         if "kind" not in indices:
             self._items.create_index("kind", config=Bitmap())
         return True
+
+
+def _layout_from_metadata(values, schema: pa.Schema) -> FeatureLayout:
+    """
+    The [`FeatureLayout`] stored as `values`, checked against the list sizes of `schema`'s feature columns.
+
+    Raises:
+        IndexFormatError: `values` is not an object, a field is missing or not a non-negative integer, or the
+            layout disagrees with the table's columns (naming the field).
+    """
+    if not isinstance(values, dict):
+        raise IndexFormatError(f"the layout must be an object, got {type(values).__name__}")
+    sizes = {}
+    for name in ("num_frames", "top_k", "embed_dim"):
+        value = values.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise IndexFormatError(f"the layout field {name!r} must be a non-negative integer, got {value!r}")
+        sizes[name] = value
+    layout = FeatureLayout(**sizes)
+    try:
+        expected = item_schema(layout, {})
+        matches = all(schema.field(field.name).type == field.type for field in expected)
+    except KeyError:
+        matches = False
+    if not matches or layout.embed_dim == 0 or layout.num_frames == 0:
+        raise IndexFormatError(f"the layout {sizes} does not match the table's columns")
+    return layout
+
+
+def _settings_from_metadata(values) -> dict:
+    """The stored processor settings, which must be an object.
+
+    Raises:
+        IndexFormatError: `values` is not an object.
+    """
+    if not isinstance(values, dict):
+        raise IndexFormatError(f"the field 'processor_settings' must be an object, got {type(values).__name__}")
+    return values
 
 
 def _as_tensor(vector) -> torch.Tensor:

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..errors import IndexFormatError
+
 # Config keys that describe where or how a model was saved, not what it computes.
 VOLATILE_CONFIG_KEYS = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures", "auto_map"}
 
@@ -45,7 +47,30 @@ class ModelFingerprint:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelFingerprint":
-        return cls(values["config_sha256"], values["weights_sha256"], values.get("name_or_path", ""))
+        """
+        The fingerprint stored as `values` (from [`~ModelFingerprint.to_dict`]).
+
+        Raises:
+            IndexFormatError: `values` is not a dict, or a field is missing or not a string (naming the field).
+        """
+        if not isinstance(values, dict):
+            raise IndexFormatError(f"the model fingerprint must be an object, got {type(values).__name__}")
+        return cls(
+            _string_field(values, "config_sha256"), _string_field(values, "weights_sha256"),
+            _string_field(values, "name_or_path", required=False),
+        )
+
+
+def _string_field(values: dict, name: str, required: bool = True) -> str:
+    """`values[name]`, which must be a string (`""` when absent and not `required`)."""
+    if name not in values:
+        if required:
+            raise IndexFormatError(f"the model fingerprint has no field {name!r}")
+        return ""
+    value = values[name]
+    if not isinstance(value, str):
+        raise IndexFormatError(f"the model fingerprint field {name!r} must be a string, got {type(value).__name__}")
+    return value
 
 
 def config_sha256(config) -> str:
