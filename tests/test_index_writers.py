@@ -187,3 +187,30 @@ def test_a_file_rewritten_during_a_reindex_keeps_its_row(tmp_path, model_and_pro
     again = index_folder(folder, index_dir, model, processor, progress=False)
     assert [Path(path).name for path in again.added] == ["photo_a.png"] and again.skipped == []
     assert sorted(_stored_paths(index_dir)) == sorted(_files(folder))
+
+
+def test_a_full_disk_is_one_line_and_the_index_keeps_its_version(model_folder, tmp_path, monkeypatch, capsys) -> None:
+    """Lance's "No space left on device" was a raw RuntimeError traceback (nothing was lost)."""
+    from lancedb.table import LanceTable
+
+    media = _image_folder(tmp_path / "media", 3, first_seed=40)
+    index_dir = tmp_path / "index"
+    assert main(["index", str(media), "--model", str(model_folder), "--index", str(index_dir), "--no-progress"]) == 0
+    before = sorted(_stored_paths(index_dir))
+    for number in range(3, 5):
+        write_image(media / f"image_{number:03d}.png", seed=40 + number)
+
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("lance error: LanceError(IO): No space left on device (os error 28), structural.rs:258:9")
+
+    monkeypatch.setattr(LanceTable, "merge_insert", lambda self, on: type("Builder", (), {
+        "when_matched_update_all": lambda b, *a, **k: b, "when_not_matched_insert_all": lambda b, *a, **k: b,
+        "execute": full_disk})())
+    capsys.readouterr()
+    status = main(["index", str(media), "--model", str(model_folder), "--index", str(index_dir), "--no-progress"])
+    error = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in error
+    (line,) = [text for text in error.splitlines() if "error:" in text]
+    assert "could not be written" in line and "No space left on device" in line and "last committed version" in line
+    monkeypatch.undo()
+    assert sorted(_stored_paths(index_dir)) == before

@@ -165,6 +165,10 @@ class IndexFormatError(UniTriMError):
     """An index is missing, unreadable, corrupt (a row whose checksum fails) or has an unexpected layout."""
 
 
+class IndexWriteError(UniTriMError, OSError):
+    """An index could not be written (a full disk, a read-only folder); it keeps its last committed version."""
+
+
 class IndexModelMismatchError(UniTriMError):
     """
     The index was built by another model (different configuration or weights) than the one given.

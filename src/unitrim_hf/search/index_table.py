@@ -22,7 +22,7 @@ import pyarrow as pa
 import torch
 
 from .display import display_text, path_bytes, path_from_bytes
-from ..errors import IndexFormatError, IndexModelMismatchError
+from ..errors import IndexFormatError, IndexModelMismatchError, IndexWriteError, UniTriMError
 from .index_rows import (
     FORMAT_VERSION,
     ITEM_COLUMNS,
@@ -88,6 +88,27 @@ def _reading(location: str) -> Iterator[None]:
         if not _is_read_error(error):
             raise
         raise IndexFormatError(f"the index at {display_text(location)!r} cannot be read: {error}") from error
+
+
+@contextmanager
+def _writing(location: str) -> Iterator[None]:
+    """
+    The write boundary of the store: Lance, Arrow or the file system failing inside (a full disk: Lance's
+    "No space left on device") is raised again as [`IndexWriteError`] naming the index. Lance commits a version
+    only when all of its data is written, so the index keeps its last committed version.
+    """
+    try:
+        yield
+    except (UniTriMError, TypeError, KeyError, AttributeError):
+        raise
+    except Exception as error:
+        if not _is_read_error(error):
+            raise
+        reason = " ".join(str(error).split())
+        raise IndexWriteError(
+            f"the index at {display_text(location)!r} could not be written ({reason}); it keeps its last committed "
+            "version: free space (or fix the folder's permissions) and run unitrim index again"
+        ) from error
 
 
 def _is_uri(location: str) -> bool:
@@ -389,15 +410,17 @@ class IndexStore:
 
     def upsert_rows(self, rows: pa.Table | pa.RecordBatchReader) -> None:
         """`merge_insert` of ready Arrow rows (from `index_rows.features_to_table`), keyed by path, one commit."""
-        self._items.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+        with _writing(self.location):
+            self._items.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(rows)
 
     def delete_paths(self, paths: Iterable[str]) -> None:
         """Remove the rows (indexed or skipped) of `paths`, one commit per table (in chunks of 1000 paths)."""
         raw = sorted({path_bytes(path) for path in paths})
         for start in range(0, len(raw), 1000):
             predicate = _sql_in("path", raw[start : start + 1000])
-            self._items.delete(predicate)
-            self._skipped.delete(predicate)
+            with _writing(self.location):
+                self._items.delete(predicate)
+                self._skipped.delete(predicate)
 
     def record_skipped(self, entries: list[dict]) -> None:
         """Remember files that could not be indexed (`path`, `reason`, `size`, `mtime_ns`); one commit."""
@@ -407,12 +430,14 @@ class IndexStore:
             {"path": path_bytes(entry["path"]), "path_text": display_text(entry["path"]), "reason": entry["reason"],
              "size": int(entry["size"]), "mtime_ns": int(entry["mtime_ns"])} for entry in entries
         ], schema=SKIPPED_SCHEMA)
-        self._skipped.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+        with _writing(self.location):
+            self._skipped.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(rows)
 
     def forget_skipped(self, paths: Iterable[str]) -> None:
         raw = sorted({path_bytes(path) for path in paths})
         for start in range(0, len(raw), 1000):
-            self._skipped.delete(_sql_in("path", raw[start : start + 1000]))
+            with _writing(self.location):
+                self._skipped.delete(_sql_in("path", raw[start : start + 1000]))
 
     def ensure_vector_index(self, min_rows: int = VECTOR_INDEX_MIN_ROWS, **ivf_pq_options) -> bool:
         """
@@ -430,7 +455,8 @@ class IndexStore:
         if "vector" in indices:
             if any(index.num_unindexed_rows for index in indices.values()):
                 self.verify_vectors()  # what the index is about to fold in
-                self._items.optimize()
+                with _writing(self.location):
+                    self._items.optimize()
             return True
         rows = self.count()
         if rows < min_rows:
@@ -438,9 +464,10 @@ class IndexStore:
         self.verify_vectors()  # what the index is trained on and its searches re-rank by
         options = {"num_partitions": max(1, int(rows**0.5)), "num_sub_vectors": max(1, self.layout.embed_dim // 8)}
         options |= ivf_pq_options
-        self._items.create_index("vector", config=IvfPq(distance_type="dot", **options))
-        if "kind" not in indices:
-            self._items.create_index("kind", config=Bitmap())
+        with _writing(self.location):
+            self._items.create_index("vector", config=IvfPq(distance_type="dot", **options))
+            if "kind" not in indices:
+                self._items.create_index("kind", config=Bitmap())
         return True
 
 
