@@ -4,6 +4,7 @@ and memory), and weights that miss or mis-shape a tensor (refused, named, by the
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import struct
@@ -287,3 +288,4 @@ def test_a_pickle_that_is_not_plain_weights_is_one_line(saved_folder, tmp_path) 
         pickle.dump({"text_projection.weight": os.getcwd}, handle)
     with pytest.raises(CheckpointMismatchError, match=r"a pickle \(.bin\) that torch.load refuses to load safely"):
         load_model_strictly(UniTriMModel, folder)
+

@@ -93,8 +93,10 @@ def load_model_strictly(model_class: type[Model], name: str | os.PathLike, **kwa
     folder whose `config.json` contradicts its weights (`UniTriMModel.from_pretrained` checks that first).
     """
     report_logger = logging.getLogger("transformers.modeling_utils")
-    level = report_logger.level
-    report_logger.setLevel(logging.ERROR)
+    # A filter, not a higher level: transformers runs (and prints) its tensor-parallel plan check when that
+    # logger's level is WARNING or more.
+    errors_only = _ErrorsOnly()
+    report_logger.addFilter(errors_only)
     try:
         model, info = model_class.from_pretrained(name, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
     except pickle.UnpicklingError:
@@ -109,7 +111,7 @@ def load_model_strictly(model_class: type[Model], name: str | os.PathLike, **kwa
             raise CheckpointMismatchError(name, first_line) from None
         raise CheckpointMismatchError(name, f"its config.json `{field}` {detail}") from None
     finally:
-        report_logger.setLevel(level)
+        report_logger.removeFilter(errors_only)
     problems = loading_problems(info) or non_finite_tensors(model)
     if problems:
         raise CheckpointMismatchError(name, problems)
@@ -125,6 +127,13 @@ def non_finite_tensors(model: Any) -> str | None:
     names = [name for name, tensor in model.state_dict().items()
              if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
     return f"its weights hold NaN or infinite values in {_named(names)}" if names else None
+
+
+class _ErrorsOnly(logging.Filter):
+    """Lets only errors through (hides transformers' load report, which this loader turns into its own error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 def loading_problems(info: dict[str, Any]) -> str | None:
