@@ -4,7 +4,6 @@ and memory), and weights that miss or mis-shape a tensor (refused, named, by the
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import struct
