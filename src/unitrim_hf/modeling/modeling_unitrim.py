@@ -358,8 +358,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
 
     @staticmethod
     def _per_video(frame_values: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
-        """(real frames, ...) -> (B, T, ...), zero at padded frames."""
+        """(real frames, ...) -> (B, T, ...), zero at padded frames (a view, without a copy, when none is padded)."""
         batch_size, num_frames = video_mask.shape
+        if frame_values.shape[0] == batch_size * num_frames:  # every frame is real: the rows are in (B, T) order
+            return frame_values.view(batch_size, num_frames, *frame_values.shape[1:])
         per_video = frame_values.new_zeros(batch_size, num_frames, *frame_values.shape[1:])
         return per_video.index_put((video_mask,), frame_values)
 
