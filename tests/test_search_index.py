@@ -143,7 +143,7 @@ def test_fingerprint_is_stable_and_sensitive(model_and_processor):
     assert model_fingerprint(model) == model_fingerprint(model)
     changed = make_model(seed=0)[0]
     with torch.no_grad():
-        changed.temporal_encoder.output_proj.weight[0, 0] += 0.5
+        changed.temporal_encoder.frame_position_embedding.weight[0, 0] += 0.5
     assert model_fingerprint(changed).weights_sha256 != model_fingerprint(model).weights_sha256
     assert model_fingerprint(changed).config_sha256 == model_fingerprint(model).config_sha256
 
