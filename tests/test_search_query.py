@@ -17,6 +17,7 @@ from test_search_helpers import GOOD_IMAGES, GOOD_VIDEOS, make_model, save_model
 from unitrim_hf.modeling.modeling_outputs import UniTriMVisualFeatures
 from unitrim_hf.search import IndexStore, Searcher, format_table, index_folder, render_html, write_json
 from unitrim_hf.search.cli import main
+from unitrim_hf.search.query_words import STOP_WORDS
 from unitrim_hf.search.thumbnails import decode_frame_at
 from unitrim_hf.modeling.pooling import l2_normalize
 from unitrim_hf.media.video_writer import write_video
@@ -143,9 +144,7 @@ def test_explanation_fields(searcher):
     encoded = searcher.encode(query)
     results = searcher.search(encoded, top_k=len(searcher), num_candidates=len(searcher))
     assert [list(t) for t in results[0].explanation.triplets] == [list(t) for t in searcher.processor.parse_triplets(query)]
-    special = {"<|startoftext|>", "<|endoftext|>", ""}
-    tokens = searcher.processor.tokenizer.convert_ids_to_tokens(encoded.input_ids.tolist())
-    query_words = {token.replace("</w>", "") for token in tokens} - special
+    query_words = set(query.split()) - STOP_WORDS  # whole words, no function words ("a", "on", "the")
     for result in results:
         explanation = result.explanation
         _, stored = searcher.read_rows([result.item_index])
@@ -163,7 +162,7 @@ def test_explanation_fields(searcher):
         ]).mean(0)
         assert explanation.best_frame == int(relevance.argmax())
         assert explanation.best_frame_timestamp == pytest.approx(float(stored.timestamps[0, explanation.best_frame]))
-        assert explanation.top_words and {word.token for word in explanation.top_words} <= query_words
+        assert explanation.top_words and {word.word for word in explanation.top_words} <= query_words
         scores = [word.score for word in explanation.top_words]
         assert scores == sorted(scores, reverse=True)
         assert tuple(explanation.best_triplet) in [tuple(t) for t in explanation.triplets]
@@ -184,10 +183,11 @@ def test_reports_table_json_and_html(searcher, tmp_path):
     results = searcher.search(QUERIES[0], top_k=4)
     table = format_table(results)
     assert "word_patch" in table and Path(results[0].path).name in table and "best frame" in table
+    assert "relevance" in table and results[0].relevance_label in table and "generic captions" in table
     written = json.loads(write_json(tmp_path / "out.json", QUERIES[0], results).read_text())
     assert written["query"] == QUERIES[0] and written["query_triplets"]
     first = written["results"][0]
-    assert {"score", "alignment_scores", "path", "kind", "explanation"} <= set(first)
+    assert {"score", "alignment_scores", "path", "kind", "explanation", "relevance", "relevance_label"} <= set(first)
     assert {"best_frame", "best_frame_timestamp", "top_words", "best_triplet", "triplets"} <= set(first["explanation"])
     page = render_html(QUERIES[0], results)
     images = page.split('src="data:image/png;base64,')[1:]

@@ -1,4 +1,5 @@
-"""`unitrim index FOLDER ...` and `unitrim search "query" ...`: build an index of a collection, then search it.
+"""`unitrim index FOLDER ...`, `unitrim search "query" ...` and `unitrim serve ...`: build an index of a collection,
+then search it (once, or from a long-running app with a search page and a JSON API).
 
 Arguments are parsed and checked before torch, transformers or lancedb are imported, so `--help` and argument
 errors answer at once. Under `accelerate launch -m unitrim_hf.search.cli index ...` the files are split over the
@@ -53,6 +54,15 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--device", default=None, help="torch device (default cpu)")
     search.add_argument("--json", dest="json_path", default=None, help="also write the results as JSON here")
     search.add_argument("--html", dest="html_path", default=None, help="also write an HTML page with thumbnails here")
+
+    serve = commands.add_parser("serve", help="a search page and JSON API over an index (needs the serve extra)")
+    serve.add_argument("--index", required=True, dest="index_dir", help="index folder or URI built by `unitrim index`")
+    serve.add_argument("--model", required=True, help="the model that built the index")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
+    serve.add_argument("--nprobes", type=_positive_int, default=None,
+                       help="IVF partitions visited by the coarse stage of a large index (default 48)")
+    serve.add_argument("--device", default=None, help="torch device (default cpu)")
     return parser
 
 
@@ -66,7 +76,7 @@ def _check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namesp
             parser.error(f"the query is not valid UTF-8 text: {shown!r}")
         if not arguments.query.strip():
             parser.error("the query is empty")
-    elif not os.path.isdir(arguments.folder):
+    elif arguments.command == "index" and not os.path.isdir(arguments.folder):
         from .display import display_text
 
         parser.error(f"{display_text(arguments.folder)!r} is not an existing folder")
@@ -141,6 +151,16 @@ def _run_search(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _run_serve(arguments: argparse.Namespace) -> int:
+    from .index_table import DEFAULT_NPROBES
+    from .serve.server import require_index, serve
+
+    require_index(arguments.index_dir)  # before the model loads
+    model, processor = _load(arguments.model, arguments.device)
+    return serve(arguments.index_dir, model, processor, arguments.host, arguments.port,
+                 arguments.nprobes or DEFAULT_NPROBES)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `unitrim` console script; returns the exit status (2 for a reported error)."""
     parser = _build_parser()
@@ -154,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         check_model_folder(arguments.model)  # before torch loads: "no such model folder: PATH"
         if arguments.command == "index":
             return _run_index(arguments)
+        if arguments.command == "serve":
+            return _run_serve(arguments)
         return _run_search(arguments)
     except (UniTriMError, ImportError, ValueError, OSError) as error:
         message = display_text(str(error).replace("\n", " "))

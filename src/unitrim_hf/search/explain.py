@@ -3,7 +3,9 @@
 Frame relevance, for each real frame f of the item (all vectors L2-normalized, cosines):
 the mean of cos(sentence, f), max over words of cos(word, f) (when the model has word features) and max over
 the query's parsed triplets of cos(triplet, f) (when it has any). The best frame maximises it; its words and
-triplet are then ranked by their cosine with that frame. SOT, EOT and padding tokens are never reported.
+triplet are then ranked by their cosine with that frame. Words are reported whole (CLIP's BPE pieces joined, a
+word's score the mean cosine of its pieces) and without function words ("a", "while": see `query_words`); SOT,
+EOT and padding tokens are never reported.
 """
 
 from __future__ import annotations
@@ -15,16 +17,24 @@ import torch
 from ..modeling.modeling_outputs import UniTriMVisualFeatures
 from ..modeling.pooling import l2_normalize
 from .query import EncodedQuery
+from .query_words import content_words
 
 WORDS_REPORTED = 3
 
 
 @dataclass
 class WordMatch:
-    """A query token, its position in the tokenized query, and its cosine with the best frame."""
+    """
+    A whole word of the query and how well it matches the best frame.
 
-    token: str
-    position: int
+    Args:
+        word: the word (its BPE pieces joined, lower case as the tokenizer normalised it).
+        positions: (num_pieces,) positions of its pieces in the tokenized query.
+        score: the mean cosine of its pieces' word features with the best frame.
+    """
+
+    word: str
+    positions: list[int]
     score: float
 
 
@@ -36,7 +46,7 @@ class Explanation:
         best_frame: slot (0-based, in sampled order) of the best-matching frame.
         best_frame_timestamp: its presentation time in seconds from the start of the video (0 for images).
         frame_scores: relevance of each real frame (see the module docstring).
-        top_words: the query words closest to the best frame, best first (at most 3).
+        top_words: the query's content words closest to the best frame, best first (at most 3, each once).
         best_triplet: the parsed triplet closest to the best frame (None when the query has no triplet or the
             model no triplet features).
         best_triplet_score: its cosine with the best frame.
@@ -57,9 +67,22 @@ class Explanation:
         return values
 
 
-def _token_text(tokenizer, token_id: int) -> str:
-    token = tokenizer.convert_ids_to_tokens(int(token_id))
-    return token.replace("</w>", "")
+def _top_words(query: EncodedQuery, positions: list[int], similarity: torch.Tensor, tokenizer) -> list[WordMatch]:
+    """The content words of the query, best first by the mean cosine of their pieces with the best frame.
+
+    Args:
+        positions: (num_pieces,) query positions of the non-special tokens, in order.
+        similarity: (num_pieces,) each of those pieces' cosine with the best frame.
+    """
+    tokens = tokenizer.convert_ids_to_tokens([int(query.input_ids[position]) for position in positions])
+    row = {position: index for index, position in enumerate(positions)}
+    best: dict[str, WordMatch] = {}
+    for word in content_words(tokens, positions):
+        score = round(float(similarity[[row[p] for p in word.positions]].mean()), 6)
+        if word.text not in best or score > best[word.text].score:
+            best[word.text] = WordMatch(word.text, word.positions, score)
+    ranked = sorted(best.values(), key=lambda match: (-match.score, match.positions[0]))
+    return ranked[:WORDS_REPORTED]
 
 
 def explain_match(
@@ -109,12 +132,7 @@ def explain_match(
         frame_scores=[round(float(score), 6) for score in frame_scores],
     )
     if word_similarity is not None:
-        scores = word_similarity[:, best]
-        for order in scores.argsort(descending=True, stable=True)[:WORDS_REPORTED].tolist():
-            position = word_positions[order]
-            explanation.top_words.append(
-                WordMatch(_token_text(tokenizer, query.input_ids[position]), position, round(float(scores[order]), 6))
-            )
+        explanation.top_words = _top_words(query, word_positions, word_similarity[:, best], tokenizer)
     if triplet_similarity is not None:
         scores = triplet_similarity[:, best]
         chosen = int(scores.argmax())

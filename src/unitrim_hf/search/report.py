@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .atomic_write import write_text_atomically
 from .display import display_text
+from .relevance import LEGEND
 from .searcher import SearchResult
 from .thumbnails import thumbnail_png_base64
 
@@ -18,7 +19,7 @@ SOURCE_CHANGED = "the file changed since it was indexed (run `unitrim index` aga
 def _words(result: SearchResult) -> str:
     if result.explanation is None:
         return ""
-    return ", ".join(word.token for word in result.explanation.top_words)
+    return ", ".join(word.word for word in result.explanation.top_words)
 
 
 def _triplet(result: SearchResult) -> str:
@@ -33,12 +34,21 @@ def _frame(result: SearchResult) -> str:
     return f"#{result.explanation.best_frame} @ {result.explanation.best_frame_timestamp:.2f}s"
 
 
+def relevance_text(result: SearchResult) -> str:
+    """The result's relevance label with its z-score, e.g. "match (z 5.2)"; "" when it was not computed."""
+    if not result.relevance_label:
+        return ""
+    z = "" if result.relevance != result.relevance else f" (z {result.relevance:.1f})"
+    return result.relevance_label + z
+
+
 def format_table(results: list[SearchResult]) -> str:
-    """A plain-text table: rank, score, kind, best frame, words, triplet, per-alignment scores and path."""
+    """A plain-text table: rank, score, relevance, kind, best frame, words, triplet, per-alignment scores, path
+    (with the relevance legend under it)."""
     alignment_names = list(dict.fromkeys(name for result in results for name in result.alignment_scores))
-    header = ["rank", "score", "kind", "best frame", "words", "triplet"] + alignment_names + ["path"]
+    header = ["rank", "score", "relevance", "kind", "best frame", "words", "triplet"] + alignment_names + ["path"]
     rows = [
-        [str(r.rank), f"{r.score:.4f}", r.kind, _frame(r), _words(r), _triplet(r)]
+        [str(r.rank), f"{r.score:.4f}", relevance_text(r), r.kind, _frame(r), _words(r), _triplet(r)]
         + [f"{r.alignment_scores[name]:.4f}" if name in r.alignment_scores else "-" for name in alignment_names]
         + [r.display_path]
         for r in results
@@ -47,6 +57,8 @@ def format_table(results: list[SearchResult]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header] + rows]
     if not results:
         lines.append("(no results)")
+    elif any(result.relevance_label for result in results):
+        lines.append(LEGEND)
     return "\n".join(lines)
 
 
@@ -102,7 +114,7 @@ def render_html(query: str, results: list[SearchResult], thumbnails: bool = True
             f"<tr><td>{escape(name)}</td><td>{value:.4f}</td></tr>" for name, value in result.alignment_scores.items()
         )
         words = ", ".join(
-            f"{escape(word.token)} ({word.score:.3f})" for word in (result.explanation.top_words if result.explanation else [])
+            f"{escape(word.word)} ({word.score:.3f})" for word in (result.explanation.top_words if result.explanation else [])
         )
         triplet_score = (
             f" ({result.explanation.best_triplet_score:.3f})"
@@ -113,6 +125,7 @@ def render_html(query: str, results: list[SearchResult], thumbnails: bool = True
             f"<h2>{result.rank}. {escape(result.display_path.rsplit('/', 1)[-1])}</h2>"
             f'<p class="path">{escape(result.display_path)} ({escape(result.kind)})</p>'
             f"<p>score <b>{result.score:.4f}</b>, coarse {result.coarse_score:.4f}</p>"
+            f'<p class="relevance">relevance: {escape(relevance_text(result))}</p>'
             f"<p>best frame: {escape(_frame(result))}</p>"
             f"<p>matching words: {words}</p>"
             f"<p>matching triplet: {escape(_triplet(result))}{triplet_score}</p>"
@@ -126,6 +139,7 @@ def render_html(query: str, results: list[SearchResult], thumbnails: bool = True
         "padding:1em 0}.thumb img{max-width:160px}.path{color:#666;font-size:small}.missing{color:#a00}"
         "table.alignments td{padding:0 .6em;font-size:small}</style></head><body>"
         f"<h1>{escape(display_text(query))}</h1><p>parsed triplets: {triplet_text}</p>"
+        f'<p class="path">{escape(LEGEND)}</p>'
         + ("".join(cards) or "<p>no results</p>")
         + "</body></html>"
     )
@@ -136,4 +150,4 @@ def write_html(path: str | os.PathLike, query: str, results: list[SearchResult],
     return write_text_atomically(path, render_html(query, results, thumbnails))
 
 
-__all__ = ["format_table", "render_html", "results_to_dict", "write_html", "write_json"]
+__all__ = ["format_table", "relevance_text", "render_html", "results_to_dict", "write_html", "write_json"]

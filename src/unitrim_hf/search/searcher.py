@@ -5,7 +5,8 @@ t_sp for images when the model has a disentangler) against the stored video embe
 model's `sentence_video` alignment, through the index's vector search (exact on small tables, IVF-PQ with exact
 re-ranking on large ones), and keeps the best `num_candidates`. The candidates' rows come back with their
 features (checksums verified). Stage 2 rescores them with `model.similarity` (fp16 stored, float32 scored) and
-sorts by the MGSA logits. Because stage 2 is the exhaustive score restricted to the candidates, the returned
+sorts by the MGSA logits. Each result also gets a relevance z-score and label (`relevance`): its score against
+the scores that a fixed bank of generic captions gives the same item. Because stage 2 is the exhaustive score restricted to the candidates, the returned
 order always equals the exhaustive MGSA order on the returned items; only membership depends on the coarse
 stage (see `evaluate_coarse_recall`).
 """
@@ -26,11 +27,16 @@ from ..media.media_files import IMAGE, MEDIA_KINDS, VIDEO
 from .model_fingerprint import model_fingerprint
 from .query import EncodedQuery, encode_query
 from .ranking import best_first
+from .query_bank import GENERIC_CAPTIONS
+from .relevance import bank_z, relevance_label
 
 KIND_FILTERS = ("all", VIDEO, IMAGE)
 # Items converted from stored fp16 to float32 and scored per `model.similarity` call, so an exhaustive pass
 # never holds a float32 copy of the whole index.
 RESCORE_CHUNK_ITEMS = 4096
+# The longest query accepted, in characters: the text tower reads only its first tokens (the caption length,
+# 32 for the presets), so a longer text is a mistake (a pasted file), refused rather than silently cut.
+MAX_QUERY_CHARACTERS = 1000
 
 
 @dataclass
@@ -49,6 +55,9 @@ class SearchResult:
         item_index: the item's row id in the index version searched (`Searcher.read_rows`).
         size, mtime_ns: of the file when it was indexed (it has changed since when they differ now).
         explanation: why it matched (None when `explain=False`).
+        relevance: the z-score of `score` against the scores of the generic-caption bank for the same item
+            (`search.relevance`; NaN when undefined or not computed).
+        relevance_label: "match", "weak" or "no match" (`relevance.relevance_label`).
     """
 
     rank: int
@@ -62,6 +71,8 @@ class SearchResult:
     size: int = -1
     mtime_ns: int = -1
     explanation: Explanation | None = None
+    relevance: float = float("nan")
+    relevance_label: str = ""
 
     def __post_init__(self) -> None:
         if not self.display_path:
@@ -71,6 +82,7 @@ class SearchResult:
         values = {key: value for key, value in self.__dict__.items() if key not in ("explanation", "path")}
         values["path"] = self.display_path
         values["explanation"] = self.explanation.to_dict() if self.explanation is not None else None
+        values["relevance"] = None if self.relevance != self.relevance else round(self.relevance, 4)  # NaN: null
         return values
 
 
@@ -142,6 +154,7 @@ class Searcher:
         self.store.pin()
         self._verify_coarse_stage()
         self._count_kinds()
+        self._bank_features = None
 
     def _verify_coarse_stage(self) -> None:
         """Without a vector index the coarse stage scans every vector: check them all once per pinned version (an
@@ -152,6 +165,11 @@ class Searcher:
     def _count_kinds(self) -> None:
         # Items per kind in the pinned version: a kind filter is only applied where both kinds are present.
         self._kind_counts = {kind: self.store.count(kind) for kind in MEDIA_KINDS}
+
+    @property
+    def version(self) -> int:
+        """The index version searched."""
+        return self.store.version
 
     def refresh(self) -> None:
         """Search the latest committed version from now on."""
@@ -168,13 +186,18 @@ class Searcher:
         """The encoded query.
 
         Raises:
-            ValueError: `query` is empty or not valid Unicode text (e.g. undecodable bytes kept as surrogates).
+            ValueError: `query` is empty, longer than `MAX_QUERY_CHARACTERS`, or not valid Unicode text (e.g.
+                undecodable bytes kept as surrogates).
         """
         if isinstance(query, str):
             try:
                 query.encode("utf-8")
             except UnicodeEncodeError:
                 raise ValueError(f"the query is not valid UTF-8 text: {display_text(query)!r}") from None
+            if len(query) > MAX_QUERY_CHARACTERS:
+                raise ValueError(
+                    f"the query is too long ({len(query)} characters; at most {MAX_QUERY_CHARACTERS})"
+                )
         return encode_query(self.model, self.processor, query)
 
     def _kinds(self, kind: str) -> tuple[str, ...]:
@@ -236,6 +259,32 @@ class Searcher:
                     alignments.setdefault(name, torch.full((len(items),), float("nan")))[selected] = value[0].float().cpu()
         return logits, alignments
 
+    @torch.inference_mode()
+    def bank_features(self):
+        """`UniTriMTextFeatures` of the generic-caption bank (len(GENERIC_CAPTIONS) texts), encoded in one batch
+        the first time relevance is computed and kept."""
+        if self._bank_features is None:
+            inputs = self.processor(text=list(GENERIC_CAPTIONS))
+            features = self.model.get_text_features(**{name: value.to(self.device) for name, value in inputs.items()})
+            self._bank_features = features.to(torch.float32)
+        return self._bank_features
+
+    @torch.inference_mode()
+    def relevance(self, scores: torch.Tensor, items: list[IndexedItem], features: StoredFeatures) -> torch.Tensor:
+        """
+        (num_items,) relevance z-scores (`search.relevance.bank_z`) of the query's MGSA logits `scores`
+        (num_items,) of `items` with their stored `features`, against the generic-caption bank's logits of the
+        same items.
+        """
+        z = torch.full((len(items),), float("nan"), dtype=torch.float64)
+        bank = self.bank_features()
+        for kind in MEDIA_KINDS:
+            selected = torch.tensor([i for i, item in enumerate(items) if item.kind == kind], dtype=torch.long)
+            if len(selected):
+                output = self.model.similarity(bank, self.visual_features(features.take(selected), kind))
+                z[selected] = bank_z(scores[selected], output.logits.float().cpu())
+        return z
+
     def exhaustive_scores(self, query: EncodedQuery, kind: str = "all") -> tuple[torch.Tensor, list[IndexedItem]]:
         """MGSA logits of every item of `kind` (brute force, read `RESCORE_CHUNK_ITEMS` rows at a time) and the
         items, in table order."""
@@ -258,6 +307,7 @@ class Searcher:
         kind: str = "all",
         num_candidates: int = 100,
         explain: bool = True,
+        relevance: bool = True,
     ) -> list[SearchResult]:
         """
         The `top_k` best items of `kind` ("all", "video", "image") for `query`, best first.
@@ -266,6 +316,8 @@ class Searcher:
             num_candidates: items kept by the coarse stage and rescored with MGSA (raised to `top_k` if lower);
                 with `num_candidates >= len(self)` on a table without a vector index the search is exhaustive.
             explain: attach an `Explanation` to every result.
+            relevance: compute each result's relevance z-score and label (the results scored once more by the
+                generic-caption bank; the bank is encoded on the first call).
 
         Raises:
             ValueError: `top_k` or `num_candidates` below 1, or an unknown `kind`.
@@ -282,6 +334,8 @@ class Searcher:
         logits, alignments = self.rescore(encoded, candidates.items, candidates.features)
         items = candidates.items
         order = best_first(logits, [item.row_id for item in items], top_k)
+        z = (self.relevance(logits[order], [items[i] for i in order], candidates.features.take(order)) if relevance
+             else torch.full((len(order),), float("nan")))
         results = []
         for rank, i in enumerate(order, start=1):
             item = items[i]
@@ -289,7 +343,8 @@ class Searcher:
                 rank=rank, path=item.path, kind=item.kind, score=float(logits[i]),
                 alignment_scores={name: float(value[i]) for name, value in alignments.items() if not value[i].isnan()},
                 coarse_score=float(candidates.scores[i]), item_index=item.row_id, display_path=item.display_path,
-                size=item.size, mtime_ns=item.mtime_ns,
+                size=item.size, mtime_ns=item.mtime_ns, relevance=float(z[rank - 1]),
+                relevance_label=relevance_label(float(z[rank - 1])) if relevance else "",
             )
             if explain:
                 visual = self.visual_features(candidates.features.take([i]), item.kind)
@@ -316,4 +371,4 @@ class Searcher:
         return CoarseRecallReport(recall, per_query, top_k, num_candidates)
 
 
-__all__ = ["Candidates", "CoarseRecallReport", "KIND_FILTERS", "SearchResult", "Searcher"]
+__all__ = ["Candidates", "CoarseRecallReport", "KIND_FILTERS", "MAX_QUERY_CHARACTERS", "SearchResult", "Searcher"]
