@@ -1,0 +1,63 @@
+"""The relevance signal: z of a result's score against the generic-caption bank's scores of the same item."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from test_search_helpers import make_model, write_media
+from unitrim_hf.search import Searcher, format_table, index_folder
+from unitrim_hf.search.query_bank import GENERIC_CAPTIONS
+from unitrim_hf.search.relevance import MATCH, MATCH_Z, NO_MATCH, WEAK, WEAK_Z, bank_z, relevance_label
+
+
+def test_bank_z_is_the_standard_score_per_item():
+    bank = torch.tensor([[1.0, 10.0], [2.0, 10.0], [3.0, 10.0]])
+    z = bank_z(torch.tensor([4.0, 10.0]), bank)
+    assert float(z[0]) == pytest.approx((4.0 - 2.0) / 1.0)
+    assert math.isnan(float(z[1]))  # no spread: undefined
+    assert math.isnan(float(bank_z(torch.tensor([1.0]), torch.tensor([[0.5]]))[0]))  # a bank of one
+    with pytest.raises(ValueError):
+        bank_z(torch.tensor([1.0, 2.0]), torch.zeros(3, 1))
+
+
+def test_labels_cut_at_the_thresholds():
+    assert relevance_label(MATCH_Z) == MATCH and relevance_label(MATCH_Z - 1e-9) == WEAK
+    assert relevance_label(WEAK_Z) == WEAK and relevance_label(WEAK_Z - 1e-9) == NO_MATCH
+    assert relevance_label(float("nan")) == WEAK
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    model, processor = make_model(seed=0)
+    root = tmp_path_factory.mktemp("relevance")
+    folder = write_media(root / "media", ("clip_a.mp4", "clip_b.avi", "photo_a.png"))
+    index_folder(folder, root / "index", model, processor, batch_size=3, progress=False)
+    return Searcher(root / "index", model, processor)
+
+
+def test_search_results_carry_the_bank_z_computed_independently(searcher):
+    query = "a red square shrinks"
+    results = searcher.search(query, top_k=3, num_candidates=3)
+    model, processor = searcher.model, searcher.processor
+    bank = model.get_text_features(**processor(text=list(GENERIC_CAPTIONS)))
+    text = model.get_text_features(**processor(text=[query]))
+    for result in results:
+        _, features = searcher.read_rows([result.item_index])
+        visual = searcher.visual_features(features, result.kind)
+        with torch.inference_mode():
+            own = model.similarity(text, visual).logits[0, 0].float()
+            generic = model.similarity(bank, visual).logits[:, 0].float()
+        expected = float((own - generic.mean()) / generic.std())
+        assert result.relevance == pytest.approx(expected, abs=1e-4)
+        assert result.relevance_label == relevance_label(expected)
+        assert result.to_dict()["relevance"] == pytest.approx(expected, abs=1e-3)
+    table = format_table(results)
+    assert results[0].relevance_label in table.splitlines()[1] and "generic captions" in table.splitlines()[-1]
+
+
+def test_relevance_can_be_left_out(searcher):
+    result = searcher.search("a red square", top_k=1, relevance=False)[0]
+    assert math.isnan(result.relevance) and result.relevance_label == "" and result.to_dict()["relevance"] is None
