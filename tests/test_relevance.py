@@ -61,3 +61,27 @@ def test_search_results_carry_the_bank_z_computed_independently(searcher):
 def test_relevance_can_be_left_out(searcher):
     result = searcher.search("a red square", top_k=1, relevance=False)[0]
     assert math.isnan(result.relevance) and result.relevance_label == "" and result.to_dict()["relevance"] is None
+
+
+def test_the_caption_bank_is_cached_per_model_and_inputs(searcher, tmp_path, monkeypatch, caplog):
+    from unitrim_hf.search.bank_cache import CACHE_ENV, bank_text_features, cache_folder
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    model, processor = searcher.model, searcher.processor
+    encoded = bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint)
+    (written,) = cache_folder().iterdir()
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the cached bank should have been read")
+
+    monkeypatch.setattr(model, "get_text_features", no_encoding)
+    cached = bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint)
+    for name in ("pooler_output", "word_embeds", "word_mask", "triplet_embeds", "combined_embeds"):
+        assert torch.equal(cached[name], encoded[name]), name
+    with pytest.raises(AssertionError):  # other inputs are another key: encoded, not read
+        bank_text_features(model, processor, ["a red square"], searcher.fingerprint)
+    monkeypatch.undo()
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    written.write_bytes(b"not safetensors")
+    again = bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint)
+    assert torch.equal(again.pooler_output, encoded.pooler_output) and "ignoring the unreadable" in caplog.text

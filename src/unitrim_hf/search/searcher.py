@@ -27,6 +27,7 @@ from ..media.media_files import IMAGE, MEDIA_KINDS, VIDEO
 from .model_fingerprint import model_fingerprint
 from .query import EncodedQuery, encode_query
 from .ranking import best_first
+from .bank_cache import bank_text_features
 from .query_bank import GENERIC_CAPTIONS
 from .relevance import bank_z, relevance_label
 
@@ -150,7 +151,8 @@ class Searcher:
         self.processor = processor
         self.nprobes = nprobes
         self.refine_factor = refine_factor
-        self.store = IndexStore.open(index_dir, model_fingerprint(model), storage_options=storage_options)
+        self.fingerprint = model_fingerprint(model)
+        self.store = IndexStore.open(index_dir, self.fingerprint, storage_options=storage_options)
         self.store.pin()
         self._verify_coarse_stage()
         self._count_kinds()
@@ -259,14 +261,12 @@ class Searcher:
                     alignments.setdefault(name, torch.full((len(items),), float("nan")))[selected] = value[0].float().cpu()
         return logits, alignments
 
-    @torch.inference_mode()
     def bank_features(self):
-        """`UniTriMTextFeatures` of the generic-caption bank (len(GENERIC_CAPTIONS) texts), encoded in one batch
-        the first time relevance is computed and kept."""
+        """`UniTriMTextFeatures` of the generic-caption bank (len(GENERIC_CAPTIONS) texts), taken the first time
+        relevance is computed (from the on-disk cache of this model's bank features, else encoded in one batch
+        and cached: `bank_cache`) and kept."""
         if self._bank_features is None:
-            inputs = self.processor(text=list(GENERIC_CAPTIONS))
-            features = self.model.get_text_features(**{name: value.to(self.device) for name, value in inputs.items()})
-            self._bank_features = features.to(torch.float32)
+            self._bank_features = bank_text_features(self.model, self.processor, list(GENERIC_CAPTIONS), self.fingerprint)
         return self._bank_features
 
     @torch.inference_mode()
