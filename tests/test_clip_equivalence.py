@@ -1,4 +1,5 @@
-"""A model made by `from_clip` reproduces CLIP and CLIP4Clip-meanP at initialization."""
+"""A model made by `from_clip` reproduces CLIP and CLIP4Clip-meanP at initialization, and gives the plain temporal
+encoder (X-CLIP, CLIP4Clip seqTransf, UniTriM on X-CLIP) X-CLIP's initialization from CLIP's text layers."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_image_features_equal_clip(tiny_clip: CLIPModel, preset: str) -> None:
     torch.testing.assert_close(features.video_embeds, F.normalize(expected, dim=-1), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("preset", ["unitrim", "xclip", "clip4clip-meanp"])
+# Presets whose temporal encoder starts as the identity (or have none): their sentence-video score is meanP's.
+@pytest.mark.parametrize("preset", ["unitrim-simple-head", "clip4clip-meanp"])
 def test_sentence_video_score_equals_clip4clip_meanp(tiny_clip: CLIPModel, preset: str) -> None:
     model = UniTriMModel.from_clip(tiny_clip, preset=preset, temporal_num_attention_heads=4).eval()
     text_inputs = random_text_inputs(model.config, batch_size=3)
@@ -76,3 +78,52 @@ def test_from_clip_picks_temporal_heads_that_divide_the_projection() -> None:
     )
     model = UniTriMModel.from_clip(clip, preset="unitrim")
     assert model.config.projection_dim == 36 and model.config.temporal_num_attention_heads == 4
+
+
+@pytest.mark.parametrize("preset", ["xclip", "unitrim", "clip4clip-seqtransf"])
+def test_plain_temporal_encoder_starts_from_clips_text_layers(tiny_clip: CLIPModel, preset: str) -> None:
+    model = UniTriMModel.from_clip(tiny_clip, preset=preset)
+    encoder, text = model.temporal_encoder, tiny_clip.text_model
+    assert model.config.temporal_residual == "plain" and model.config.temporal_hidden_act == "quick_gelu"
+    assert model.config.temporal_num_attention_heads == tiny_clip.config.text_config.num_attention_heads
+    assert model.config.max_frame_positions == 77
+    torch.testing.assert_close(encoder.frame_position_embedding.weight, text.embeddings.position_embedding.weight)
+    copied = min(len(encoder.layers), len(text.encoder.layers))
+    assert copied == 2  # the tiny CLIP has 2 text layers: temporal layers 0-1 from them, 2-3 fresh
+    for layer, text_layer in zip(encoder.layers[:copied], text.encoder.layers):
+        attention = text_layer.self_attn
+        qkv = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
+        torch.testing.assert_close(layer.qkv_proj.weight, qkv, rtol=0, atol=0)
+        torch.testing.assert_close(layer.attention_out_proj.weight, attention.out_proj.weight, rtol=0, atol=0)
+        torch.testing.assert_close(layer.mlp[0].weight, text_layer.mlp.fc1.weight, rtol=0, atol=0)
+        torch.testing.assert_close(layer.mlp[2].bias, text_layer.mlp.fc2.bias, rtol=0, atol=0)
+        torch.testing.assert_close(layer.mlp_norm.weight, text_layer.layer_norm2.weight, rtol=0, atol=0)
+    # The layers run as CLIP's text layer would (QuickGELU), with X-CLIP's LayerNorm epsilon.
+    assert layer.attention_norm.eps == 1e-12
+    fresh = encoder.layers[copied].qkv_proj.weight
+    assert not any(torch.equal(fresh, layer.qkv_proj.weight) for layer in encoder.layers[:copied])
+
+
+def test_the_simple_head_keeps_its_fresh_gated_encoder(tiny_clip: CLIPModel) -> None:
+    model = UniTriMModel.from_clip(tiny_clip, preset="unitrim-simple-head", temporal_num_attention_heads=4)
+    assert model.config.temporal_residual == "gated"
+    assert not torch.equal(
+        model.temporal_encoder.frame_position_embedding.weight[:77], tiny_clip.text_model.embeddings.position_embedding.weight
+    )
+
+
+@pytest.mark.slow
+def test_a_vit_b32_clip_folder_gives_xclip_its_encoder_initialization(tmp_path) -> None:
+    clip = CLIPModel(CLIPConfig())  # transformers' defaults are CLIP ViT-B/32's sizes (text 512 wide, 12 layers)
+    clip.save_pretrained(tmp_path / "clip")
+    model = UniTriMModel.from_clip(str(tmp_path / "clip"), preset="xclip")
+    assert (model.config.temporal_num_attention_heads, model.config.temporal_intermediate_size) == (8, 2048)
+    text = clip.text_model
+    torch.testing.assert_close(
+        model.temporal_encoder.frame_position_embedding.weight, text.embeddings.position_embedding.weight, rtol=0, atol=0
+    )
+    for layer, text_layer in zip(model.temporal_encoder.layers, text.encoder.layers[:4]):
+        attention = text_layer.self_attn
+        qkv = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
+        torch.testing.assert_close(layer.qkv_proj.weight, qkv, rtol=0, atol=0)
+        torch.testing.assert_close(layer.mlp[2].weight, text_layer.mlp.fc2.weight, rtol=0, atol=0)

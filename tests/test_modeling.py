@@ -275,7 +275,8 @@ def test_default_tiles_bound_memory_and_match_one_tile() -> None:
         text = model.get_text_features(**random_text_inputs(model.config, batch_size=6))
         video = model.get_video_features(**random_video_inputs(model.config, batch_size=5))
         per_pair = model.scorer.units_per_pair(text, video)
-        assert per_pair["word_patch"] == text.word_embeds.shape[1] * 4 * model.config.patch_top_k
+        # AOSM matrices size the frame slots: videos are padded to config.max_frames.
+        assert per_pair["word_patch"] == text.word_embeds.shape[1] * model.config.max_frames * model.config.patch_top_k
         assert max(per_pair.values()) == per_pair["word_patch"]
         tiny_tiles = model.similarity(text, video, max_block_elements=per_pair["word_patch"] * 5)  # one text per tile
         one_tile = model.similarity(text, video, text_block_size=6, visual_block_size=5)

@@ -23,11 +23,21 @@ from model_inputs import random_image_inputs, random_text_inputs, random_video_i
 from unitrim_hf import UniTriMConfig, UniTriMModel  # noqa: E402
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "reference_scores.json"
+# The head every preset had before the X-CLIP head (AOSM matrices, CLIP frames, plain temporal encoder, X-CLIP's
+# padding) came in: its stored scores stay pinned.
+SIMPLE_HEAD = {
+    "aosm": False, "frame_alignment_features": "temporal", "temporal_residual": "gated", "temporal_hidden_act": "gelu",
+    "temporal_layer_norm_eps": 1e-5, "max_frame_positions": 128, "mask_padding": True, "image_text_feature": "combined",
+}
 CASES = {
     "unitrim-tiny": ("unitrim-tiny", {}),
     "unitrim-tiny-no-disentangler": ("unitrim-tiny", {"use_disentangler": False}),
     "xclip-tiny": ("xclip-tiny", {}),
     "clip4clip-meanp-tiny": ("clip4clip-meanp-tiny", {}),
+    "clip4clip-seqtransf-tiny": ("clip4clip-seqtransf-tiny", {}),
+    "unitrim-simple-head-tiny": ("unitrim-simple-head-tiny", {}),
+    "unitrim-simple-head-tiny-no-disentangler": ("unitrim-simple-head-tiny", {"use_disentangler": False}),
+    "xclip-tiny-simple-head": ("xclip-tiny", SIMPLE_HEAD),
 }
 TOLERANCE = 1e-5
 
@@ -87,7 +97,13 @@ def test_scores_equal_the_stored_reference(case: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/test_reference_scores.py --write  (overwrites the stored reference scores)")
-    REFERENCE_FILE.write_text(json.dumps({case: reference_values(case) for case in CASES}, indent=1) + "\n")
+    if not sys.argv[1:] or sys.argv[1] != "--write":
+        sys.exit(
+            "usage: python tests/test_reference_scores.py --write [CASE ...]  (overwrites the stored reference scores "
+            "of the cases named, all when none is)"
+        )
+    stored = json.loads(REFERENCE_FILE.read_text()) if REFERENCE_FILE.is_file() else {}
+    for case in sys.argv[2:] or list(CASES):
+        stored[case] = reference_values(case)
+    REFERENCE_FILE.write_text(json.dumps({case: stored[case] for case in CASES}, indent=1) + "\n")
     print(f"wrote {REFERENCE_FILE}")

@@ -34,8 +34,8 @@ def _settings(config: UniTriMConfig) -> dict:
 def test_round_trip_gives_identical_outputs(tmp_path) -> None:
     model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny")).eval()
     with torch.no_grad():
-        for parameter in model.temporal_encoder.output_proj.parameters():
-            parameter.normal_()  # a trained state, not the initialization
+        for parameter in [*model.temporal_encoder.parameters(), *model.aosm.parameters()]:
+            parameter.add_(torch.randn_like(parameter) * 0.1)  # a trained state, not the initialization
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
     loaded = UniTriMModel.from_pretrained(tmp_path).eval()

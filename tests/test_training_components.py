@@ -383,7 +383,10 @@ def test_default_frame_sampling_per_dataset_is_the_documented_one() -> None:
     from unitrim_hf.training.builders import build_processor
 
     model, data, _ = parse_arguments(["--dataset", "didemo", "--data_dir", "/d", "--preset", "unitrim-tiny"])
-    processor = build_processor(model, UniTriMConfig.from_preset("unitrim-tiny"), data)
+    # As build_model makes it: the AOSM sizes follow the run's caption length and frames (DiDeMo: 64 and 64).
+    config = UniTriMConfig.from_preset("unitrim-tiny", max_words=data.max_length, max_frames=data.num_frames)
+    processor = build_processor(model, config, data)
+    assert processor.max_length == 64
     assert processor.frame_sampler.to_dict() == build_frame_sampler(data).to_dict()
 
 

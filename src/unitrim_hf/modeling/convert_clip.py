@@ -42,15 +42,55 @@ def unitrim_config_from_clip(clip_config: CLIPConfig, preset: str = "unitrim", *
     for key in ("text_config", "vision_config"):
         tower_settings[key].pop("model_type", None)
         tower_settings[key].pop("transformers_version", None)
-    if "temporal_num_attention_heads" not in overrides:
+    preset_config = UniTriMConfig.from_preset(preset)
+    text = clip_config.text_config
+    if temporal_layers_from_text_tower(preset_config, clip_config):
+        # X-CLIP and CLIP4Clip's seqTransf copy CLIP's first text layers: the temporal layers take their shape.
+        tower_settings["temporal_num_attention_heads"] = text.num_attention_heads
+        tower_settings["temporal_intermediate_size"] = text.intermediate_size
+    elif "temporal_num_attention_heads" not in overrides:
         # The presets use 8 heads (64-wide at D=512); keep heads that divide this checkpoint's projection size.
-        preset_heads = UniTriMConfig.from_preset(preset).temporal_num_attention_heads
-        tower_settings["temporal_num_attention_heads"] = math.gcd(preset_heads, clip_config.projection_dim)
+        tower_settings["temporal_num_attention_heads"] = math.gcd(
+            preset_config.temporal_num_attention_heads, clip_config.projection_dim
+        )
     config = UniTriMConfig.from_preset(preset, **{**tower_settings, **overrides})
     # Tower sizes must be CLIP's exactly (the preset's JSON only fills what the checkpoint lacks).
     config.text_config = type(clip_config.text_config)(**tower_settings["text_config"])
     config.vision_config = type(clip_config.vision_config)(**tower_settings["vision_config"])
     return config
+
+
+def temporal_layers_from_text_tower(config: UniTriMConfig, clip_config: CLIPConfig) -> bool:
+    """Whether `from_clip` initializes the temporal encoder from CLIP's text tower, as X-CLIP and CLIP4Clip's
+    seqTransf do: for the `"plain"` encoder, when the text tower is as wide as the joint space (ViT-B/32: 512)."""
+    return (
+        config.num_temporal_layers > 0
+        and config.temporal_residual == "plain"
+        and clip_config.text_config.hidden_size == clip_config.projection_dim
+    )
+
+
+def copy_text_layers_into_temporal_encoder(model: torch.nn.Module, clip_model: CLIPModel) -> None:
+    """
+    X-CLIP's and CLIP4Clip's initialization of the temporal transformer: layer i <- CLIP text layer i (for i below
+    both depths; deeper temporal layers keep their fresh initialization) and the frame position embeddings <- the
+    first `max_frame_positions` text position embeddings (CLIP has 77, X-CLIP's `max_frame_positions`).
+    """
+    encoder = model.temporal_encoder
+    text_layers = clip_model.text_model.encoder.layers
+    text_positions = clip_model.text_model.embeddings.position_embedding.weight
+    with torch.no_grad():
+        count = min(text_positions.shape[0], encoder.frame_position_embedding.num_embeddings)
+        encoder.frame_position_embedding.weight[:count].copy_(text_positions[:count])
+        for layer, text_layer in zip(encoder.layers, text_layers):
+            attention = text_layer.self_attn
+            layer.attention_norm.load_state_dict(text_layer.layer_norm1.state_dict())
+            layer.qkv_proj.weight.copy_(torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]))
+            layer.qkv_proj.bias.copy_(torch.cat([attention.q_proj.bias, attention.k_proj.bias, attention.v_proj.bias]))
+            layer.attention_out_proj.load_state_dict(attention.out_proj.state_dict())
+            layer.mlp_norm.load_state_dict(text_layer.layer_norm2.state_dict())
+            layer.mlp[0].load_state_dict(text_layer.mlp.fc1.state_dict())
+            layer.mlp[2].load_state_dict(text_layer.mlp.fc2.state_dict())
 
 
 # Parameters that come from CLIP (a separate, smaller learning rate fine-tunes them).
@@ -91,4 +131,6 @@ def unitrim_model_from_clip(
     clip_model = load_clip_model(clip_model_or_name_or_path)
     model = model_class(unitrim_config_from_clip(clip_model.config, preset, **config_overrides))
     copy_clip_weights(model, clip_model)
+    if temporal_layers_from_text_tower(model.config, clip_model.config):
+        copy_text_layers_into_temporal_encoder(model, clip_model)
     return model

@@ -108,3 +108,25 @@ def check_same_batch_size(sizes: dict[str, int]) -> None:
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{name}: {size}" for name, size in sizes.items())
         raise ValueError(f"Paired inputs must have the same batch size; got {listed}.")
+
+
+def pad_to_fixed_length(
+    values: torch.Tensor, mask: torch.Tensor, length: int, name: str, config_field: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Pad `values` (B, n, ...) and its mask (B, n) with zeros to `length` positions along dim 1, for a model whose
+    weights are sized for exactly `length` (X-CLIP's AOSM matrices); more than `length` raises `ValueError`
+    naming `name` and the config field.
+    """
+    current = values.shape[1]
+    if current > length:
+        raise ValueError(
+            f"`{name}` has {current} positions but this model's AOSM matrices are sized for "
+            f"config.{config_field}={length}: pass at most {length} (e.g. the processor's max_length / num_frames)."
+        )
+    if current == length:
+        return values, mask
+    padding = length - current
+    padded_values = torch.cat([values, values.new_zeros(values.shape[0], padding, *values.shape[2:])], dim=1)
+    padded_mask = torch.cat([mask, mask.new_zeros(mask.shape[0], padding)], dim=1)
+    return padded_values, padded_mask

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ from .alignment_table import (
     TEXT_GRANULARITY_FIELDS,
     VISUAL_GRANULARITY_FIELDS,
 )
+from .aosm import AlignmentMixing, AOSMWeights, mixed_fine_grained_scores
 from .modeling_outputs import UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .pooling import cosine_scores, fine_grained_scores, l2_normalize
 
@@ -108,13 +109,25 @@ VISUAL_GRANULARITIES = {
 }
 
 
-@dataclass(frozen=True)
+# The granularities whose padding positions X-CLIP keeps in its softmaxes (`mask_padding=False`): the word
+# positions and the frame slots. UniTriM's own units (triplets, patches) are always masked.
+UNMASKABLE_GRANULARITIES = ("word", "frame")
+
+
+@dataclass(frozen=True, eq=False)
 class Alignment:
-    """One MGSA alignment: text units of one granularity against visual units of another."""
+    """
+    One MGSA alignment: text units of one granularity against visual units of another.
+
+    `mask_padding=False` keeps every word position and frame slot in the softmax poolings (X-CLIP's computation);
+    `mixing` holds the alignment's AOSM matrices (`aosm`), None for temperature-only pooling.
+    """
 
     name: str
     text_granularity: str
     visual_granularity: str
+    mask_padding: bool = True
+    mixing: AlignmentMixing | None = None
 
     @property
     def text_fields(self) -> tuple[str, ...]:
@@ -125,13 +138,21 @@ class Alignment:
         return VISUAL_GRANULARITIES[self.visual_granularity].fields
 
     def text_units(self, text: UniTriMTextFeatures) -> Units:
-        return TEXT_GRANULARITIES[self.text_granularity].units(text)
+        return self._unmasked_if_asked(self.text_granularity, TEXT_GRANULARITIES[self.text_granularity].units(text))
 
     def visual_units(self, visual: UniTriMVisualFeatures) -> Units:
-        return VISUAL_GRANULARITIES[self.visual_granularity].units(visual)
+        units = VISUAL_GRANULARITIES[self.visual_granularity].units(visual)
+        return self._unmasked_if_asked(self.visual_granularity, units)
+
+    def _unmasked_if_asked(self, granularity: str, units: Units) -> Units:
+        if self.mask_padding or granularity not in UNMASKABLE_GRANULARITIES:
+            return units
+        return Units(units.embeds)
 
     def score_units(self, text: Units, visual: Units, temperature: float) -> torch.Tensor:
         """(num_texts, num_visuals) scores of normalized units."""
+        if self.mixing is not None:
+            return mixed_fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature, self.mixing)
         if text.length == 1 and visual.length == 1:
             return cosine_scores(text.embeds[:, 0], visual.embeds[:, 0])
         return fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature)
@@ -167,30 +188,51 @@ class MGSAScorer:
             pays, and falls back to eager scoring (with a warning, for the rest of the scorer's life) if compiling
             or running the compiled code fails, e.g. without a working Triton; `True` always, and its failures
             are raised; `False` never (eager on CPU, where compiling does not pay).
+        mask_padding: False keeps padded word positions and frame slots in the poolings (X-CLIP's computation).
+        aosm: X-CLIP's AOSM matrices (a module of the model, read at every use); None: temperature-only pooling.
     """
 
-    def __init__(self, alignments: Sequence[str], aggregation_temperature: float, compile: bool | str = "auto") -> None:
+    def __init__(
+        self,
+        alignments: Sequence[str],
+        aggregation_temperature: float,
+        compile: bool | str = "auto",
+        mask_padding: bool = True,
+        aosm: AOSMWeights | None = None,
+    ) -> None:
         unknown = [name for name in alignments if name not in ALIGNMENTS]
         if unknown or not alignments:
             raise ValueError(f"Unknown or no alignments {list(alignments)}; choose from {list(ALIGNMENTS)}.")
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}.")
-        self.alignments = tuple(ALIGNMENTS[name] for name in alignments)
+        self.mask_padding = mask_padding
+        self.aosm = aosm
+        self.alignments = tuple(
+            replace(
+                ALIGNMENTS[name], mask_padding=mask_padding, mixing=None if aosm is None else aosm.mixing_for(name)
+            )
+            for name in alignments
+        )
         self.aggregation_temperature = aggregation_temperature
         self.compile_mode = compile
         self.compile_options: dict[str, Any] = {"dynamic": True}
         self._compiled_score_units: Callable[..., torch.Tensor] | None = None
 
     @classmethod
-    def from_config(cls, config: Any) -> "MGSAScorer":
-        """The scorer a `UniTriMConfig` describes (`alignments`, `aggregation_temperature`)."""
-        return cls(config.alignments, config.aggregation_temperature)
+    def from_config(cls, config: Any, aosm: AOSMWeights | None = None) -> "MGSAScorer":
+        """The scorer a `UniTriMConfig` describes (`alignments`, `aggregation_temperature`, `mask_padding`), with
+        the model's AOSM matrices when it has them."""
+        return cls(config.alignments, config.aggregation_temperature, mask_padding=config.mask_padding, aosm=aosm)
 
-    def only(self, name: str) -> "MGSAScorer":
-        """A scorer with the single alignment `name` (same temperature and compile setting)."""
-        scorer = MGSAScorer([name], self.aggregation_temperature, self.compile_mode)
+    def with_alignments(self, alignments: Sequence[str]) -> "MGSAScorer":
+        """A scorer of `alignments` with this one's temperature, padding rule, AOSM matrices and compile setting."""
+        scorer = MGSAScorer(alignments, self.aggregation_temperature, self.compile_mode, self.mask_padding, self.aosm)
         scorer.compile_options = dict(self.compile_options)
         return scorer
+
+    def only(self, name: str) -> "MGSAScorer":
+        """A scorer with the single alignment `name` (same temperature, padding rule, matrices, compile setting)."""
+        return self.with_alignments([name])
 
     def alignments_for(self, visual: UniTriMVisualFeatures) -> tuple[Alignment, ...]:
         """The alignments that score `visual`: the enabled ones for videos, `text_image` for still images."""

@@ -15,6 +15,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 
+from .aosm import AOSMWeights
 from .checkpoint_consistency import check_config_against_weights, checkpoint_folder, read_checkpoint_shapes
 from .clip_towers import CLIPTextTower, CLIPVisionTower
 from .configuration_unitrim import UniTriMConfig
@@ -26,7 +27,9 @@ from .input_validation import (
     check_same_batch_size,
     check_text_inputs,
     check_video_inputs,
+    pad_to_fixed_length,
 )
+from .alignment_table import visual_granularity_of
 from .losses import UniTriMLoss, contrastive_logits
 from .mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, MGSAScorer
 from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
@@ -35,6 +38,8 @@ from .pooling import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
+# The token id X-CLIP's data loaders pad captions with; with `mask_padding=False` padded positions carry it.
+XCLIP_PADDING_TOKEN_ID = 0
 TOWER_SWITCHES = ("output_hidden_states", "output_attentions")
 # What transformers' Trainer passes to every model that takes **kwargs; the contrastive loss has no use for it.
 IGNORED_KEYWORDS = ("num_items_in_batch",)
@@ -81,6 +86,9 @@ class UniTriMPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, TextDisentangler):
             init.zeros_(module.spatial_gate)
+        elif isinstance(module, AOSMWeights):
+            for parameter in module.parameters(recurse=False):
+                init.eye_(parameter)
         elif isinstance(module, UniTriMModel):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
             init.normal_(module.text_projection.weight, std=self.config.text_config.hidden_size**-0.5 * factor)
@@ -125,7 +133,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
         self.disentangler = (
             TextDisentangler(embed_dim, config.disentangler_hidden_dim) if config.use_disentangler else None
         )
-        self.scorer = MGSAScorer.from_config(config)
+        self.aosm = AOSMWeights(config.alignments, embed_dim, config.max_words, config.max_frames) if config.aosm else None
+        self.scorer = MGSAScorer.from_config(config, self.aosm)
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
@@ -199,7 +208,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         return tower_kwargs
 
     def _encode_sentences(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[torch.Tensor, BaseModelOutputWithPooling]:
         """(batch, length) token ids -> projected EOT features (batch, D) and the text tower's output."""
         outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
@@ -228,11 +237,13 @@ class UniTriMModel(UniTriMPreTrainedModel):
             triplet_mask = triplet_mask | fallback_slot
         return triplet_embeds, triplet_mask
 
-    @staticmethod
-    def _combine_granularities(features: UniTriMTextFeatures) -> torch.Tensor:
+    def _combine_granularities(self, features: UniTriMTextFeatures) -> torch.Tensor:
         """`t = s + mean(r) + mean(w)` (B, D) over the text granularities the model encodes (triplets and words
-        only where the config enables them): the one text feature matched against still images."""
+        only where the config enables them), or `s` alone with `config.image_text_feature="sentence"`: the text
+        feature matched against still images (through the disentangler when there is one)."""
         combined = features.sentence_embeds
+        if self.config.image_text_feature == "sentence":
+            return combined
         if features.triplet_embeds is not None:
             combined = combined + masked_mean(features.triplet_embeds, features.triplet_mask, dim=1)
         if features.word_embeds is not None:
@@ -268,7 +279,13 @@ class UniTriMModel(UniTriMPreTrainedModel):
             input_ids, attention_mask, triplet_input_ids, triplet_attention_mask, triplet_mask,
             config.use_triplets, config.max_triplets,
         )
-        sentence_embeds, text_outputs = self._encode_sentences(input_ids, attention_mask, **self._tower_kwargs(kwargs))
+        if config.aosm:
+            input_ids, attention_mask = pad_to_fixed_length(input_ids, attention_mask, config.max_words, "input_ids", "max_words")
+        tower_mask = attention_mask
+        if not config.mask_padding:  # X-CLIP: padding id 0 at padded positions, the tower sees only its causal mask
+            input_ids = input_ids.masked_fill(~attention_mask.bool(), XCLIP_PADDING_TOKEN_ID)
+            tower_mask = None
+        sentence_embeds, text_outputs = self._encode_sentences(input_ids, tower_mask, **self._tower_kwargs(kwargs))
         word_mask = attention_mask.bool().clone()
         word_mask[:, 0] = False
         features = UniTriMTextFeatures(
@@ -325,6 +342,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
             vision tower; their features (and tower states) are zero and masked out of every score.
         """
         video_mask = check_video_inputs(pixel_values_videos, video_mask)
+        if self.config.aosm:
+            pixel_values_videos, video_mask = pad_to_fixed_length(
+                pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames"
+            )
         return self._visual_features(pixel_values_videos, video_mask, **self._tower_kwargs(kwargs))
 
     @can_return_tuple
@@ -365,26 +386,58 @@ class UniTriMModel(UniTriMPreTrainedModel):
         per_video = frame_values.new_zeros(batch_size, num_frames, *frame_values.shape[1:])
         return per_video.index_put((video_mask,), frame_values)
 
+    def video_features_from_frames(self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor) -> UniTriMVisualFeatures:
+        """
+        The video-level and frame-level features of CLIP's projected frame features (what the similarity head of
+        X-CLIP and CLIP4Clip receives as `visual_output`): the temporal encoder, the video embedding (masked mean
+        of the normalized encoded frames, normalized) and the frames the frame-level alignments read
+        (`config.frame_alignment_features`). No patches, no tower outputs.
+
+        Args:
+            clip_frame_embeds (`(B, T, D)`): projected [CLS] features of every frame slot.
+            video_mask (`(B, T)` bool): true for real frames.
+        """
+        video_embeds, aligned_frames = self._video_and_frame_features(clip_frame_embeds, video_mask)
+        return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask)
+
+    def _video_and_frame_features(
+        self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) CLIP frame features -> the video embedding (B, D) and the frame-level features (B, T, D)."""
+        encoded_frames = clip_frame_embeds
+        if self.temporal_encoder is not None:
+            encoded_frames = self.temporal_encoder(clip_frame_embeds, video_mask)
+        video_embeds = l2_normalize(masked_mean(l2_normalize(encoded_frames), video_mask, dim=1))
+        return video_embeds, clip_frame_embeds if self.config.frame_alignment_features == "clip" else encoded_frames
+
+    def _encodes_padded_frames(self) -> bool:
+        """Whether padded frame slots go through the vision tower: with `mask_padding=False` (X-CLIP), where a
+        frame-level alignment pools over every slot."""
+        config = self.config
+        return not config.mask_padding and any(visual_granularity_of(name) == "frame" for name in config.alignments)
+
     def _visual_features(
         self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
     ) -> UniTriMVisualFeatures:
-        frame_embeds, selected_patches, patch_indices, tower = self._encode_frames(pixel_values_videos[video_mask], **kwargs)
-        all_frames = self._per_video(frame_embeds, video_mask)
-        if self.temporal_encoder is not None:
-            all_frames = self.temporal_encoder(all_frames, video_mask)
-        per_video = lambda states: None if states is None else tuple(self._per_video(s, video_mask) for s in states)  # noqa: E731
-        features = UniTriMVisualFeatures(
-            last_hidden_state=self._per_video(tower.last_hidden_state, video_mask),
-            pooler_output=l2_normalize(masked_mean(l2_normalize(all_frames), video_mask, dim=1)),
+        encoded = video_mask
+        if self._encodes_padded_frames():  # X-CLIP's padded frames: zero pixels, whatever the batch holds there
+            encoded = torch.ones_like(video_mask)
+            pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(pixel_values_videos.dtype)
+        frame_embeds, selected_patches, patch_indices, tower = self._encode_frames(pixel_values_videos[encoded], **kwargs)
+        video_embeds, aligned_frames = self._video_and_frame_features(self._per_video(frame_embeds, encoded), video_mask)
+        per_video = lambda states: None if states is None else tuple(self._per_video(s, encoded) for s in states)  # noqa: E731
+        features = UniTriMVisualFeatures(  # built at once: a ModelOutput's order is the order fields are set
+            last_hidden_state=self._per_video(tower.last_hidden_state, encoded),
+            pooler_output=video_embeds,
             hidden_states=per_video(tower.hidden_states),
             attentions=per_video(tower.attentions),
-            frame_embeds=all_frames,
+            frame_embeds=aligned_frames,
             video_mask=video_mask,
         )
         if selected_patches is not None:
-            features.patch_embeds = self._per_video(selected_patches, video_mask)
+            features.patch_embeds = self._per_video(selected_patches, encoded)
             features.patch_indices = patch_indices.new_full((*video_mask.shape, patch_indices.shape[-1]), -1)
-            features.patch_indices = features.patch_indices.index_put((video_mask,), patch_indices)
+            features.patch_indices = features.patch_indices.index_put((encoded,), patch_indices)
         return features
 
     # ------------------------------------------------------------------ similarity (see MGSAScorer)

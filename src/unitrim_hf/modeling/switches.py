@@ -14,6 +14,15 @@ from .alignment_table import ALL_ALIGNMENTS, UNITRIM_ALIGNMENTS, text_granularit
 TOWER_CONFIG_FIELDS = ("text_config", "vision_config")
 
 
+# The switches that take one of a few names.
+SWITCH_CHOICES: dict[str, tuple[str, ...]] = {
+    "frame_alignment_features": ("temporal", "clip"),
+    "temporal_residual": ("gated", "plain"),
+    "temporal_hidden_act": ("gelu", "quick_gelu"),
+    "image_text_feature": ("combined", "sentence"),
+}
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class UniTriMSwitches:
     r"""
@@ -41,6 +50,33 @@ class UniTriMSwitches:
         image_loss_weight (`float`, defaults to 1.0): weight of the text-keyframe contrastive loss.
         aggregation_temperature (`float`, defaults to 0.01): temperature of the attention-over-similarity-matrix
             pooling of the fine-grained alignments.
+        aosm (`bool`, defaults to False): X-CLIP's learnable attention-over-similarity-matrix weights (`aosm`
+            module): eight identity-initialized matrices on the `sentence_video`, `word_video`, `sentence_frame` and
+            `word_frame` alignments. They tie the model to `max_words` and `max_frames`: shorter inputs are padded
+            to them, longer ones refused.
+        max_words (`int`, defaults to 32): L, the text positions of the AOSM matrices (the tokenizer's
+            `max_length`); read only with `aosm`.
+        max_frames (`int`, defaults to 12): T, the frame slots of the AOSM matrices; read only with `aosm`.
+        frame_alignment_features (`str`, defaults to `"temporal"`): the frame features the frame-level
+            alignments (and `triplet_frame`) read: `"temporal"`, the temporally encoded frames, or `"clip"`, CLIP's
+            projected frame features (X-CLIP's `use_original_clip_for_frame_features`). The video embedding
+            always pools the encoded frames.
+        temporal_residual (`str`, defaults to `"gated"`): the temporal encoder's form: `"gated"`,
+            `f + proj(LN(layers(f + pos)))` with a zero-initialized `proj` (the identity at initialization), or
+            `"plain"`, `f + layers(f + pos)` (CLIP4Clip's seqTransf and X-CLIP).
+        temporal_intermediate_size (`int`, optional): the temporal layers' MLP width; 4 x `projection_dim` when
+            None. `from_clip` sets it to the CLIP text tower's for the `"plain"` encoder it initializes from CLIP.
+        temporal_hidden_act (`str`, defaults to `"gelu"`): the temporal layers' activation, `"gelu"` or
+            `"quick_gelu"` (CLIP's and X-CLIP's).
+        temporal_layer_norm_eps (`float`, defaults to 1e-5): the temporal layers' LayerNorm epsilon (X-CLIP: 1e-12).
+        mask_padding (`bool`, defaults to True): mask padded word positions and frame slots out of the alignments'
+            softmax poolings. False is X-CLIP's computation: its softmaxes run over every one of the `max_words`
+            token positions (SOT, EOT and padding, the text tower seeing only its causal mask and padding id 0)
+            and every frame slot (padded frames, zero pixels, run through the vision tower); only the video mean
+            uses the mask. Triplets and patches are always masked.
+        image_text_feature (`str`, defaults to `"combined"`): the text feature matched against still images
+            without the disentangler: `"combined"`, `t = s + mean(r) + mean(w)`, or `"sentence"`, `s` (the
+            paper's adaptation of its baselines, §4.3). With the disentangler it is always `t_sp`.
         initializer_range (`float`, defaults to 0.02): standard deviation of the normal initialization of new
             linear and embedding layers.
         initializer_factor (`float`, defaults to 1.0): scale of the projections' initialization (as CLIP's).
@@ -64,6 +100,16 @@ class UniTriMSwitches:
     orthogonality_loss_weight: float = 0.1
     image_loss_weight: float = 1.0
     aggregation_temperature: float = 0.01
+    aosm: bool = False
+    max_words: int = 32
+    max_frames: int = 12
+    frame_alignment_features: str = "temporal"
+    temporal_residual: str = "gated"
+    temporal_intermediate_size: int | None = None
+    temporal_hidden_act: str = "gelu"
+    temporal_layer_norm_eps: float = 1e-5
+    mask_padding: bool = True
+    image_text_feature: str = "combined"
     initializer_range: float = 0.02
     initializer_factor: float = 1.0
 
@@ -95,6 +141,13 @@ class UniTriMSwitches:
             )
         if self.aggregation_temperature <= 0:
             raise ValueError("`aggregation_temperature` must be > 0.")
+        for name, allowed in SWITCH_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}.")
+        if self.aosm and (self.max_words < 2 or self.max_frames < 1):
+            raise ValueError(
+                f"`aosm` needs `max_words` >= 2 and `max_frames` >= 1, got {self.max_words} and {self.max_frames}."
+            )
 
     @property
     def uses_words(self) -> bool:

@@ -1,10 +1,12 @@
-"""Temporal encoder: transformer layers over the frame features of a video, added as a zero-initialized residual."""
+"""Temporal encoder: transformer layers over the frame features of a video, added as a residual: a zero-initialized
+projection (`temporal_residual="gated"`) or plainly, as CLIP4Clip's seqTransf and X-CLIP (`"plain"`)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 from transformers import PretrainedConfig
+from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.clip.modeling_clip import eager_attention_forward
@@ -37,11 +39,15 @@ class TemporalEncoderLayer(GradientCheckpointingLayer):
         self.num_attention_heads = config.temporal_num_attention_heads
         self.scaling = (embed_dim // self.num_attention_heads) ** -0.5
         self.is_causal = False
-        self.attention_norm = nn.LayerNorm(embed_dim)
+        eps = config.temporal_layer_norm_eps
+        self.attention_norm = nn.LayerNorm(embed_dim, eps=eps)
         self.qkv_proj = nn.Linear(embed_dim, 3 * embed_dim)
         self.attention_out_proj = nn.Linear(embed_dim, embed_dim)
-        self.mlp_norm = nn.LayerNorm(embed_dim)
-        self.mlp = nn.Sequential(nn.Linear(embed_dim, 4 * embed_dim), nn.GELU(), nn.Linear(4 * embed_dim, embed_dim))
+        self.mlp_norm = nn.LayerNorm(embed_dim, eps=eps)
+        width = config.temporal_intermediate_size or 4 * embed_dim
+        self.mlp = nn.Sequential(
+            nn.Linear(embed_dim, width), ACT2FN[config.temporal_hidden_act], nn.Linear(width, embed_dim)
+        )
 
     def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """
@@ -71,12 +77,16 @@ class TemporalEncoderLayer(GradientCheckpointingLayer):
 
 class TemporalEncoder(nn.Module):
     """
-    `encoded = frames + output_proj(layers(frames + frame_position_embedding))`.
+    `config.temporal_residual="gated"`: `encoded = frames + output_proj(LN(layers(frames + position)))`;
+    `output_proj` starts at zero, so at initialization the encoder is the identity and the sentence-video score
+    equals CLIP4Clip-meanP's.
 
-    `output_proj` starts at zero, so at initialization the encoder is the identity and UniTriM's sentence-video
-    score equals CLIP4Clip-meanP's. Sizes from the config: `projection_dim`, `num_temporal_layers`,
-    `temporal_num_attention_heads`, `max_frame_positions`; attention as `config._attn_implementation` (see
-    `FRAME_ATTENTION_IMPLEMENTATIONS`).
+    `"plain"`: `encoded = frames + layers(frames + position)`, CLIP4Clip's seqTransf and X-CLIP's form (with
+    `temporal_hidden_act="quick_gelu"`, `temporal_layer_norm_eps=1e-12` and `max_frame_positions=77` theirs;
+    `from_clip` copies CLIP's first text layers and position embeddings into it, as they do).
+
+    Sizes from the config: `projection_dim`, `num_temporal_layers`, `temporal_num_attention_heads`,
+    `max_frame_positions`; attention as `config._attn_implementation` (see `FRAME_ATTENTION_IMPLEMENTATIONS`).
     """
 
     def __init__(self, config: PretrainedConfig) -> None:
@@ -84,8 +94,11 @@ class TemporalEncoder(nn.Module):
         embed_dim = config.projection_dim
         self.frame_position_embedding = nn.Embedding(config.max_frame_positions, embed_dim)
         self.layers = nn.ModuleList(TemporalEncoderLayer(config) for _ in range(config.num_temporal_layers))
-        self.final_norm = nn.LayerNorm(embed_dim)
-        self.output_proj = ZeroInitLinear(embed_dim, embed_dim)
+        if config.temporal_residual == "gated":
+            self.final_norm = nn.LayerNorm(embed_dim)
+            self.output_proj = ZeroInitLinear(embed_dim, embed_dim)
+        else:
+            self.final_norm = self.output_proj = None
 
     def forward(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """
@@ -106,4 +119,6 @@ class TemporalEncoder(nn.Module):
         hidden_states = frame_embeds + self.frame_position_embedding(positions)
         for layer in self.layers:
             hidden_states = layer(hidden_states, frame_mask)
+        if self.output_proj is None:
+            return frame_embeds + hidden_states
         return frame_embeds + self.output_proj(self.final_norm(hidden_states))

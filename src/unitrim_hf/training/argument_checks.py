@@ -168,13 +168,18 @@ def _has_field_type(field: dataclasses.Field, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if default is None:  # an optional size (e.g. temporal_intermediate_size)
+        return value is None or isinstance(value, int) and not isinstance(value, bool)
     return True
 
 
 def _type_name(field: dataclasses.Field) -> str:
     if field.name == "alignments":
         return "a list of alignment names"
-    return {bool: "true or false", int: "an integer", float: "a finite number"}[type(field.default)]
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+    return names.get(type(field.default), "an integer or null")
 
 
 def hub_offline() -> bool:

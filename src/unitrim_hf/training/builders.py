@@ -23,9 +23,16 @@ from .arguments import DataArguments, ModelArguments
 logger = logging.getLogger(__name__)
 
 
-def build_model(model_args: ModelArguments) -> UniTriMModel:
-    """A saved UniTriM model, a CLIP checkpoint converted with `from_clip`, or a randomly initialized preset."""
+def build_model(model_args: ModelArguments, data_args: DataArguments | None = None) -> UniTriMModel:
+    """
+    A saved UniTriM model, a CLIP checkpoint converted with `from_clip`, or a randomly initialized preset. A new
+    model's AOSM sizes (`max_words`, `max_frames`) default to the run's `--max_length` and `--num_frames`, as
+    X-CLIP's `max_words` and `max_frames` size its matrices.
+    """
     overrides = model_args.overrides()
+    if data_args is not None:
+        overrides.setdefault("max_words", data_args.max_length)
+        overrides.setdefault("max_frames", data_args.num_frames)
     if model_args.model_name_or_path:
         model = load_model_strictly(UniTriMModel, model_args.model_name_or_path)
     elif model_args.clip_model_name_or_path:

@@ -173,7 +173,7 @@ class Trainer:
             # Before any slow preparation: refuse (or clear) an earlier run's checkpoints.
             prepare_fresh_output_dir(self.accelerator, self.output_dir, bool(training_args.overwrite_output_dir))
         set_seed(training_args.seed)
-        self.model = build_model(model_args)
+        self.model = build_model(model_args, data_args)
         self.processor = build_processor(model_args, self.model.config, data_args)
         self.image_size = int(self.model.config.vision_config.image_size)
         self.train_split, self.eval_split, self.train_cache, self.eval_cache = self._prepare_data()
