@@ -28,7 +28,7 @@ class WordMatch:
     A whole word of the query and how well it matches the best frame.
 
     Args:
-        word: the word (its BPE pieces joined, lower case as the tokenizer normalised it).
+        word: the word (its BPE pieces joined, lower case as the tokenizer normalized it).
         positions: (num_pieces,) positions of its pieces in the tokenized query.
         score: the mean cosine of its pieces' word features with the best frame.
     """

@@ -36,7 +36,7 @@ class QueryWord:
     A whole word of the query.
 
     Args:
-        text: the word as the tokenizer normalised it (lower case), its pieces joined.
+        text: the word as the tokenizer normalized it (lower case), its pieces joined.
         positions: (num_pieces,) positions of its pieces in the tokenized query.
     """
 
