@@ -64,24 +64,33 @@ def test_relevance_can_be_left_out(searcher):
 
 
 def test_the_caption_bank_is_cached_per_model_and_inputs(searcher, tmp_path, monkeypatch, caplog):
+    from unitrim_hf.search import bank_cache
     from unitrim_hf.search.bank_cache import CACHE_ENV, bank_text_features, cache_folder
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     model, processor = searcher.model, searcher.processor
     encoded = bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint)
     (written,) = cache_folder().iterdir()
+    real_encoding = model.get_text_features
 
     def no_encoding(*args, **kwargs):
         raise AssertionError("the cached bank should have been read")
 
     monkeypatch.setattr(model, "get_text_features", no_encoding)
+    bank_cache._IN_MEMORY.clear()  # from the disk cache
     cached = bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint)
     for name in ("pooler_output", "word_embeds", "word_mask", "triplet_embeds", "combined_embeds"):
         assert torch.equal(cached[name], encoded[name]), name
+    written.unlink()  # from memory: the same processor and model need no disk read
+    assert torch.equal(bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint).pooler_output,
+                       encoded.pooler_output)
     with pytest.raises(AssertionError):  # other inputs are another key: encoded, not read
         bank_text_features(model, processor, ["a red square"], searcher.fingerprint)
-    monkeypatch.undo()
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+
+    monkeypatch.setattr(model, "get_text_features", real_encoding)
+    bank_cache._IN_MEMORY.clear()
+    bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint)
     written.write_bytes(b"not safetensors")
+    bank_cache._IN_MEMORY.clear()
     again = bank_text_features(model, processor, list(GENERIC_CAPTIONS), searcher.fingerprint)
     assert torch.equal(again.pooler_output, encoded.pooler_output) and "ignoring the unreadable" in caplog.text

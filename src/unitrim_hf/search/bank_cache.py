@@ -6,6 +6,9 @@ inputs for the bank (token ids, masks, triplet inputs: every tensor the text tow
 come back only for the same model and the same inputs. Files are safetensors under `UNITRIM_HF_CACHE`
 (default `$XDG_CACHE_HOME/unitrim_hf`, else `~/.cache/unitrim_hf`), in `relevance_bank/`. A cache that cannot
 be written (a read-only home) or a file that cannot be read back is not an error: the features are encoded.
+
+Within a process the features are also kept per processor object (weakly: they go with the processor) and
+model fingerprint, so opening many searchers with one model and processor reads the disk cache once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import weakref
 from pathlib import Path
 
 import torch
@@ -24,6 +28,8 @@ from .model_fingerprint import ModelFingerprint
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "UNITRIM_HF_CACHE"
+# processor -> {(config sha256, weights sha256, texts): features on the CPU}
+_IN_MEMORY: "weakref.WeakKeyDictionary[object, dict[tuple, UniTriMTextFeatures]]" = weakref.WeakKeyDictionary()
 
 
 def cache_folder() -> Path:
@@ -83,15 +89,18 @@ def bank_text_features(model, processor, texts: list[str], fingerprint: ModelFin
     when this model encoded the same inputs before, else encoded in one batch and cached.
     """
     device = next(model.parameters()).device
+    remembered = _IN_MEMORY.setdefault(processor, {})
+    memory_key = (fingerprint.config_sha256, fingerprint.weights_sha256, tuple(texts), cache_folder())
+    if memory_key in remembered:
+        return remembered[memory_key].to(device)
     inputs = processor(text=list(texts))
     path = cache_folder() / f"{cache_key(fingerprint, inputs)[:40]}.safetensors"
-    if path.is_file():
-        cached = _read(path)
-        if cached is not None:
-            return cached.to(device)
-    features = model.get_text_features(**{name: value.to(device) for name, value in inputs.items()}).to(torch.float32)
-    _write(path, features)
-    return features
+    features = _read(path) if path.is_file() else None
+    if features is None:
+        features = model.get_text_features(**{name: value.to(device) for name, value in inputs.items()}).to(torch.float32)
+        _write(path, features)
+    remembered[memory_key] = features.to("cpu")
+    return features.to(device)
 
 
 __all__ = ["CACHE_ENV", "bank_text_features", "cache_folder", "cache_key"]
