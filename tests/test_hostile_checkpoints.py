@@ -248,13 +248,21 @@ def _error_lines(completed: subprocess.CompletedProcess) -> list[str]:
     return [line for line in completed.stderr.splitlines() if "error:" in line]
 
 
-@pytest.mark.parametrize("tool", ["unitrim index", "unitrim search", "unitrim-eval", "train.py --do_eval_only"])
-@pytest.mark.parametrize(
-    ("damage", "named"),
-    [("missing", f"lack `{MISSING_TENSOR}`"), ("mis_shaped", f"`{MIS_SHAPED_TENSOR}` of shape [2, 16]"),
-     # A NaN weight emptied the index before LanceDB refused its vectors, and made a search print "(no results)".
-     ("not_finite", f"NaN or infinite values in `{MISSING_TENSOR}`")],
-)
+TOOLS = ["unitrim index", "unitrim search", "unitrim-eval", "train.py --do_eval_only"]
+DAMAGES = [
+    ("missing", f"lack `{MISSING_TENSOR}`"), ("mis_shaped", f"`{MIS_SHAPED_TENSOR}` of shape [2, 16]"),
+    # A NaN weight emptied the index before LanceDB refused its vectors, and made a search print "(no results)".
+    ("not_finite", f"NaN or infinite values in `{MISSING_TENSOR}`"),
+]
+# Every tool meets one damage and every damage one tool in the default run; the other pairs run with --run-slow.
+TOOL_DAMAGE_PAIRS = [
+    pytest.param(tool, damage, named, marks=() if index % len(DAMAGES) == tool_index % len(DAMAGES) else pytest.mark.slow)
+    for tool_index, tool in enumerate(TOOLS)
+    for index, (damage, named) in enumerate(DAMAGES)
+]
+
+
+@pytest.mark.parametrize(("tool", "damage", "named"), TOOL_DAMAGE_PAIRS)
 def test_the_tools_refuse_a_damaged_checkpoint_in_one_line(damaged_folders, tmp_path, tool, damage, named) -> None:
     completed = _run_tool(_tool_commands(damaged_folders[damage], tmp_path)[tool])
     assert completed.returncode != 0, completed.stdout

@@ -64,8 +64,8 @@ print(type(config).__module__, type(model).__module__, type(processor).__module_
     "first_transformers_import",
     [
         "from transformers import AutoModel",
-        "import transformers.testing_utils",
-        "from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES",
+        pytest.param("import transformers.testing_utils", marks=pytest.mark.slow),
+        pytest.param("from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES", marks=pytest.mark.slow),
         "from transformers import PreTrainedModel",
     ],
 )
