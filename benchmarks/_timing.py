@@ -7,6 +7,7 @@ folder first on `sys.path`, so this works from any working directory.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -125,3 +126,17 @@ def report(results: dict[str, Any], print_report: Callable[[dict[str, Any]], Non
     if json_path:
         write_json(json_path, results)
     return results
+
+
+def add_repeat_arguments(parser: argparse.ArgumentParser, repeats: int = 5) -> None:
+    """`--repeats` (timed runs) and `--warmup` (untimed runs first) of a command-timing benchmark."""
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed runs of each command (default {repeats})")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each command first (default 1)")
+
+
+def parse_timing_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`parser`'s arguments, with `--repeats` >= 1 and `--warmup` >= 0 enforced."""
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error("--repeats must be >= 1 and --warmup >= 0")
+    return args

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _timing import machine_info, markdown_table, report
+from _timing import add_repeat_arguments, machine_info, markdown_table, parse_timing_arguments, report
 
 QUERY = "a red square moves to the left"
 QUERY_TIME = re.compile(r"items, ([0-9.]+) ms\)")
@@ -166,16 +166,12 @@ def print_report(results: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each command (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each command first (default 1)")
+    add_repeat_arguments(parser)
     parser.add_argument("--model", help="a model folder (with --folder and --index; default: a tiny random one)")
     parser.add_argument("--folder", help="the indexed folder")
     parser.add_argument("--index", help="its index, built by that model")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error("--repeats must be >= 1 and --warmup >= 0")
-    return args
+    return parse_timing_arguments(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

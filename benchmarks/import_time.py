@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _timing import Timing, machine_info, markdown_table, report, time_interleaved
+from _timing import (
+    Timing, add_repeat_arguments, machine_info, markdown_table, parse_timing_arguments, report, time_interleaved,
+)
 
 HELP_GOAL_SECONDS = 2.0
 
@@ -85,13 +87,9 @@ def print_report(results: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each command (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each command first (default 1)")
+    add_repeat_arguments(parser)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error("--repeats must be >= 1 and --warmup >= 0")
-    return args
+    return parse_timing_arguments(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
