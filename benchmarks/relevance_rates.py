@@ -1,4 +1,4 @@
-"""The relevance label's two error rates on the synthetic benchmark (see `unitrim_hf.search.relevance`).
+"""The relevance label's two error rates on the synthetic benchmark (see `unitrim_hf.modeling.relevance`).
 
 The test videos of the main job's synthetic benchmark are indexed with a trained model; then
 - every test caption is a **true query**: its ground-truth video should not be hidden ("no match");
@@ -44,7 +44,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from unitrim_hf import UniTriMModel, UniTriMProcessor
     from unitrim_hf.data import load_benchmark
     from unitrim_hf.search import Indexer, Searcher
-    from unitrim_hf.search.relevance import MATCH, MATCH_Z, NO_MATCH, WEAK_Z
+    from unitrim_hf.modeling.relevance import MATCH, MATCH_Z, NO_MATCH, WEAK_Z
 
     started = time.perf_counter()
     torch.set_num_threads(args.threads)

@@ -9,8 +9,8 @@ import torch
 
 from test_search_helpers import make_model, write_media
 from unitrim_hf.search import Searcher, format_table, index_folder
-from unitrim_hf.search.query_bank import GENERIC_CAPTIONS
-from unitrim_hf.search.relevance import MATCH, MATCH_Z, NO_MATCH, WEAK, WEAK_Z, bank_z, relevance_label
+from unitrim_hf.modeling.query_bank import GENERIC_CAPTIONS
+from unitrim_hf.modeling.relevance import MATCH, MATCH_Z, NO_MATCH, WEAK, WEAK_Z, bank_z, relevance_label
 
 
 def test_bank_z_is_the_standard_score_per_item():

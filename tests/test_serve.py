@@ -19,7 +19,7 @@ from unitrim_hf import UniTriMModel, UniTriMProcessor
 from unitrim_hf.search import Indexer
 from unitrim_hf.search.cli import main
 from unitrim_hf.search.query_words import STOP_WORDS
-from unitrim_hf.search.relevance import LABELS
+from unitrim_hf.modeling.relevance import LABELS
 from unitrim_hf.search.searcher import MAX_QUERY_CHARACTERS
 from unitrim_hf.search.serve.live_index import media_token
 

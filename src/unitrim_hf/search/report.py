@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .atomic_write import write_text_atomically
 from .display import display_text
-from .relevance import LEGEND
+from ..modeling.relevance import LEGEND
 from .searcher import SearchResult
 from .thumbnails import thumbnail_png_base64
 

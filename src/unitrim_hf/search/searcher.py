@@ -28,8 +28,8 @@ from .model_fingerprint import model_fingerprint
 from .query import EncodedQuery, encode_query
 from .ranking import best_first
 from .bank_cache import bank_text_features
-from .query_bank import GENERIC_CAPTIONS
-from .relevance import bank_z, relevance_label
+from ..modeling.query_bank import GENERIC_CAPTIONS
+from ..modeling.relevance import bank_z, relevance_label
 
 KIND_FILTERS = ("all", VIDEO, IMAGE)
 # Items converted from stored fp16 to float32 and scored per `model.similarity` call, so an exhaustive pass
@@ -57,7 +57,7 @@ class SearchResult:
         size, mtime_ns: of the file when it was indexed (it has changed since when they differ now).
         explanation: why it matched (None when `explain=False`).
         relevance: the z-score of `score` against the scores of the generic-caption bank for the same item
-            (`search.relevance`; NaN when undefined or not computed).
+            (`modeling.relevance`; NaN when undefined or not computed).
         relevance_label: "match", "weak" or "no match" (`relevance.relevance_label`).
     """
 
@@ -272,7 +272,7 @@ class Searcher:
     @torch.inference_mode()
     def relevance(self, scores: torch.Tensor, items: list[IndexedItem], features: StoredFeatures) -> torch.Tensor:
         """
-        (num_items,) relevance z-scores (`search.relevance.bank_z`) of the query's MGSA logits `scores`
+        (num_items,) relevance z-scores (`modeling.relevance.bank_z`) of the query's MGSA logits `scores`
         (num_items,) of `items` with their stored `features`, against the generic-caption bank's logits of the
         same items.
         """

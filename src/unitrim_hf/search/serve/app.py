@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from ...errors import UniTriMError
 from ..display import display_text
-from ..relevance import LEGEND
+from ...modeling.relevance import LEGEND
 from ..report import results_to_dict, source_problem
 from ..searcher import KIND_FILTERS, SearchResult
 from ..thumbnails import thumbnail_png_base64
