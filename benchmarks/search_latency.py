@@ -148,7 +148,7 @@ def measure_query_encoding(args: argparse.Namespace, repeats: int = 20) -> dict[
     from inference_speed import text_inputs
 
     torch.manual_seed(0)
-    model = UniTriMModel(UniTriMConfig.from_preset(args.rerank_preset)).eval()
+    model = UniTriMModel(UniTriMConfig.from_preset(args.rerank_preset, max_frames=args.stored_frames)).eval()
     inputs = text_inputs(model.config, 1, 32)
     milliseconds = []
     set_threads(1)
@@ -262,7 +262,7 @@ def measure_size(args, model, centres: torch.Tensor, queries: list[EncodedQuery]
 
 def measure_store_scale(args) -> dict[str, Any]:
     torch.manual_seed(0)
-    model = UniTriMModel(UniTriMConfig.from_preset(args.rerank_preset)).eval()
+    model = UniTriMModel(UniTriMConfig.from_preset(args.rerank_preset, max_frames=args.stored_frames)).eval()
     centres = unit_vectors((args.clusters, model.config.projection_dim), torch.Generator().manual_seed(3))
     queries = make_queries(model, centres, args.queries + WARMUP_QUERIES, args.noise)
     results: dict[str, Any] = {"sizes": {}}

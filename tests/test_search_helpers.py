@@ -19,7 +19,8 @@ BAD_FILES = ("broken.mp4", "truncated.webm", "notes.txt", "text_renamed.mp4")
 
 def make_model(seed: int = 0, **overrides) -> tuple[UniTriMModel, UniTriMProcessor]:
     torch.manual_seed(seed)
-    config = UniTriMConfig.from_preset("unitrim-tiny", **overrides)
+    # The AOSM matrices are sized for the frames the index samples (as train.py sizes them for its run).
+    config = UniTriMConfig.from_preset("unitrim-tiny", **{"max_frames": NUM_FRAMES, **overrides})
     model = UniTriMModel(config).eval()
     processor = UniTriMProcessor.for_model_config(config, frame_sampler_config={"num_frames": NUM_FRAMES})
     return model, processor

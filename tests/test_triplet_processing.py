@@ -21,7 +21,9 @@ def test_a_five_sentence_paragraph_keeps_its_fifth_triplet():
     paragraph = (
         "a circle moves left. a square stays on the right. a triangle grows. a dog barks. a cat sleeps on a bed."
     )
-    config = UniTriMConfig.from_preset("unitrim-tiny", max_triplets=DATASET_DEFAULTS["didemo"]["max_triplets"])
+    config = UniTriMConfig.from_preset(
+        "unitrim-tiny", max_triplets=DATASET_DEFAULTS["didemo"]["max_triplets"], max_words=64
+    )
     processor = UniTriMProcessor.for_model_config(config, max_length=64)
     inputs = processor(text=[paragraph])
     assert inputs["triplet_mask"].sum().item() == 5
