@@ -30,10 +30,13 @@ DEFAULT_MSRVTT_CONFIG = "9k"
 SYNTHETIC_MANIFEST_FILE_NAME = "synthetic_trim.json"
 SYNTHETIC_GENERATOR_KEY = "scene_generator"
 # The one set of defaults of the synthetic benchmark's generation: the main job's (`python train.py`), 400 training
-# and 100 test clips of 16 frames of 64 x 64 at 8 fps.
-SYNTHETIC_DEFAULTS: dict[str, int | float] = {
-    "num_train": 400, "num_test": 100, "seed": 0, "num_frames": 16, "frame_size": 64, "fps": 8.0,
+# and 100 test clips of 16 frames of 64 x 64 at 8 fps, of the "mixed" scene set (`SYNTHETIC_SCENE_SETS`).
+SYNTHETIC_DEFAULTS: dict[str, int | float | str] = {
+    "num_train": 400, "num_test": 100, "seed": 0, "num_frames": 16, "frame_size": 64, "fps": 8.0, "scenes": "mixed",
 }
+# "mixed": one or two objects doing anything; "temporal_order": two changing objects per clip, each scene beside its
+# reversal, so that the order of frames decides (`unitrim_hf.data.synthetic`).
+SYNTHETIC_SCENE_SETS = ("mixed", "temporal_order")
 
 
 def canonical_benchmark_name(name: str) -> str:
@@ -70,8 +73,8 @@ def read_synthetic_manifest(data_dir: str | Path) -> dict | None:
 
 
 def resolve_synthetic_settings(
-    data_dir: str | Path, argument_names: Mapping[str, str] | None = None, **explicit: int | float | None
-) -> dict[str, int | float]:
+    data_dir: str | Path, argument_names: Mapping[str, str] | None = None, **explicit: int | float | str | None
+) -> dict[str, int | float | str]:
     """The generation settings of the synthetic benchmark in `data_dir` (the keys of `SYNTHETIC_DEFAULTS`).
 
     A generated folder's settings are its own (read from its manifest); a folder not generated yet gets
@@ -82,7 +85,7 @@ def resolve_synthetic_settings(
         data_dir: the benchmark folder.
         argument_names: how the caller spells each setting (and `"data_dir"`) in an error, e.g.
             `{"num_train": "--synthetic_num_train"}` (default: `num_train=`).
-        explicit: `num_train`, `num_test`, `seed`, `num_frames`, `frame_size`, `fps`.
+        explicit: `num_train`, `num_test`, `seed`, `num_frames`, `frame_size`, `fps`, `scenes`.
 
     Raises [`BenchmarkFormatError`] naming the setting and the folder when an explicit value contradicts the folder's.
     """
@@ -95,12 +98,18 @@ def resolve_synthetic_settings(
         return {**SYNTHETIC_DEFAULTS, **given}
     settings = {name: manifest.get(name, default) for name, default in SYNTHETIC_DEFAULTS.items()}
     for name, value in given.items():
-        if float(value) != float(settings[name]):
+        if not _same_setting(value, settings[name]):
             raise BenchmarkFormatError(_contradiction(data_dir, name, value, settings[name], argument_names or {}))
     return settings
 
 
-def _contradiction(data_dir: str | Path, name: str, given: int | float, recorded: int | float, names: Mapping[str, str]) -> str:
+def _same_setting(given: int | float | str, recorded: int | float | str) -> bool:
+    if isinstance(given, str) or isinstance(recorded, str):
+        return str(given) == str(recorded)
+    return float(given) == float(recorded)
+
+
+def _contradiction(data_dir: str | Path, name: str, given: int | float | str, recorded: int | float | str, names: Mapping[str, str]) -> str:
     shown = names.get(name, f"{name}=")
     separator = "" if shown.endswith("=") else " "
     folder = f"pass another {names['data_dir']}" if "data_dir" in names else "use another folder"

@@ -12,6 +12,15 @@ Playing a clip backwards is exactly the clip of the reversed scene (`ClipSpec.re
 frames are the same set but whose temporal captions differ: temporal facts cannot be read off any
 single frame. Everything is a pure function of `(seed, split, clip index)`.
 
+Two scene sets (`SCENE_SETS`):
+
+- `"mixed"` (the default, the main job's): one or two objects, any event, "stays" included;
+- `"temporal_order"`: where the order of frames decides. Every clip has two objects that both change
+  (move, grow, shrink, appear or disappear), and clips come in pairs: a scene and the same scene played
+  backwards, whose frames are the same set, whose spatial caption is the same, and whose combined caption
+  differs only in directions, in grow/shrink, appear/disappear, or in which of two events comes first
+  ("a red circle appears after a blue square"). A model blind to frame order cannot tell the two apart.
+
 Training and test scenes never coincide, whatever the sizes and seeds of the benchmarks compared: the scene space
 is split once and for all by a hash of the combined caption (`scene_split`), and each split draws only its
 own scenes, from its own random stream. A model trained on one SyntheticTriM benchmark has therefore never seen
@@ -40,6 +49,10 @@ SIZE_RADIUS = {"small": 0.085, "large": 0.15}
 EVENTS = ("moves", "grows", "shrinks", "appears", "disappears", "stays")
 DIRECTIONS = ("left", "right", "up", "down")
 CaptionKind = Literal["spatial", "temporal", "combined"]
+SceneSet = Literal["mixed", "temporal_order"]
+SCENE_SETS: tuple[str, ...] = ("mixed", "temporal_order")
+# The events of the temporal-order scenes: each one reads differently backwards ("stays" does not).
+ORDER_EVENTS = ("moves", "grows", "shrinks", "appears", "disappears")
 Split = Literal["train", "test"]
 # One scene in TEST_SCENE_BUCKETS is a test scene (by the hash of its combined caption); the others are training scenes.
 TEST_SCENE_BUCKETS = 4
@@ -151,14 +164,16 @@ class Caption:
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """A whole clip: its objects (drawn in order) and its length."""
+    """A whole clip: its objects (drawn in order), its length, and the scene set whose captions it gets (a
+    `"temporal_order"` clip's combined caption says which of two appearances or disappearances comes first)."""
 
     objects: tuple[ObjectSpec, ...]
     num_frames: int
+    scene_set: SceneSet = "mixed"
 
     def reversed(self) -> "ClipSpec":
         """The scene played backwards: renders to `render_clip(self)[::-1]`."""
-        return ClipSpec(tuple(obj.reversed(self.num_frames) for obj in self.objects), self.num_frames)
+        return ClipSpec(tuple(obj.reversed(self.num_frames) for obj in self.objects), self.num_frames, self.scene_set)
 
     def captions(self) -> list[Caption]:
         """2-5 captions; the last one is the combined caption."""
@@ -218,17 +233,22 @@ def describe_clip(clip: ClipSpec) -> list[Caption]:
             where = obj.position_phrase(frames)
             subject = f"{_article(name)} {where}".strip()
             captions.append(Caption(f"{subject} {_event_phrase(obj, frames)}", "temporal"))
+    order_caption = None
     if len(objects) == 2:
         first, second = objects
         events = (first.event(frames), second.event(frames))
         if events == ("appears", "appears"):
             later, earlier = (0, 1) if first.visible_from > second.visible_from else (1, 0)
-            captions.append(Caption(f"{_article(names[later])} appears after {_article(names[earlier])}", "temporal"))
+            order_caption = f"{_article(names[later])} appears after {_article(names[earlier])}"
         elif events == ("disappears", "disappears"):
             earlier, later = (0, 1) if first.visible_until < second.visible_until else (1, 0)
-            captions.append(Caption(f"{_article(names[earlier])} disappears before {_article(names[later])}", "temporal"))
+            order_caption = f"{_article(names[earlier])} disappears before {_article(names[later])}"
+        if order_caption:
+            captions.append(Caption(order_caption, "temporal"))
 
     combined = " while ".join(f"{_article(name)} {_event_phrase(obj, frames)}" for obj, name in zip(objects, names))
+    if clip.scene_set == "temporal_order" and order_caption:
+        combined = order_caption  # which of the two comes first is the point of these scenes
     captions.append(Caption(combined, "combined"))
     return captions
 
@@ -284,11 +304,17 @@ def _sample_object(
     return ObjectSpec(colour, shape, start, end, start_radius, end_radius, visible_from, visible_until)
 
 
-def sample_clip(rng: np.random.Generator, num_frames: int = 16) -> ClipSpec:
-    """A random scene of one or two objects (two with probability 0.7)."""
-    num_objects = 2 if rng.random() < 0.7 else 1
+def sample_clip(rng: np.random.Generator, num_frames: int = 16, scene_set: SceneSet = "mixed") -> ClipSpec:
+    """A random scene: of one or two objects (two with probability 0.7) doing any of `EVENTS` (`"mixed"`), or of two
+    objects doing one of `ORDER_EVENTS` each (`"temporal_order"`)."""
+    if scene_set not in SCENE_SETS:
+        raise ValueError(f"scene_set must be one of {SCENE_SETS}, got {scene_set!r}")
+    if scene_set == "temporal_order":
+        num_objects, event_choices = 2, ORDER_EVENTS
+    else:
+        num_objects, event_choices = (2 if rng.random() < 0.7 else 1), EVENTS
     looks = rng.permutation([(colour, shape) for colour in COLOURS for shape in SHAPES])[:num_objects]
-    events = [str(rng.choice(EVENTS)) for _ in range(num_objects)]
+    events = [str(rng.choice(event_choices)) for _ in range(num_objects)]
     if num_objects == 1:
         cells = [(0.0, 0.0, 1.0, 1.0)]
     else:
@@ -299,13 +325,13 @@ def sample_clip(rng: np.random.Generator, num_frames: int = 16) -> ClipSpec:
     for (colour, shape), event, cell in zip(looks, events, cells):
         other = (objects[0].visible_from, objects[0].visible_until) if objects else None
         objects.append(_sample_object(rng, event, str(colour), str(shape), cell, num_frames, other))
-    return ClipSpec(tuple(objects), num_frames)
+    return ClipSpec(tuple(objects), num_frames, scene_set)
 
 
 def scene_split(spec: ClipSpec) -> Split:
-    """`"test"` or `"train"`: the split a scene belongs to in every benchmark (a hash of its combined caption,
-    which determines the scene up to positions; equal scenes have equal captions)."""
-    return combined_caption_split(spec.captions()[-1].text)
+    """`"test"` or `"train"`: the split a scene belongs to in every benchmark of either scene set (a hash of its
+    `"mixed"` combined caption, which determines the scene up to positions; equal scenes have equal captions)."""
+    return combined_caption_split(describe_clip(replace(spec, scene_set="mixed"))[-1].text)
 
 
 def combined_caption_split(combined: str) -> Split:
@@ -315,33 +341,48 @@ def combined_caption_split(combined: str) -> Split:
 
 
 def generate_clip_specs(
-    num_videos: int, seed: int, num_frames: int = 16, max_attempts: int = 200, split: Split = "train"
+    num_videos: int,
+    seed: int,
+    num_frames: int = 16,
+    max_attempts: int = 200,
+    split: Split = "train",
+    scene_set: SceneSet = "mixed",
 ) -> list[ClipSpec]:
     """`num_videos` scenes of `split` whose combined captions are all different.
 
     Clip i depends only on (seed, split, i, earlier clips), so a smaller benchmark's clips are the first ones of
-    a larger one with the same seed; scenes of the other split are never drawn (`scene_split`).
+    a larger one with the same seed; scenes of the other split are never drawn (`scene_split`). A
+    `"temporal_order"` benchmark draws a scene for every other clip and follows it with the scene played backwards
+    (both of `split`; with an odd `num_videos` the last scene comes without its reversal).
     """
     if split not in SPLIT_STREAMS:
         raise ValueError(f"split must be one of {sorted(SPLIT_STREAMS)}, got {split!r}")
+    group_size = 2 if scene_set == "temporal_order" else 1
     specs: list[ClipSpec] = []
     used: set[str] = set()
-    # Three of four scenes are training scenes: allow for the draws the other split takes.
-    attempts = max_attempts * TEST_SCENE_BUCKETS
-    for clip_index in range(num_videos):
+    # Three of four scenes are training scenes (and a reversed pair must fall in one split): allow for the draws the
+    # other split takes.
+    attempts = max_attempts * TEST_SCENE_BUCKETS * group_size
+    for draw_index in range(-(-num_videos // group_size)):
         for attempt in range(attempts):
-            spec = sample_clip(np.random.default_rng([seed, SPLIT_STREAMS[split], clip_index, attempt]), num_frames)
-            combined = spec.captions()[-1].text
-            if combined not in used and combined_caption_split(combined) == split:
-                used.add(combined)
-                specs.append(spec)
+            rng = np.random.default_rng([seed, SPLIT_STREAMS[split], draw_index, attempt])
+            spec = sample_clip(rng, num_frames, scene_set)
+            group = [spec, spec.reversed()][:group_size]
+            combined = [member.captions()[-1].text for member in group]
+            # A mixed scene's combined caption is the one its split is hashed from: no second description.
+            splits = map(combined_caption_split, combined) if scene_set == "mixed" else map(scene_split, group)
+            if len(set(combined)) == group_size and not used.intersection(combined) and all(
+                member_split == split for member_split in splits
+            ):
+                used.update(combined)
+                specs.extend(group)
                 break
         else:
             raise ValueError(
-                f"could not find {num_videos} {split} clips with distinct captions (stopped at clip {clip_index}); "
-                "ask for fewer videos"
+                f"could not find {num_videos} {split} clips with distinct captions (stopped at clip "
+                f"{len(specs)}); ask for fewer videos"
             )
-    return specs
+    return specs[:num_videos]
 
 
 # ---------------------------------------------------------------- rendering

@@ -27,8 +27,9 @@ class SyntheticTriMConfig(VideoBenchmarkConfig):
     num_frames: int | None = None
     frame_size: int | None = None
     fps: float | None = None
+    scenes: str | None = None
 
-    def generation_settings(self) -> dict[str, int | float | None]:
+    def generation_settings(self) -> dict[str, int | float | str | None]:
         """The settings as given (None: not given), keyed as `SYNTHETIC_DEFAULTS`."""
         return {name: getattr(self, name) for name in SYNTHETIC_DEFAULTS}
 

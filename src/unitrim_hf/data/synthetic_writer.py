@@ -14,7 +14,7 @@ from ..benchmark_names import (
 )
 from ..errors import BenchmarkFormatError
 from ..media.video_writer import write_video
-from .synthetic import generate_clip_specs, render_clip
+from .synthetic import SCENE_SETS, generate_clip_specs, render_clip
 
 MANIFEST_FILE_NAME = SYNTHETIC_MANIFEST_FILE_NAME
 # 2: training and test scenes drawn from disjoint halves of the scene space (1: test clips were the clips after the
@@ -23,7 +23,9 @@ SCENE_GENERATOR_VERSION = 2
 GENERATOR_KEY = SYNTHETIC_GENERATOR_KEY
 
 
-def synthetic_settings(num_train: int, num_test: int, seed: int, num_frames: int, frame_size: int, fps: float) -> dict:
+def synthetic_settings(
+    num_train: int, num_test: int, seed: int, num_frames: int, frame_size: int, fps: float, scenes: str = "mixed"
+) -> dict:
     """The manifest of a benchmark written with these settings (the generator's version included)."""
     return {
         "num_train": int(num_train),
@@ -32,6 +34,7 @@ def synthetic_settings(num_train: int, num_test: int, seed: int, num_frames: int
         "num_frames": int(num_frames),
         "frame_size": int(frame_size),
         "fps": float(fps),
+        "scenes": str(scenes),
         GENERATOR_KEY: SCENE_GENERATOR_VERSION,
     }
 
@@ -46,7 +49,9 @@ def _check_generator_version(root: Path) -> None:
         )
 
 
-def _check_settings(num_train: int, num_test: int, num_frames: int, frame_size: int) -> None:
+def _check_settings(num_train: int, num_test: int, num_frames: int, frame_size: int, scenes: str) -> None:
+    if scenes not in SCENE_SETS:
+        raise ValueError(f"scenes must be one of {', '.join(SCENE_SETS)}, got {scenes!r}")
     if num_train < 1 or num_test < 1:
         raise ValueError(f"num_train and num_test must be >= 1, got {num_train} and {num_test}")
     if frame_size % 2 or frame_size < 16:
@@ -63,6 +68,7 @@ def write_synthetic_benchmark(
     num_frames: int | None = None,
     frame_size: int | None = None,
     fps: float | None = None,
+    scenes: str | None = None,
 ) -> Path:
     """Generate SyntheticTriM and write it under `root` exactly as MSR-VTT is laid out.
 
@@ -72,10 +78,13 @@ def write_synthetic_benchmark(
     `MSRVTT_JSFUSION_test.csv` (the next `num_test` videos, one row each with the clip's
     combined caption, which is unique in the benchmark), plus `synthetic_trim.json` (the settings, written last).
     Test videos are test scenes (`scene_split`): never a training video of
-    this or any other SyntheticTriM benchmark, whatever its size or seed.
+    this or any other SyntheticTriM benchmark, whatever its size, seed or scene set.
+
+    `scenes` is the scene set: `"mixed"` or `"temporal_order"` (each scene beside its reversal; see
+    `unitrim_hf.data.synthetic`).
 
     Settings left at None are the folder's own when it has been generated, else `SYNTHETIC_DEFAULTS` (400 training
-    and 100 test clips of 16 frames of 64 x 64 at 8 fps, seed 0: the main job's benchmark).
+    and 100 test clips of 16 frames of 64 x 64 at 8 fps, seed 0, mixed scenes: the main job's benchmark).
 
     Returns `root`. Raises [`BenchmarkFormatError`] if `root` already holds a benchmark whose settings contradict
     the ones given (naming the setting), or one that is not SyntheticTriM; rewriting the same settings is a no-op.
@@ -83,20 +92,22 @@ def write_synthetic_benchmark(
     root = Path(root)
     _check_generator_version(root)
     resolved = resolve_synthetic_settings(
-        root, num_train=num_train, num_test=num_test, seed=seed, num_frames=num_frames, frame_size=frame_size, fps=fps
+        root, num_train=num_train, num_test=num_test, seed=seed, num_frames=num_frames, frame_size=frame_size, fps=fps,
+        scenes=scenes,
     )
     num_train, num_test, seed = int(resolved["num_train"]), int(resolved["num_test"]), int(resolved["seed"])
     num_frames, frame_size, fps = int(resolved["num_frames"]), int(resolved["frame_size"]), float(resolved["fps"])
-    _check_settings(num_train, num_test, num_frames, frame_size)
-    settings = synthetic_settings(num_train, num_test, seed, num_frames, frame_size, fps)
+    scenes = str(resolved["scenes"])
+    _check_settings(num_train, num_test, num_frames, frame_size, scenes)
+    settings = synthetic_settings(num_train, num_test, seed, num_frames, frame_size, fps, scenes)
     manifest = root / MANIFEST_FILE_NAME
     if manifest.is_file():
         return root
     if (root / "MSRVTT_data.json").exists():
         raise BenchmarkFormatError(f"{root} already holds an MSRVTT_data.json that is not SyntheticTriM's; refusing to overwrite it")
 
-    specs = generate_clip_specs(num_train, seed, num_frames, split="train") + generate_clip_specs(
-        num_test, seed, num_frames, split="test"
+    specs = generate_clip_specs(num_train, seed, num_frames, split="train", scene_set=scenes) + generate_clip_specs(
+        num_test, seed, num_frames, split="test", scene_set=scenes
     )
     video_folder = root / "videos" / "all"
     video_folder.mkdir(parents=True, exist_ok=True)

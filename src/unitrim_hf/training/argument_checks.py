@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..benchmark_names import SYNTHETIC_SCENE_SETS
 from ..errors import TrainingArgumentError
 from ..modeling.switches import TOWER_CONFIG_FIELDS, UniTriMSwitches, config_field_names
 from .arguments import DataArguments, ModelArguments, TrainingArguments
@@ -63,6 +64,8 @@ def _check_data(data_args: DataArguments) -> None:
     for name in ("synthetic_num_train", "synthetic_num_test"):
         value = getattr(data_args, name)
         _require(value is None or value >= 1, f"--{name} must be >= 1, got {value}.")
+    _require(data_args.synthetic_scenes in (None, *SYNTHETIC_SCENE_SETS),
+             f"--synthetic_scenes must be one of {', '.join(SYNTHETIC_SCENE_SETS)}, got {data_args.synthetic_scenes!r}.")
 
 
 def _check_training(args: TrainingArguments) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..benchmark_names import canonical_benchmark_name
+from ..benchmark_names import SYNTHETIC_SCENE_SETS, canonical_benchmark_name
 from ..errors import TrainingArgumentError
 
 # The paper's per-dataset settings (12 or 64 frames, 32 or 64 tokens, batch 64 or 16, 5 or 10 epochs) and the
@@ -49,7 +49,10 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # The synthetic benchmark's generation settings that the command line can choose, by setting (`SYNTHETIC_DEFAULTS`):
 # for a new folder only; a generated folder's own settings are read from it.
-SYNTHETIC_ARGUMENTS = {"num_train": "synthetic_num_train", "num_test": "synthetic_num_test", "seed": "synthetic_seed"}
+SYNTHETIC_ARGUMENTS = {
+    "num_train": "synthetic_num_train", "num_test": "synthetic_num_test", "seed": "synthetic_seed",
+    "scenes": "synthetic_scenes",
+}
 # `--frame_protocol paper`: T frames uniformly over the whole video (the UniTriM paper's DiDeMo setting, 64 frames),
 # instead of the dataset's CLIP4Clip sampling (1 fps, np.linspace; DiDeMo cut at 31 s).
 FRAME_PROTOCOLS: dict[str, dict[str, Any]] = {
@@ -174,8 +177,14 @@ class DataArguments:
         metadata={"help": "Synthetic benchmark: generation seed of a new --data_dir (0); a generated folder's own seed "
                   "is read from it."},
     )
+    synthetic_scenes: str | None = field(
+        default=None,
+        metadata={"help": "Synthetic benchmark: scene set of a new --data_dir: mixed (the default) or temporal_order "
+                  "(two changing objects, each scene beside its reversal); a generated folder's own is read from it.",
+                  "choices": list(SYNTHETIC_SCENE_SETS)},
+    )
 
-    def synthetic_settings(self) -> dict[str, int | None]:
+    def synthetic_settings(self) -> dict[str, int | str | None]:
         """The synthetic benchmark's generation settings given on the command line (None: not given)."""
         return {setting: getattr(self, name) for setting, name in SYNTHETIC_ARGUMENTS.items()}
 

@@ -58,6 +58,9 @@ class ClipPretrainingArguments:
     num_frames: int | None = field(default=None, metadata={"help": "Frames of the frame cache (train.py's default)."})
     synthetic_num_train: int | None = field(default=None, metadata={"help": "Synthetic benchmark: training videos."})
     synthetic_num_test: int | None = field(default=None, metadata={"help": "Synthetic benchmark: test videos."})
+    synthetic_scenes: str | None = field(
+        default=None, metadata={"help": "Synthetic benchmark: scene set, mixed or temporal_order (train.py's)."}
+    )
     seed: int = field(default=0)
     torch_num_threads: int = field(default=1, metadata={"help": "torch threads (the tiny towers run best on one)."})
 
@@ -94,7 +97,7 @@ def _benchmark(arguments: ClipPretrainingArguments, image_size: int):
         argv += ["--data_dir", arguments.data_dir]
     elif arguments.dataset == "synthetic":
         argv += ["--data_dir", str(Path(arguments.output_dir).parent / "synthetic_data")]
-    for name in ("num_frames", "synthetic_num_train", "synthetic_num_test"):
+    for name in ("num_frames", "synthetic_num_train", "synthetic_num_test", "synthetic_scenes"):
         if getattr(arguments, name) is not None:
             argv += [f"--{name}", str(getattr(arguments, name))]
     _, data_args, _ = parse_arguments(argv)
