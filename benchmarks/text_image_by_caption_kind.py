@@ -29,6 +29,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from _trained_runs import finished_runs, load_trained_run, synthetic_model_argv
+
 # Every test video has exactly one caption of each kind (temporal captions are not on every video, so they are
 # left out: their gallery would be smaller).
 CAPTION_KINDS = ("combined", "spatial")
@@ -63,7 +65,9 @@ def synthetic_ceilings(data_dir: Path, num_test: int) -> dict[str, float]:
     from unitrim_hf.data.synthetic import generate_clip_specs
 
     settings = json.loads((data_dir / "synthetic_trim.json").read_text())
-    specs = generate_clip_specs(num_test, settings["seed"], settings["num_frames"], split="test")
+    specs = generate_clip_specs(
+        num_test, settings["seed"], settings["num_frames"], split="test", scene_set=settings.get("scenes", "mixed")
+    )
     frames = settings["num_frames"]
     colour_shape = [tuple(sorted((obj.colour, obj.shape) for obj in spec.objects)) for spec in specs]
     # What a caption names: size, colour and shape ("small red circle"), no size for an object that grows or shrinks.
@@ -79,16 +83,12 @@ def probe_model(model_dir: Path, argv: list[str]) -> dict:
     """
     import datasets
 
-    from unitrim_hf import UniTriMModel, UniTriMProcessor
     from unitrim_hf.evaluation.runner import evaluate_retrieval, video_table
-    from unitrim_hf.training import parse_arguments
-    from unitrim_hf.training.builders import build_frame_cache, load_split
 
-    _, data_args, _ = parse_arguments(argv)
-    model = UniTriMModel.from_pretrained(model_dir)
-    processor = UniTriMProcessor.from_pretrained(model_dir)
-    test_split = load_split(data_args, data_args.eval_split)
-    frame_cache = build_frame_cache(data_args, data_args.eval_split, test_split, processor.image_transform.size)
+    run = load_trained_run(model_dir, argv)
+    model, processor, data_args, test_split, frame_cache = (
+        run.model, run.processor, run.data_args, run.test_split, run.frame_cache
+    )
     videos = video_table(test_split)
     kinds = captions_by_kind(Path(data_args.data_dir), [video["video_id"] for video in videos])
     results = {}
@@ -107,20 +107,6 @@ def probe_model(model_dir: Path, argv: list[str]) -> dict:
         metrics = evaluation.metrics["text_to_image"]
         results[kind] = {"R1": metrics["R@1"], "R5": metrics["R@5"], "num_queries": metrics["num_queries"]}
     return results
-
-
-def finished_runs(folders: list[Path]) -> list[tuple[str, int, Path, list[str]]]:
-    """(variant, seed, model folder, argv) of every finished comparison run below `folders`; with several folders
-    the variant is labelled with its folder's name (the same variant trained two ways is two rows)."""
-    runs = []
-    for folder in folders:
-        for record in sorted(folder.rglob("comparison_run.json")):
-            run = json.loads(record.read_text())
-            model_dir = record.parent / "final_model"
-            if model_dir.is_dir():
-                label = f"{run['variant']} ({folder.name})" if len(folders) > 1 else run["variant"]
-                runs.append((label, int(run["seed"]), model_dir, run["argv"]))
-    return runs
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -160,17 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     from unitrim_hf.training import parse_arguments
 
     if arguments.model:
-        settings_file = Path(arguments.data_dir) / "synthetic_trim.json"
-        if not settings_file.is_file():
-            parser.error(f"{settings_file} not found: --data_dir must be a SyntheticTriM benchmark folder")
-        settings = json.loads(settings_file.read_text())
-        run_argv = [
-            "--dataset", "synthetic", "--data_dir", str(arguments.data_dir), "--output_dir", str(arguments.model),
-            "--synthetic_num_train", str(settings["num_train"]), "--synthetic_num_test", str(settings["num_test"]),
-            "--synthetic_seed", str(settings["seed"]),
-        ]
-        if arguments.keyframe_features:
-            run_argv += ["--keyframe_features", arguments.keyframe_features]
+        try:
+            run_argv = synthetic_model_argv(arguments.model, Path(arguments.data_dir), arguments.keyframe_features)
+        except FileNotFoundError as error:
+            parser.error(str(error))
         runs = [("model", 0, arguments.model, run_argv)]
     else:
         runs = finished_runs(arguments.runs)
