@@ -62,7 +62,7 @@ def test_querybank_norm_reproduces_dynamic_inverted_softmax(k, beta):
     assert activated.nonzero().flatten().tolist() == normalized_rows.tolist()
     assert 0 < len(normalized_rows) < len(activated)  # both kinds of rows are exercised
     ours = querybank_normalize(values["test_sim"], values["bank_sim"], beta=beta, k=k)
-    # Normalised rows are the log of the official exp(beta s) / sum; the others are the scores as they were.
+    # Normalized rows are the log of the official exp(beta s) / sum; the others are the scores as they were.
     torch.testing.assert_close(ours[activated], official[activated].log(), rtol=0, atol=1e-5)
     torch.testing.assert_close(ours[~activated], official[~activated], rtol=0, atol=0)
     assert text_to_video_metrics(ours, torch.arange(16) % 10) == text_to_video_metrics(official, torch.arange(16) % 10)

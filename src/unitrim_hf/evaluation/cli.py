@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--qb_norm_beta", type=float, default=20.0, help="QB-Norm inverse temperature on cosines (default 20)")
     post.add_argument("--qb_norm_k", type=int, default=1, help="QB-Norm: a bank caption's top-k that activates (default 1)")
     post.add_argument("--qb_norm_all_queries", action="store_true",
-                      help="QB-Norm: normalise every query (plain inverted softmax), not only the activated ones")
+                      help="QB-Norm: normalize every query (plain inverted softmax), not only the activated ones")
     post.add_argument("--sk_norm", action="store_true", help="also report SK-norm (Sinkhorn-Knopp bias from the query bank)")
     post.add_argument("--sk_norm_iterations", type=int, default=4, help="SK-norm Sinkhorn-Knopp iterations (default 4)")
     post.add_argument("--query_bank_split", default="train",

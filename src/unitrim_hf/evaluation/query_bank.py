@@ -14,7 +14,7 @@ _SHOWN = 5
 
 def refuse_leaking_query_bank(bank_videos: Sequence[dict], evaluated_videos: Sequence[dict]) -> None:
     """Raise when the bank split shares a video (by `video_id` or `video_path`) with the evaluated split: its captions
-    would describe test videos, and normalising by them leaks the answers.
+    would describe test videos, and normalizing by them leaks the answers.
 
     Args:
         bank_videos: the bank split's `video_table` rows (`video_id`, `video_path`).

@@ -97,7 +97,7 @@ def _postprocessing_sections(evaluation: Mapping) -> list[str]:
         "",
         "### Post-processed beside the raw numbers — not comparable with the raw ones",
         "",
-        "DSL uses all test queries at once (transductive); QB-Norm and SK-norm normalise by a bank of training "
+        "DSL uses all test queries at once (transductive); QB-Norm and SK-norm normalize by a bank of training "
         "captions" + (f" ({bank['num_captions']} captions of the {bank['split']} split)" if bank else "")
         + " and rank the text-query directions only.",
         "",

@@ -324,7 +324,7 @@ def _query_bank_texts(
     names = ", ".join(method.name for method in needing)
     if query_bank is None:
         raise ValueError(
-            f"{names} normalise by a bank of training captions: pass query_bank=<the training split> "
+            f"{names} normalize by a bank of training captions: pass query_bank=<the training split> "
             "(unitrim-eval: --query_bank_split train)"
         )
     refuse_leaking_query_bank(video_table(query_bank), evaluated_videos)

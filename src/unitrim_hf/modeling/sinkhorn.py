@@ -42,7 +42,7 @@ def sinkhorn_log_scalings(log_kernel: torch.Tensor, num_iterations: int = DEFAUL
 
 def sinkhorn_biases(log_kernel: torch.Tensor, num_iterations: int = DEFAULT_SINKHORN_ITERATIONS) -> tuple[torch.Tensor, torch.Tensor]:
     """
-    The row and column log-scalings normalised to log-probabilities (`log_softmax`), as UCoFiA's `sinkhorn_knopp`
+    The row and column log-scalings normalized to log-probabilities (`log_softmax`), as UCoFiA's `sinkhorn_knopp`
     returns them: the scalings are only defined up to a constant factor, this picks one.
 
     Args:
