@@ -24,7 +24,7 @@ from unitrim_hf.evaluation.postprocessing import (
 )
 from unitrim_hf.evaluation.postprocessing_options import DualSoftmax, QueryBankNorm, SinkhornNorm, postprocessing_settings
 from unitrim_hf.evaluation.query_bank import bank_captions, refuse_leaking_query_bank
-from unitrim_hf.modeling.sinkhorn import sinkhorn_biases, sinkhorn_log_plan, sinkhorn_log_scalings
+from unitrim_hf.modeling.sinkhorn import DEFAULT_SINKHORN_ITERATIONS, sinkhorn_biases, sinkhorn_log_plan, sinkhorn_log_scalings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "postprocessing"
 
@@ -211,6 +211,7 @@ def test_postprocessing_spellings_parse_to_the_same_methods():
     assert parse_postprocessing(postprocessing_settings(expected)) == expected
     assert parse_postprocessing("dsl, sk_norm") == (DualSoftmax(), SinkhornNorm())
     assert parse_postprocessing(None) == ()
+    assert SinkhornNorm().iterations == DEFAULT_SINKHORN_ITERATIONS == 4  # UCoFiA's, in both modules
 
 
 @pytest.mark.parametrize("value, message", [
@@ -243,3 +244,15 @@ def test_bank_captions_are_distinct_and_a_smaller_bank_is_part_of_a_larger():
     assert sorted(everything) == sorted(set(captions))
     assert bank_captions(captions, 10) == everything[:10]
     assert bank_captions(captions, 1000) == everything
+
+
+def test_reading_postprocessing_options_loads_no_torch():
+    """`unitrim-compare` checks a recipe's postprocessing before torch loads (and `unitrim-compare --help` stays fast)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from unitrim_hf.comparison.recipes import recipe_from_dict; "
+            "recipe_from_dict({'variants': {'a': 'unitrim'}, 'postprocessing': ['dsl', 'qb_norm', 'sk_norm']}); "
+            "print('torch' in sys.modules)")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False"

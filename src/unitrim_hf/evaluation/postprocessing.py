@@ -25,8 +25,7 @@ import torch
 
 from ..modeling.sinkhorn import DEFAULT_SINKHORN_ITERATIONS, sinkhorn_biases
 from .metrics import IndexLike, SimilarityLike, _validated_similarity, _validated_targets
-
-DEFAULT_QB_NORM_BETA = 20.0  # QB-Norm's inverse temperature on cosine similarities
+from .postprocessing_options import DEFAULT_QB_NORM_BETA
 
 
 def dual_softmax_text_to_video(

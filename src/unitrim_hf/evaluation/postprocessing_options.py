@@ -14,8 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ..modeling.sinkhorn import DEFAULT_SINKHORN_ITERATIONS
-from .postprocessing import DEFAULT_QB_NORM_BETA
+# Defaults of the official code: QB-Norm's inverse temperature on cosine scores, UCoFiA's Sinkhorn-Knopp iterations
+# (the latter also `modeling.sinkhorn.DEFAULT_SINKHORN_ITERATIONS`; this module stays free of torch, so that
+# `unitrim-compare` reads a recipe before torch loads).
+DEFAULT_QB_NORM_BETA = 20.0
+DEFAULT_SK_NORM_ITERATIONS = 4
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class SinkhornNorm:
     """SK-norm: Sinkhorn-Knopp `iterations` on `exp(bank logits / temperature)`, a bank of `bank_size` training
     captions (None: all distinct training captions)."""
 
-    iterations: int = DEFAULT_SINKHORN_ITERATIONS
+    iterations: int = DEFAULT_SK_NORM_ITERATIONS
     temperature: float = 1.0
     bank_size: int | None = None
     name = "sk_norm"
