@@ -246,6 +246,14 @@ def evaluate_retrieval(
                 model, processor, list(unique_texts), max_length=max_length, batch_size=batch_size, show_progress=progress,
             )
             timings["encode_captions_s"] = time.perf_counter() - started
+            bank_features = None
+            if bank:
+                started = time.perf_counter()
+                bank_features = encode_captions(  # the query bank of QB-Norm / SK-norm
+                    model, processor, bank, max_length=max_length, batch_size=batch_size, show_progress=progress,
+                )
+                timings["encode_query_bank_s"] = time.perf_counter() - started
+                log_shared_caption_texts(bank, list(unique_texts))
 
             started = time.perf_counter()
             query_rows = torch.as_tensor(query_to_unique, dtype=torch.long)
@@ -253,14 +261,6 @@ def evaluate_retrieval(
             video_logits = video_scores.logits.float().cpu()[query_rows]
             results = bidirectional_metrics(video_logits, targets, "text_to_video", "video_to_text")
             logit_scale = float(model.exp_logit_scale())
-            bank_features = None
-            if bank:
-                bank_started = time.perf_counter()
-                bank_features = encode_captions(
-                    model, processor, bank, max_length=max_length, batch_size=batch_size, show_progress=progress,
-                )
-                timings["encode_query_bank_s"] = time.perf_counter() - bank_started
-                log_shared_caption_texts(bank, list(unique_texts))
 
             def bank_logits_for(visual_features) -> torch.Tensor | None:
                 if bank_features is None:
