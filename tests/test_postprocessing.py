@@ -256,3 +256,19 @@ def test_reading_postprocessing_options_loads_no_torch():
             "print('torch' in sys.modules)")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "False"
+
+
+def test_report_puts_postprocessed_numbers_beside_the_raw_ones_also_for_older_reports():
+    from unitrim_hf.evaluation.report import render_markdown
+
+    raw = {"text_to_video": {"R@1": 20.0, "Rsum": 100.0}, "video_to_text": {"R@1": 21.0, "Rsum": 101.0}}
+    evaluation = {"num_captions": 4, "num_videos": 4, "metrics": raw, "settings": {}}
+    newer = {**evaluation, "postprocessed_metrics": {"dsl": {"text_to_video": {"R@1": 30.0, "Rsum": 110.0}},
+                                                     "sk_norm": {"text_to_video": {"R@1": 25.0, "Rsum": 105.0}}}}
+    lines = render_markdown(newer).splitlines()
+    assert "| | R@1 raw | R@1 DSL | R@1 SK-norm | Rsum raw | Rsum DSL | Rsum SK-norm |" in lines
+    assert "| text → video | 20.0 | 30.0 | 25.0 | 100.0 | 110.0 | 105.0 |" in lines
+    assert "| video → text | 21.0 | - | - | 101.0 | - | - |" in lines
+    older = {**evaluation, "dsl_metrics": {"text_to_video": {"R@1": 30.0, "Rsum": 110.0}}}  # metrics.json before
+    assert "| text → video | 20.0 | 30.0 | 100.0 | 110.0 |" in render_markdown(older).splitlines()
+    assert "R@1 DSL" not in render_markdown(evaluation)
