@@ -13,7 +13,8 @@ from unitrim_hf.comparison import RunResult, load_recipe, paired_differences, su
 from unitrim_hf.comparison.cli import run as run_compare
 from unitrim_hf.comparison.diagnostics import mean_pairwise_cosine, plateau_statistics
 from unitrim_hf.comparison.recipes import RecipeError, recipe_from_dict
-from unitrim_hf.comparison.runs import build_run_specs
+from unitrim_hf.comparison.report import comparison_report, render_markdown
+from unitrim_hf.comparison.runs import build_run_specs, finished_run
 from unitrim_hf.training import parse_arguments
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ def test_plateau_and_spread_diagnostics() -> None:
     assert mean_pairwise_cosine(torch.eye(4)) == pytest.approx(0.0)
 
 
-def test_compare_runs_presets_over_seeds_end_to_end(tmp_path) -> None:
+def test_compare_runs_presets_over_seeds_end_to_end(tmp_path, capsys) -> None:
     """What users run: the console script on a tiny synthetic benchmark, two presets x two seeds, JSON written;
     a second call reuses the finished runs. Every run trains in a process of its own: none here."""
     argv = [
@@ -111,7 +112,8 @@ def test_compare_runs_presets_over_seeds_end_to_end(tmp_path) -> None:
         "--synthetic_num_train", "16", "--synthetic_num_test", "8", "--num_frames", "2", "--max_length", "16",
         "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8", "--max_steps", "2",
     ]
-    report = run_compare(argv)
+    report = run_compare(["--postprocessing", "dsl", "qb_norm", "sk_norm", *argv])
+    printed = capsys.readouterr().out
     from accelerate.state import PartialState
 
     assert not PartialState._shared_state, "a comparison run left accelerate state in the calling process"
@@ -124,14 +126,69 @@ def test_compare_runs_presets_over_seeds_end_to_end(tmp_path) -> None:
         assert run["global_step"] == 2
         assert 0 <= run["diagnostics"]["plateau_fraction"] <= 1
     assert math.isfinite(report["runs"][0]["diagnostics"]["combined_cosine_last"])  # unitrim has a combined t
+    for run in report["runs"]:  # each run's final evaluation reported the post-processing beside the raw numbers
+        assert set(run["postprocessed_metrics"]) == {"dsl", "qb_norm", "sk_norm"}
+        assert set(run["postprocessed_metrics"]["qb_norm"]) == {"text_to_video", "text_to_image"}
+        assert 0 <= run["postprocessed_metrics"]["sk_norm"]["text_to_video"]["R@1"] <= 100
+    assert "T→V R@1 DSL" in printed and "T→I R@1 SK-norm" in printed
     assert set(report["paired"]) == {"xclip-tiny"}
     written = json.loads((tmp_path / "report.json").read_text())
     assert written["summary"]["unitrim-tiny"]["text_to_video/R@1"]["per_seed"].keys() == {"1", "2"}
     (run_file,) = (tmp_path / "runs").glob("unitrim-tiny-seed1-*/comparison_run.json")
     seed_one = run_file.stat().st_mtime
-    again = run_compare(argv)
+    again = run_compare(argv)  # without post-processing: the runs that reported it are reused
     assert run_file.stat().st_mtime == seed_one
     assert again["runs"][0]["metrics"] == report["runs"][0]["metrics"]
+
+
+def test_postprocessed_columns_stand_beside_the_raw_ones() -> None:
+    recipe = recipe_from_dict({"variants": {"a": "unitrim", "b": "xclip"},
+                               "postprocessing": ["dsl", {"qb_norm": {"bank_size": 100}}]})
+    assert recipe.postprocessing == {"dsl": {"temperature": 1.0},
+                                     "qb_norm": {"beta": 20.0, "k": 1, "dynamic": True, "bank_size": 100}}
+    results = []
+    for variant, seed, raw in (("a", 1, 10.0), ("a", 2, 20.0), ("b", 1, 30.0), ("b", 2, 30.0)):
+        result = _result(variant, seed, raw, raw / 2)
+        result.metrics["video_to_text"] = {"R@1": raw + 1}
+        result.postprocessed_metrics = {
+            "dsl": {"text_to_video": {"R@1": raw + 5}, "video_to_text": {"R@1": raw + 6}, "text_to_image": {"R@1": raw}},
+            "qb_norm": {"text_to_video": {"R@1": raw + 2}, "text_to_image": {"R@1": raw + 3}},
+        }
+        results.append(result)
+    assert results[0].value("dsl/video_to_text/R@1") == 16.0 and math.isnan(results[0].value("qb_norm/video_to_text/R@1"))
+    markdown = render_markdown(recipe, results)
+    header = next(line for line in markdown.splitlines() if "T→V R@1 DSL" in line)
+    assert header == ("| variant | T→V R@1 | T→V R@1 DSL | T→V R@1 QB-Norm | V→T R@1 | V→T R@1 DSL | T→I R@1 | "
+                      "T→I R@1 DSL | T→I R@1 QB-Norm |")  # no V→T QB-Norm column: a caption bank ranks no videos
+    row = markdown.splitlines()[markdown.splitlines().index(header) + 2]
+    assert row == "| a | 15.0 ± 7.1 | 20.0 ± 7.1 | 17.0 ± 7.1 | 16.0 ± 7.1 | 21.0 ± 7.1 | 7.5 ± 3.5 | 15.0 ± 7.1 | 18.0 ± 7.1 |"
+    assert "bank_size=100" in markdown
+    assert "T→V R@1 DSL" not in render_markdown(recipe_from_dict({"variants": {"a": "unitrim"}}), results[:2])
+    summary = comparison_report(recipe, results, 1.0)["summary"]
+    assert summary["b"]["qb_norm/text_to_image/R@1"]["mean"] == 33.0
+
+
+def test_a_recipe_with_unknown_postprocessing_is_refused_before_any_run() -> None:
+    with pytest.raises(RecipeError, match=r"unknown method 'qbnorm'"):
+        recipe_from_dict({"variants": {"a": "unitrim"}, "postprocessing": ["qbnorm"]})
+    with pytest.raises(RecipeError, match=r"qb_norm: unknown settings \['bank'\]"):
+        recipe_from_dict({"variants": {"a": "unitrim"}, "postprocessing": {"qb_norm": {"bank": 3}}})
+
+
+def test_a_finished_run_without_the_asked_postprocessing_is_not_reused(tmp_path) -> None:
+    recipe = recipe_from_dict({"variants": {"a": "unitrim"}, "seeds": [1], "postprocessing": ["dsl"]})
+    (spec,) = build_run_specs(recipe, tmp_path)
+    assert spec.postprocessing == {"dsl": {"temperature": 1.0}}
+    saved = {"variant": "a", "seed": 1, "argv": spec.argv, "metrics": {}}
+    Path(spec.output_dir).mkdir(parents=True)
+    (Path(spec.output_dir) / "comparison_run.json").write_text(json.dumps(saved))
+    assert finished_run(spec) is None
+    saved["postprocessing"] = {"dsl": {"temperature": 2.0}}
+    (Path(spec.output_dir) / "comparison_run.json").write_text(json.dumps(saved))
+    assert finished_run(spec) is None  # other settings
+    saved["postprocessing"] = {"dsl": {"temperature": 1.0}, "sk_norm": {"iterations": 4}}
+    (Path(spec.output_dir) / "comparison_run.json").write_text(json.dumps(saved))
+    assert finished_run(spec).postprocessing == saved["postprocessing"]
 
 
 @pytest.mark.parametrize("text", ["variants:\n  on: {preset: unitrim}\n  off: {preset: xclip}\n",

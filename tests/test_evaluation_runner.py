@@ -20,7 +20,13 @@ from unitrim_hf.evaluation import (
     video_to_text_metrics,
 )
 from unitrim_hf.evaluation.cli import main as eval_main
-from unitrim_hf.evaluation.report import round_metrics
+from unitrim_hf.evaluation.postprocessing import (
+    dual_softmax_text_to_video,
+    dual_softmax_video_to_text,
+    querybank_normalize,
+    sinkhorn_normalize,
+)
+from unitrim_hf.evaluation.report import METRIC_FIELDS, round_metrics
 
 try:
     from test_data_support import write_msvd
@@ -210,6 +216,39 @@ def test_multi_caption_msvd_protocol(tiny_model_and_processor, tmp_path):
     assert result.metrics["text_to_video"]["MnR"] == pytest.approx(text_to_video_metrics(logits, targets)["MnR"])
     assert result.metrics["video_to_text"]["MnR"] == pytest.approx(video_to_text_metrics(logits, targets)["MnR"])
 
+    # Post-processing with several captions per video and a caption text ("a dog runs") of two videos.
+    train = builder.as_dataset("train")
+    post = evaluate_retrieval(model, processor, test, include_images=False, per_alignment=False, show_progress=False,
+                              postprocessing=["dsl", "qb_norm", "sk_norm"], query_bank=train)
+    assert post.metrics["text_to_video"] == result.metrics["text_to_video"]
+    distinct = list(dict.fromkeys(test["caption"]))
+    query_ids = [distinct.index(caption) for caption in test["caption"]]
+    with torch.inference_mode():  # each distinct caption encoded once, as the runner does
+        logits = model.similarity(
+            model.get_text_features(**processor.encode_text(distinct)), model.get_video_features(**processor.encode_videos(paths)),
+        ).logits[query_ids]
+    dsl = dual_softmax_text_to_video(logits, caption_to_video=targets, query_ids=query_ids)
+    assert post.postprocessed_metrics["dsl"]["text_to_video"]["MnR"] == pytest.approx(text_to_video_metrics(dsl, targets)["MnR"])
+    assert post.postprocessed_metrics["dsl"]["video_to_text"]["MnR"] == pytest.approx(
+        video_to_text_metrics(dual_softmax_video_to_text(logits), targets)["MnR"]
+    )
+    with torch.inference_mode():
+        bank_logits = model.similarity(
+            model.get_text_features(**processor.encode_text(train["caption"])),
+            model.get_video_features(**processor.encode_videos(paths)),
+        ).logits
+    scale = float(model.exp_logit_scale())
+    qb = querybank_normalize(logits.double() / scale, bank_logits.double() / scale)
+    sk = sinkhorn_normalize(logits, bank_logits)
+    assert post.postprocessed_metrics["qb_norm"]["text_to_video"]["MnR"] == pytest.approx(text_to_video_metrics(qb, targets)["MnR"])
+    assert post.postprocessed_metrics["sk_norm"]["text_to_video"]["MnR"] == pytest.approx(text_to_video_metrics(sk, targets)["MnR"])
+    assert set(post.postprocessed_metrics["qb_norm"]) == {"text_to_video"}  # a caption bank ranks text queries only
+    assert post.settings["query_bank"] == {"num_captions": 1, "split": "train"}
+    with pytest.raises(ValueError, match="shares 3 videos.*leaks the answers"):
+        evaluate_retrieval(model, processor, test, postprocessing="sk_norm", query_bank=test, show_progress=False)
+    with pytest.raises(ValueError, match="qb_norm normalize by a bank of training captions: pass query_bank"):
+        evaluate_retrieval(model, processor, test, postprocessing="qb_norm", show_progress=False)
+
 
 def test_dataset_without_video_index_is_rejected(tiny_model_and_processor, synthetic_test):
     model, processor = tiny_model_and_processor
@@ -222,7 +261,7 @@ def test_json_and_markdown_reports(evaluation, tmp_path):
     saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
     # Numbers are kept to two decimals in the file (29.0, not 28.999999999999996).
     expected = evaluation.to_dict()
-    for key in ("metrics", "dsl_metrics", "alignment_metrics", "timings"):
+    for key in (*METRIC_FIELDS, "timings"):
         expected[key] = round_metrics(expected[key])
     assert saved == json.loads(json.dumps(expected))
     assert RetrievalEvaluation.from_dict(saved).metrics == round_metrics(evaluation.metrics)
@@ -240,11 +279,13 @@ def test_cli_end_to_end(tiny_model_and_processor, synthetic_root, synthetic_test
     exit_code = eval_main([
         "--model", str(tmp_path / "model"), "--benchmark", "synthetic", "--data_dir", str(synthetic_root),
         "--split", "test", "--cache_dir", str(tmp_path / "hf_cache"), "--output_dir", str(output_dir),
-        "--dsl", "--batch_size", "4", "--device", "cpu", "--no_progress",
+        "--dsl", "--qb_norm", "--sk_norm", "--query_bank_size", "3", "--batch_size", "4", "--device", "cpu",
+        "--no_progress",
     ])
     assert exit_code == 0
     printed = capsys.readouterr().out
     assert "text → video" in printed
+    assert "| R@1 raw | R@1 DSL | R@1 QB-Norm | R@1 SK-norm |" in printed  # post-processed beside the raw numbers
     saved = json.loads((output_dir / "metrics.json").read_text())
     assert (output_dir / "metrics.md").is_file()
     assert saved["settings"]["benchmark"] == "synthetic" and saved["num_videos"] == NUM_TEST_VIDEOS
@@ -253,3 +294,14 @@ def test_cli_end_to_end(tiny_model_and_processor, synthetic_root, synthetic_test
     for direction in DIRECTIONS:  # the file keeps two decimals
         assert saved["metrics"][direction] == pytest.approx(expected.metrics[direction], abs=0.005), direction
         assert saved["dsl_metrics"][direction] == pytest.approx(expected.dsl_metrics[direction], abs=0.005), direction
+    assert saved["settings"]["query_bank"] == {"num_captions": 3, "split": "train"}
+    assert set(saved["postprocessed_metrics"]) == {"dsl", "qb_norm", "sk_norm"}
+    assert saved["settings"]["postprocessing"]["qb_norm"]["bank_size"] == 3
+
+
+def test_cli_refuses_the_evaluated_split_as_query_bank(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        eval_main(["--model", "unused", "--benchmark", "synthetic", "--data_dir", "unused", "--qb_norm",
+                   "--query_bank_split", "test"])
+    assert exit_info.value.code == 2
+    assert "--query_bank_split test is the evaluated split" in capsys.readouterr().err

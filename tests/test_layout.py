@@ -95,7 +95,7 @@ MAY_IMPORT = {
     "evaluation": {"data", "media", "modeling", *PROCESSOR},
     "search": {"media", "modeling", *PROCESSOR},
     "training": {"data", "evaluation", "media", "modeling", *PROCESSOR},
-    "comparison": {"training", "modeling"},
+    "comparison": {"training", "evaluation", "modeling"},
 }
 
 

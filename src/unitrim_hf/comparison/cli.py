@@ -4,6 +4,7 @@ report mean ± std and paired differences.
     unitrim-compare --recipe configs/presets.yaml --seeds 1 2 3 --json outputs/compare/presets.json
     unitrim-compare --presets unitrim-tiny xclip-tiny clip4clip-meanp-tiny -- --num_train_epochs 5
     unitrim-compare --recipe configs/table6_disentangler.yaml --data_dir /data/msrvtt -- --dataset msrvtt
+    unitrim-compare --presets unitrim-tiny xclip-tiny --postprocessing dsl qb_norm sk_norm
 
 Arguments after `--` are train.py arguments given to every run alike.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..model_folders import exit_if_missing_model_folder
-from .recipes import Recipe, Variant, load_recipe
+from .recipes import Recipe, Variant, checked_postprocessing, load_recipe
 from .report import comparison_report, render_markdown, write_json
 from .runs import RunResult, run_comparison
 
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", help="Write runs, summaries and paired differences to this JSON file.")
     parser.add_argument("--markdown", help="Also write the tables to this Markdown file.")
     parser.add_argument("--rerun", action="store_true", help="Retrain runs that finished before with the same arguments.")
+    parser.add_argument("--postprocessing", nargs="+", metavar="METHOD",
+                        help="Also report these test-time post-processings (dsl qb_norm sk_norm) in columns of their "
+                             "own, with default settings; replaces the recipe's `postprocessing`.")
     return parser
 
 
@@ -67,6 +71,8 @@ def recipe_from_arguments(arguments: argparse.Namespace) -> Recipe:
         recipe.training["clip_model_name_or_path"] = arguments.clip_model_name_or_path
     if arguments.data_dir:
         recipe.training["data_dir"] = arguments.data_dir
+    if arguments.postprocessing:
+        recipe.postprocessing = checked_postprocessing(arguments.postprocessing, "--postprocessing")
     return recipe
 
 

@@ -14,7 +14,13 @@ variants:                       # name -> preset (+ UniTriMConfig overrides)
   no-disentangle: {preset: unitrim, config_overrides: {use_disentangler: false}}
 reference: unitrim              # paired comparisons are against this variant
 rank_by: text_to_image/Rsum     # optional: order the table by this metric
+postprocessing: [dsl, qb_norm, sk_norm]   # optional: test-time post-processing, reported in columns of its own
 ```
+
+`postprocessing` takes what `unitrim_hf.evaluation.parse_postprocessing` reads (names, or names -> settings such as
+`{qb_norm: {beta: 20, bank_size: 5000}}`); each run's final evaluation then also reports those numbers, with the
+training split's captions as the query bank of `qb_norm` and `sk_norm`. Metric names such as
+`dsl/text_to_video/R@1` reach them (e.g. in `rank_by`).
 
 `grid` expands a product of config values into variants (Table 8's lambda_rec x lambda_orth):
 
@@ -39,9 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecipeError
+from ..evaluation.postprocessing_options import parse_postprocessing, postprocessing_settings
 from ..training.arguments import ARGUMENT_CLASSES, ModelArguments
 
-RECIPE_KEYS = {"name", "description", "seeds", "preset_suffix", "training", "variants", "grid", "reference", "rank_by"}
+RECIPE_KEYS = {
+    "name", "description", "seeds", "preset_suffix", "training", "variants", "grid", "reference", "rank_by",
+    "postprocessing",
+}
 VARIANT_KEYS = {"preset", "config_overrides"}
 # Arguments the harness sets itself for every run.
 HARNESS_ARGUMENTS = {"seed", "output_dir", "do_eval", "logging_steps", "report_to", "overwrite_output_dir"}
@@ -86,6 +96,7 @@ class Recipe:
     reference: str | None = None
     rank_by: str | None = None
     description: str = ""
+    postprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.variants:
@@ -103,6 +114,7 @@ class Recipe:
         check_training_arguments(self.training, f"recipe {self.name!r}")
         if self.rank_by is not None and "/" not in self.rank_by:
             raise RecipeError(f"recipe {self.name!r}: rank_by must look like text_to_image/Rsum, got {self.rank_by!r}.")
+        self.postprocessing = checked_postprocessing(self.postprocessing, f"recipe {self.name!r}")
 
     def select(self, names: list[str]) -> "Recipe":
         """The same recipe restricted to `names` (in the recipe's order); the reference is kept."""
@@ -112,7 +124,15 @@ class Recipe:
             raise RecipeError(f"recipe {self.name!r} has no variants {unknown}; it has {known}.")
         kept = [variant for variant in self.variants if variant.name in names or variant.name == self.reference]
         return Recipe(self.name, kept, list(self.seeds), dict(self.training), self.preset_suffix, self.reference,
-                      self.rank_by, self.description)
+                      self.rank_by, self.description, dict(self.postprocessing))
+
+
+def checked_postprocessing(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """`{method: settings}` of a recipe's `postprocessing` (None or empty: none), every setting spelled out."""
+    try:
+        return postprocessing_settings(parse_postprocessing(value or None))
+    except ValueError as error:
+        raise RecipeError(f"{where}: {error}.") from None
 
 
 def check_training_arguments(training: dict[str, Any], where: str) -> None:
@@ -212,6 +232,7 @@ def recipe_from_dict(values: dict[str, Any], name: str = "comparison", where: st
             reference=values.get("reference"),
             rank_by=values.get("rank_by"),
             description=str(values.get("description", "")).strip(),
+            postprocessing=values.get("postprocessing") or {},
         )
     except RecipeError as error:
         raise RecipeError(f"{where}: {error}") from None

@@ -10,15 +10,27 @@ from pathlib import Path
 
 from .recipes import Recipe
 from .runs import RunResult
-from .statistics import DIAGNOSTIC_METRICS, PAIRED_METRICS, RETRIEVAL_METRICS, paired_differences, summarize_runs
+from .statistics import (
+    DIAGNOSTIC_METRICS,
+    PAIRED_METRICS,
+    POSTPROCESSED_DIRECTIONS,
+    RETRIEVAL_METRICS,
+    paired_differences,
+    postprocessed_metrics,
+    summarize_runs,
+)
 
 SHORT_NAMES = {"text_to_video": "T→V", "video_to_text": "V→T", "text_to_image": "T→I"}
+POSTPROCESSING_LABELS = {"dsl": "DSL", "qb_norm": "QB-Norm", "sk_norm": "SK-norm"}
 PER_SEED_METRICS = ("text_to_video/R@1", "text_to_image/R@1")
 
 
 def short_metric_name(metric: str) -> str:
-    """"text_to_video/R@1" -> "T→V R@1"; diagnostics and times keep their key."""
+    """"text_to_video/R@1" -> "T→V R@1", "dsl/text_to_video/R@1" -> "T→V R@1 DSL"; diagnostics and times keep their
+    key."""
     group, key = metric.split("/", 1)
+    if group in POSTPROCESSING_LABELS:
+        return f"{short_metric_name(key)} {POSTPROCESSING_LABELS[group]}"
     return f"{SHORT_NAMES[group]} {key}" if group in SHORT_NAMES else key
 
 
@@ -44,9 +56,39 @@ def ranked_variants(summary: dict, rank_by: str | None) -> list[str]:
     return variants
 
 
+def postprocessed_columns(summary: dict, methods: list[str]) -> list[str]:
+    """Raw R@1 of each direction followed by each method's R@1 of it; a method's column only where some run
+    measured it (QB-Norm and SK-norm rank no video->text)."""
+    columns = []
+    for direction in POSTPROCESSED_DIRECTIONS:
+        columns.append(f"{direction}/R@1")
+        for method in methods:
+            metric = f"{method}/{direction}/R@1"
+            if any(math.isfinite(cells[metric]["mean"]) for cells in summary.values()):
+                columns.append(metric)
+    return columns
+
+
+def _postprocessed_table(recipe: Recipe, summary: dict, order: list[str]) -> list[str]:
+    methods = list(recipe.postprocessing)
+    columns = postprocessed_columns(summary, methods)
+    settings = "; ".join(
+        f"{POSTPROCESSING_LABELS.get(name, name)}: " + ", ".join(f"{key}={value}" for key, value in values.items())
+        for name, values in recipe.postprocessing.items()
+    )
+    lines = ["", "Test-time post-processing beside the raw numbers (R@1, mean ± std; DSL uses all test queries at "
+             "once, QB-Norm and SK-norm a bank of training captions; not comparable with the raw columns; "
+             f"{settings}):", ""]
+    return lines + _table(
+        ["variant", *(short_metric_name(metric) for metric in columns)],
+        [[name, *(_mean_spread(summary[name][metric]) for metric in columns)] for name in order],
+    )
+
+
 def render_markdown(recipe: Recipe, results: list[RunResult]) -> str:
-    """Four tables: retrieval mean ± std, per-seed R@1, paired differences to the reference, diagnostics."""
-    metrics = RETRIEVAL_METRICS + DIAGNOSTIC_METRICS
+    """Four tables: retrieval mean ± std, per-seed R@1, paired differences to the reference, diagnostics; with
+    `recipe.postprocessing`, a fifth after the first: the post-processed R@1 in columns beside the raw ones."""
+    metrics = RETRIEVAL_METRICS + DIAGNOSTIC_METRICS + postprocessed_metrics(recipe.postprocessing)
     if recipe.rank_by and recipe.rank_by not in metrics:
         metrics += (recipe.rank_by,)
     summary = summarize_runs(results, metrics)
@@ -57,6 +99,8 @@ def render_markdown(recipe: Recipe, results: list[RunResult]) -> str:
         ["variant", *(short_metric_name(metric) for metric in RETRIEVAL_METRICS)],
         [[name, *(_mean_spread(summary[name][metric]) for metric in RETRIEVAL_METRICS)] for name in order],
     )
+    if recipe.postprocessing:
+        lines += _postprocessed_table(recipe, summary, order)
     lines += ["", "Per seed (" + ", ".join(str(seed) for seed in seeds) + "):", ""]
     lines += _table(
         ["variant", *(short_metric_name(metric) for metric in PER_SEED_METRICS)],
@@ -88,7 +132,8 @@ def comparison_report(recipe: Recipe, results: list[RunResult], wall_seconds: fl
     return {
         "recipe": {**asdict(recipe), "variants": [asdict(variant) for variant in recipe.variants]},
         "runs": [asdict(result) for result in results],
-        "summary": summarize_runs(results),
+        "summary": summarize_runs(results, RETRIEVAL_METRICS + DIAGNOSTIC_METRICS
+                                  + postprocessed_metrics(recipe.postprocessing)),
         "paired": paired_differences(results, recipe.reference),
         "wall_seconds": wall_seconds,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},

@@ -3,7 +3,8 @@
 Each run trains with `do_eval` off and is evaluated once, at the end (the final model, no choice of a best test
 epoch), so every variant is measured the same way. A run's folder is `<output_dir>/<preset>-seed<s>-<digest>`, the
 digest being that of its train.py arguments: a finished run writes `comparison_run.json` there and is reused by
-any later comparison that needs the same run (e.g. the full model of the presets table in the ablations).
+any later comparison that needs the same run (e.g. the full model of the presets table in the ablations) and whose
+post-processing it reported (a run without the post-processing a recipe asks for is run again).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..evaluation.postprocessing_options import METHODS
 from .recipes import Recipe
 
 RUN_FILE_NAME = "comparison_run.json"
@@ -32,11 +34,13 @@ class RunSpec:
     seed: int
     argv: list[str]
     output_dir: str
+    postprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
 class RunResult:
-    """What one run measured: `metrics` as `RetrievalEvaluation.metrics`, plus diagnostics and times."""
+    """What one run measured: `metrics` as `RetrievalEvaluation.metrics`, plus diagnostics and times;
+    `postprocessed_metrics` as `RetrievalEvaluation.postprocessed_metrics` with the settings in `postprocessing`."""
 
     variant: str
     seed: int
@@ -46,10 +50,16 @@ class RunResult:
     train_seconds: float = 0.0
     wall_seconds: float = 0.0
     global_step: int = 0
+    postprocessed_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    postprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def value(self, name: str) -> float:
-        """`name` = "direction/metric" (e.g. "text_to_video/R@1"), or "diagnostics/<key>", or "time/<field>"."""
+        """`name` = "direction/metric" (e.g. "text_to_video/R@1"), "<method>/direction/metric" for a post-processed
+        number (e.g. "dsl/text_to_video/R@1"), "diagnostics/<key>", or "time/<field>". NaN where it was not measured."""
         group, key = name.split("/", 1)
+        if group in METHODS:
+            direction, metric = key.split("/", 1)
+            return float(self.postprocessed_metrics.get(group, {}).get(direction, {}).get(metric, float("nan")))
         if group == "diagnostics":
             return float(self.diagnostics.get(key, float("nan")))
         if group == "time":
@@ -77,7 +87,8 @@ def build_run_specs(recipe: Recipe, output_dir: str | Path, extra_arguments: lis
                 "--logging_steps", "1", "--report_to", "none", *(extra_arguments or []),
             ]
             folder = Path(output_dir) / _folder_name(model[1], seed, run_arguments)
-            specs.append(RunSpec(variant.name, seed, [*run_arguments, "--output_dir", str(folder)], str(folder)))
+            specs.append(RunSpec(variant.name, seed, [*run_arguments, "--output_dir", str(folder)], str(folder),
+                                 dict(recipe.postprocessing)))
     return specs
 
 
@@ -94,21 +105,23 @@ def _train_and_evaluate(spec: RunSpec) -> RunResult:
     probe = TextFeatureProbe()
     trainer.step_observers.append(probe.record)
     result = trainer.train()
-    evaluation = trainer.evaluate(f"final model (step {trainer.state.global_step})")
+    evaluation = trainer.evaluate(f"final model (step {trainer.state.global_step})", postprocessing=spec.postprocessing)
     batch_size = training_args.per_device_train_batch_size * trainer.accelerator.num_processes
     evaluation.save(spec.output_dir)
     diagnostics = {**plateau_statistics(trainer.state.log_history, batch_size), **probe.summary()}
     run = RunResult(
         variant=spec.variant, seed=spec.seed, argv=list(spec.argv), metrics=evaluation.metrics,
         diagnostics=diagnostics, train_seconds=result.train_seconds, wall_seconds=time.perf_counter() - started,
-        global_step=result.global_step,
+        global_step=result.global_step, postprocessed_metrics=evaluation.postprocessed_metrics or {},
+        postprocessing=dict(spec.postprocessing),
     )
     (Path(spec.output_dir) / RUN_FILE_NAME).write_text(json.dumps(asdict(run), indent=1))
     return run
 
 
 def finished_run(spec: RunSpec) -> RunResult | None:
-    """The saved result of `spec` when a run with exactly the same argv finished before, else None."""
+    """The saved result of `spec` when a run with exactly the same argv finished before and reported each
+    post-processing `spec` asks for with the same settings, else None."""
     path = Path(spec.output_dir) / RUN_FILE_NAME
     if not path.is_file():
         return None
@@ -117,6 +130,9 @@ def finished_run(spec: RunSpec) -> RunResult | None:
     except json.JSONDecodeError:
         return None
     if values.get("argv") != spec.argv:
+        return None
+    reported = values.get("postprocessing") or {}
+    if any(reported.get(name) != settings for name, settings in spec.postprocessing.items()):
         return None
     return RunResult(**{**values, "variant": spec.variant})
 

@@ -18,6 +18,13 @@ DIAGNOSTIC_METRICS = (
     "diagnostics/combined_cosine_last", "diagnostics/sentence_cosine_last", "time/train_seconds",
 )
 PAIRED_METRICS = ("text_to_video/R@1", "text_to_video/Rsum", "text_to_image/R@1", "text_to_image/Rsum")
+# Directions whose post-processed R@1 the report shows beside the raw one.
+POSTPROCESSED_DIRECTIONS = ("text_to_video", "video_to_text", "text_to_image")
+
+
+def postprocessed_metrics(methods: Iterable[str], key: str = "R@1") -> tuple[str, ...]:
+    """"<method>/<direction>/<key>" for each method and direction (e.g. "dsl/text_to_video/R@1")."""
+    return tuple(f"{method}/{direction}/{key}" for method in methods for direction in POSTPROCESSED_DIRECTIONS)
 
 
 def _spread(values: list[float]) -> dict[str, float]:

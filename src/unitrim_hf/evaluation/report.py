@@ -24,6 +24,10 @@ DIRECTION_LABELS = {
 METRIC_DECIMALS = 2
 TABLE_COLUMNS = ("R@1", "R@5", "R@10", "Rsum", "MdR", "MnR", "num_queries")
 ALIGNMENT_COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MnR")
+POSTPROCESSING_LABELS = {"dsl": "DSL", "qb_norm": "QB-Norm", "sk_norm": "SK-norm"}
+BESIDE_COLUMNS = ("R@1", "Rsum")
+# Every number-holding field of an evaluation dict (rounded in metrics.json, checked finite before writing).
+METRIC_FIELDS = ("metrics", "dsl_metrics", "postprocessed_metrics", "alignment_metrics")
 
 
 def round_metrics(values):
@@ -63,6 +67,51 @@ def alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float]]]) ->
     return "\n".join(lines)
 
 
+def postprocessing_beside_table(
+    metrics: Mapping[str, Mapping[str, float]], postprocessed: Mapping[str, Mapping[str, Mapping[str, float]]]
+) -> str:
+    """One row per direction: raw R@1 and Rsum, then each post-processing method's beside them ("-" where a method
+    does not rank that direction)."""
+    methods = list(postprocessed)
+    header = [f"{key} {label}" for key in BESIDE_COLUMNS
+              for label in ("raw", *(POSTPROCESSING_LABELS.get(method, method) for method in methods))]
+    lines = ["| | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    for direction, row in metrics.items():
+        cells = []
+        for key in BESIDE_COLUMNS:
+            cells.append(_cell(key, row.get(key)))
+            cells += [_cell(key, postprocessed[method].get(direction, {}).get(key)) for method in methods]
+        lines.append(f"| {DIRECTION_LABELS.get(direction, direction)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _postprocessing_sections(evaluation: Mapping) -> list[str]:
+    postprocessed = dict(evaluation.get("postprocessed_metrics") or {})
+    if not postprocessed and evaluation.get("dsl_metrics"):  # reports written before postprocessed_metrics
+        postprocessed = {"dsl": evaluation["dsl_metrics"]}
+    if not postprocessed:
+        return []
+    settings = evaluation.get("settings", {}).get("postprocessing", {})
+    bank = evaluation.get("settings", {}).get("query_bank")
+    parts = [
+        "",
+        "### Post-processed beside the raw numbers — not comparable with the raw ones",
+        "",
+        "DSL uses all test queries at once (transductive); QB-Norm and SK-norm normalize by a bank of training "
+        "captions" + (f" ({bank['num_captions']} captions of the {bank['split']} split)" if bank else "")
+        + " and rank the text-query directions only.",
+        "",
+        postprocessing_beside_table(evaluation["metrics"], postprocessed),
+    ]
+    for method, results in postprocessed.items():
+        label = POSTPROCESSING_LABELS.get(method, method)
+        options = ", ".join(f"{key}={value}" for key, value in settings.get(method, {}).items())
+        heading = "With DSL (inverted softmax)" if method == "dsl" else f"With {label}"
+        parts += ["", f"### {heading}" + (f" ({options})" if options else "") + " — not comparable with the raw table", "",
+                  metrics_table(results)]
+    return parts
+
+
 def render_markdown(evaluation: Mapping) -> str:
     """The Markdown report of an evaluation dict (see `RetrievalEvaluation.to_dict`)."""
     model = evaluation.get("settings", {}).get("model")
@@ -79,13 +128,7 @@ def render_markdown(evaluation: Mapping) -> str:
     if skipped:
         shown = ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else "")
         parts += ["", f"**{len(skipped)} videos could not be decoded and were left out with their captions:** {shown}"]
-    if evaluation.get("dsl_metrics"):
-        parts += [
-            "",
-            "### With DSL (inverted softmax) — transductive, not comparable with the table above",
-            "",
-            metrics_table(evaluation["dsl_metrics"]),
-        ]
+    parts += _postprocessing_sections(evaluation)
     if evaluation.get("alignment_metrics"):
         parts += [
             "",
@@ -107,9 +150,8 @@ def _check_finite(values, path: str = "") -> None:
 def save_report(evaluation: Mapping, output_dir: str | Path, stem: str = "metrics") -> tuple[Path, Path]:
     """Write `<stem>.json` and `<stem>.md` (`metrics.json` and `metrics.md` by default) into `output_dir` (created);
     returns their paths."""
-    _check_finite({key: evaluation.get(key) for key in ("metrics", "dsl_metrics", "alignment_metrics")})
-    evaluation = {**evaluation, **{key: round_metrics(evaluation.get(key))
-                                   for key in ("metrics", "dsl_metrics", "alignment_metrics", "timings")}}
+    _check_finite({key: evaluation.get(key) for key in METRIC_FIELDS})
+    evaluation = {**evaluation, **{key: round_metrics(evaluation.get(key)) for key in (*METRIC_FIELDS, "timings")}}
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path = output_dir / f"{stem}.json"

@@ -3,7 +3,8 @@
 Captions x videos scores come from `UniTriMModel.similarity`; text->video and video->text use
 `text_to_video_metrics` / `video_to_text_metrics` with the split's `caption_to_video`
 (several captions per video, as MSVD, are handled there). Text->image uses one keyframe per video.
-DSL (inverted softmax) is transductive and is reported separately, never mixed into `metrics`.
+Test-time post-processing (DSL, QB-Norm, SK-norm) is reported separately, in `postprocessed_metrics`, never mixed
+into `metrics`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import torch
 
 from ..data.base import video_table
 from .encoding import encode_captions, encode_videos_and_keyframes
-from .metrics import inverted_softmax, text_to_video_metrics, video_to_text_metrics
+from .metrics import text_to_video_metrics, video_to_text_metrics
+from .postprocessing import (
+    dual_softmax_text_to_video,
+    dual_softmax_video_to_text,
+    querybank_activated_queries,
+    querybank_normalize,
+    sinkhorn_normalize,
+)
+from .postprocessing_options import DualSoftmax, PostProcessingMethod, QueryBankNorm, parse_postprocessing, postprocessing_settings
+from .query_bank import bank_captions, log_shared_caption_texts, refuse_leaking_query_bank
 from .report import render_markdown, save_report
 
 logger = logging.getLogger(__name__)
@@ -35,7 +45,8 @@ class RetrievalEvaluation:
     Attributes:
         metrics: `{"text_to_video", "video_to_text"[, "text_to_image", "image_to_text"]}` -> `{R@1, R@5,
             R@10, MdR, MnR, Rsum, num_queries}` (recalls in percent, Rsum = R@1 + R@5 + R@10).
-        dsl_metrics: the same keys after inverted-softmax re-ranking (transductive), or None when not asked.
+        dsl_metrics: the same keys after DSL re-ranking (transductive), or None when not asked (also in
+            `postprocessed_metrics["dsl"]`).
         alignment_metrics: `{alignment name or "all": {"text_to_video": {...}, "video_to_text": {...}}}`,
             each enabled alignment scored alone, and their mean (= the model's ranking), or None.
         num_captions: caption queries evaluated (after leaving out the captions of skipped videos).
@@ -44,6 +55,9 @@ class RetrievalEvaluation:
         skipped_reasons: `{video_id: reason}` for them.
         settings: how the run was made (frames, max_length, source of frames, ...).
         timings: seconds spent encoding captions, videos and scoring.
+        postprocessed_metrics: `{method ("dsl", "qb_norm", "sk_norm"): {direction: {...}}}` for the post-processing
+            asked for, or None. QB-Norm and SK-norm re-rank the text-query directions only (text->video,
+            text->image): their bank holds captions.
     """
 
     metrics: dict[str, dict[str, float]]
@@ -55,6 +69,7 @@ class RetrievalEvaluation:
     skipped_reasons: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    postprocessed_metrics: dict[str, dict[str, dict[str, float]]] | None = None
 
     def to_dict(self) -> dict:
         """A JSON-serializable dict of every field."""
@@ -66,7 +81,7 @@ class RetrievalEvaluation:
         return cls(**values)
 
     def to_markdown(self) -> str:
-        """Markdown report: main table, DSL table (when present), per-alignment table."""
+        """Markdown report: main table, post-processed tables beside it (when present), per-alignment table."""
         return render_markdown(self.to_dict())
 
     def save(self, output_dir: str | Path, stem: str = "metrics") -> None:
@@ -153,6 +168,8 @@ def evaluate_retrieval(
     device=None,
     include_images: bool = True,
     dsl: bool = False,
+    postprocessing=None,
+    query_bank: datasets.Dataset | None = None,
     per_alignment: bool = True,
     block_size: int = 256,
     show_progress: bool = True,
@@ -171,7 +188,13 @@ def evaluate_retrieval(
         batch_size: captions / videos per forward pass.
         device: where to run; the model is moved there. None: the model's device.
         include_images: also text->image / image->text on one keyframe per video.
-        dsl: also report inverted-softmax re-ranked metrics (in `dsl_metrics`, separately).
+        dsl: also report DSL re-ranked metrics (in `dsl_metrics` and `postprocessed_metrics`); the same as
+            naming `dsl` in `postprocessing`.
+        postprocessing: test-time post-processing reported beside the plain metrics, in `postprocessed_metrics`:
+            a method name, a list of names or `{name: settings}` (see `parse_postprocessing`): `dsl`, `qb_norm`,
+            `sk_norm`. None: none.
+        query_bank: the training split whose captions form the query bank of `qb_norm` and `sk_norm` (encoded by
+            `model`); refused when it shares a video with `dataset`.
         per_alignment: also score each enabled alignment alone and their mean, from the same similarity pass.
         block_size: texts and videos per block of `UniTriMModel.similarity`.
         show_progress: tqdm progress bars (only where `is_main_process`).
@@ -187,6 +210,10 @@ def evaluate_retrieval(
     videos = video_table(dataset)
     if not captions:
         raise ValueError("the dataset has no caption")
+    methods = parse_postprocessing(postprocessing)
+    if dsl and not any(method.name == DualSoftmax.name for method in methods):
+        methods = (DualSoftmax(), *methods)
+    bank = _query_bank_texts(methods, query_bank, videos)
     if device is not None:
         model.to(device)
     progress = show_progress and is_main_process
@@ -219,15 +246,31 @@ def evaluate_retrieval(
                 model, processor, list(unique_texts), max_length=max_length, batch_size=batch_size, show_progress=progress,
             )
             timings["encode_captions_s"] = time.perf_counter() - started
+            bank_features = None
+            if bank:
+                started = time.perf_counter()
+                bank_features = encode_captions(  # the query bank of QB-Norm / SK-norm
+                    model, processor, bank, max_length=max_length, batch_size=batch_size, show_progress=progress,
+                )
+                timings["encode_query_bank_s"] = time.perf_counter() - started
+                log_shared_caption_texts(bank, list(unique_texts))
 
             started = time.perf_counter()
             query_rows = torch.as_tensor(query_to_unique, dtype=torch.long)
             video_scores = model.similarity(text_features, gallery.video_features, block_size, block_size)
             video_logits = video_scores.logits.float().cpu()[query_rows]
             results = bidirectional_metrics(video_logits, targets, "text_to_video", "video_to_text")
-            dsl_results = None
-            if dsl:
-                dsl_results = bidirectional_metrics(inverted_softmax(video_logits), targets, "text_to_video", "video_to_text")
+            logit_scale = float(model.exp_logit_scale())
+
+            def bank_logits_for(visual_features) -> torch.Tensor | None:
+                if bank_features is None:
+                    return None
+                return model.similarity(bank_features, visual_features, block_size, block_size).logits.float().cpu()
+
+            postprocessed: dict[str, dict[str, dict[str, float]]] = {method.name: {} for method in methods}
+            details: dict[str, dict[str, int]] = {}
+            _add_postprocessed(postprocessed, details, methods, video_logits, bank_logits_for(gallery.video_features),
+                               logit_scale, query_rows, targets, "text_to_video", "video_to_text")
             alignment_results = None
             if per_alignment:
                 alignment_results = _alignment_metrics(video_scores.alignment_scores, query_rows, targets)
@@ -235,10 +278,8 @@ def evaluate_retrieval(
                 image_scores = model.similarity(text_features, gallery.image_features, block_size, block_size)
                 image_logits = image_scores.logits.float().cpu()[query_rows]
                 results.update(bidirectional_metrics(image_logits, targets, "text_to_image", "image_to_text"))
-                if dsl:
-                    dsl_results.update(
-                        bidirectional_metrics(inverted_softmax(image_logits), targets, "text_to_image", "image_to_text")
-                    )
+                _add_postprocessed(postprocessed, details, methods, image_logits, bank_logits_for(gallery.image_features),
+                                   logit_scale, query_rows, targets, "text_to_image", "image_to_text")
             timings["scoring_s"] = time.perf_counter() - started
     finally:
         model.train(was_training)
@@ -253,9 +294,14 @@ def evaluate_retrieval(
                      else "middle sampled frame") if include_images else None,
         "num_unique_captions": len(unique_texts),
     }
+    if methods:
+        settings["postprocessing"] = postprocessing_settings(methods)
+        settings["postprocessing_details"] = details
+    if bank:
+        settings["query_bank"] = {"num_captions": len(bank), "split": str(getattr(query_bank, "split", None))}
     return RetrievalEvaluation(
         metrics=results,
-        dsl_metrics=dsl_results,
+        dsl_metrics=postprocessed.get(DualSoftmax.name),
         alignment_metrics=alignment_results,
         num_captions=int(len(kept_captions)),
         num_videos=len(gallery.kept_positions),
@@ -263,7 +309,59 @@ def evaluate_retrieval(
         skipped_reasons=dict(gallery.skipped),
         settings=settings,
         timings=timings,
+        postprocessed_metrics=postprocessed or None,
     )
+
+
+def _query_bank_texts(
+    methods: tuple[PostProcessingMethod, ...], query_bank: datasets.Dataset | None, evaluated_videos: list[dict]
+) -> list[str]:
+    """The bank captions the methods need (the largest bank asked for; smaller ones are its first captions), after
+    the leakage check; [] when no method needs a bank."""
+    needing = [method for method in methods if method.needs_query_bank]
+    if not needing:
+        return []
+    names = ", ".join(method.name for method in needing)
+    if query_bank is None:
+        raise ValueError(
+            f"{names} normalize by a bank of training captions: pass query_bank=<the training split> "
+            "(unitrim-eval: --query_bank_split train)"
+        )
+    refuse_leaking_query_bank(video_table(query_bank), evaluated_videos)
+    captions, _ = split_captions(query_bank)
+    sizes = [method.bank_size for method in needing]
+    return bank_captions(captions, None if None in sizes else max(sizes))
+
+
+def _add_postprocessed(
+    postprocessed: dict, details: dict, methods: tuple[PostProcessingMethod, ...], logits: torch.Tensor,
+    bank_logits: torch.Tensor | None, logit_scale: float, query_rows: torch.Tensor, targets: torch.Tensor,
+    forward: str, backward: str,
+) -> None:
+    """Each method's metrics of one (caption queries x visuals) logits matrix, into `postprocessed[method][direction]`.
+
+    DSL ranks both directions; QB-Norm (on cosine scores, logits / logit scale, as its beta = 20 assumes) and SK-norm
+    (on logits, as UCoFiA) only the text-query one.
+    """
+    for method in methods:
+        results = postprocessed[method.name]
+        if isinstance(method, DualSoftmax):
+            forward_scores = dual_softmax_text_to_video(logits, method.temperature, targets, query_rows)
+            results[forward] = with_rsum(text_to_video_metrics(forward_scores, targets))
+            backward_scores = dual_softmax_video_to_text(logits, method.temperature)
+            results[backward] = with_rsum(video_to_text_metrics(backward_scores, targets))
+            continue
+        bank = bank_logits[: method.bank_size] if method.bank_size else bank_logits
+        if isinstance(method, QueryBankNorm):
+            cosine, bank_cosine = logits.double() / logit_scale, bank.double() / logit_scale
+            scores = querybank_normalize(cosine, bank_cosine, method.beta, method.k, method.dynamic, refuse_test_queries=False)
+            normalized = querybank_activated_queries(cosine, bank_cosine, method.k) if method.dynamic else None
+            details.setdefault(method.name, {})[f"{forward}_normalized_queries"] = (
+                int(normalized.sum()) if normalized is not None else int(logits.shape[0])
+            )
+        else:
+            scores = sinkhorn_normalize(logits, bank, method.iterations, method.temperature, refuse_test_queries=False)
+        results[forward] = with_rsum(text_to_video_metrics(scores, targets))
 
 
 def _alignment_metrics(

@@ -235,10 +235,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, model_label: str) -> RetrievalEvaluation | None:
+    def evaluate(self, model_label: str, postprocessing=None) -> RetrievalEvaluation | None:
         """Evaluate the (unwrapped) model on the main process; the others wait. Returns None off the main process.
 
         `model_label` ("final model (step 12)", ...) is recorded in the evaluation's settings and printed tables.
+        `postprocessing`: as `evaluate_retrieval`'s, reported beside the plain metrics (the training split is the
+        query bank of QB-Norm and SK-norm).
         """
         evaluation = None
         if self.accelerator.is_main_process:
@@ -251,6 +253,8 @@ class Trainer:
                 batch_size=self.args.per_device_eval_batch_size,
                 device=self.accelerator.device,
                 include_images=self.args.eval_include_images,
+                postprocessing=postprocessing,
+                query_bank=self.train_split,
                 per_alignment=True,
                 show_progress=True,
                 is_main_process=True,
