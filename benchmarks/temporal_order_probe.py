@@ -34,6 +34,8 @@ from _trained_runs import finished_runs, load_trained_run, synthetic_model_argv
 
 ORDER_AWARE_ALIGNMENT = "sentence_video"
 REWEIGHTING = (0.4, 0.6, 0.8, 1.0)
+# What reversing a clip changes, by event: where an object goes, how its size changes, when it is visible.
+EVENT_GROUPS = {"moves": "motion", "grows": "size", "shrinks": "size", "appears": "visibility", "disappears": "visibility"}
 
 
 def partner_positions(data_dir: Path, video_ids: list[str]) -> list[int | None]:
@@ -51,6 +53,19 @@ def partner_positions(data_dir: Path, video_ids: list[str]) -> list[int | None]:
     clip_index = {video_id: int(video_id.removeprefix("video")) - num_train for video_id in video_ids}
     position = {index: row for row, index in enumerate(clip_index.values())}
     return [position.get(clip_index[video_id] ^ 1) for video_id in video_ids]
+
+
+def event_groups(data_dir: Path, video_ids: list[str]) -> list[set[str]]:
+    """For each test video, the groups of `EVENT_GROUPS` its two objects' events belong to (what its reversal
+    changes), from the generator's scene of that clip."""
+    from unitrim_hf.data.synthetic import generate_clip_specs
+
+    settings = json.loads((data_dir / "synthetic_trim.json").read_text())
+    specs = generate_clip_specs(int(settings["num_test"]), int(settings["seed"]), int(settings["num_frames"]),
+                                split="test", scene_set=settings["scenes"])
+    num_train, frames = int(settings["num_train"]), int(settings["num_frames"])
+    return [{EVENT_GROUPS[obj.event(frames)] for obj in specs[int(video_id.removeprefix("video")) - num_train].objects}
+            for video_id in video_ids]
 
 
 def order_accuracy(scores: torch.Tensor, targets: torch.Tensor, partners: torch.Tensor) -> float:
@@ -105,6 +120,15 @@ def probe_model(model_dir: Path, argv: list[str]) -> dict:
         "order_accuracy": {name: order_accuracy(value[paired], targets[paired], partners) for name, value in scores.items()},
         "partner_share_of_errors": 100.0 * float(partner_errors) / max(int(errors.sum()), 1),
     }
+    groups = event_groups(Path(run.data_args.data_dir), kept_ids)
+    paired_targets = targets[paired]
+    result["order_accuracy_by_event"] = {}
+    for group in dict.fromkeys(EVENT_GROUPS.values()):
+        chosen = torch.tensor([group in groups[int(target)] for target in paired_targets])
+        if chosen.any():
+            result["order_accuracy_by_event"][group] = order_accuracy(
+                logits[paired][chosen], paired_targets[chosen], partners[chosen]
+            )
     others = [name for name in similarity.alignment_scores if name != ORDER_AWARE_ALIGNMENT]
     if ORDER_AWARE_ALIGNMENT in similarity.alignment_scores and others:
         rest = torch.stack([scores[name] for name in others]).mean(dim=0)
@@ -138,6 +162,16 @@ def summary_tables(rows: list[dict]) -> str:
             values = [result["order_accuracy"][name] for result in results if name in result["order_accuracy"]]
             cells.append(_mean_std(values) if values else "–")
         lines.append(f"| {variant} | {len(results)} | " + " | ".join(cells) + " |")
+    groups = list(dict.fromkeys(EVENT_GROUPS.values()))
+    lines += ["", "Order accuracy of the logits by what the reversal changes (pairs with an object of that kind):", "",
+              "| variant | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    for variant, results in by_variant.items():
+        cells = []
+        for group in groups:
+            values = [result["order_accuracy_by_event"][group] for result in results
+                      if group in result["order_accuracy_by_event"]]
+            cells.append(_mean_std(values) if values else "–")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     weighted = {variant: results for variant, results in by_variant.items() if "reweighted_R1" in results[0]}
     if weighted:
         lines += ["", f"T→V R@1 re-scored as w · {ORDER_AWARE_ALIGNMENT} + (1 − w) · mean(others), models unchanged:", "",

@@ -57,4 +57,5 @@ def test_script_probes_a_saved_model_on_a_folder_with_missing_and_corrupt_videos
     assert set(results["order_accuracy"]) == {"logits", *config.alignments}
     assert all(0.0 <= value <= 100.0 for value in results["order_accuracy"].values())
     assert set(results["reweighted_R1"]) == {"0.4", "0.6", "0.8", "1.0"}
+    assert set(results["order_accuracy_by_event"]) <= {"motion", "size", "visibility"}
     assert "| model | 1 |" in completed.stdout and "re-scored" in completed.stdout
