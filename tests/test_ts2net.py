@@ -129,3 +129,10 @@ def test_longer_videos_than_max_frames_are_refused() -> None:
     video = random_video_inputs(model.config, batch_size=1, num_frames=5)
     with pytest.raises(ValueError, match="token shift runs on config.max_frames=4"):
         model.get_video_features(**video)
+
+
+def test_train_py_accepts_the_preset_and_its_shift_layers() -> None:
+    from unitrim_hf.training import parse_arguments
+
+    model_args = parse_arguments(["--preset", "ts2net-tiny", "--config_overrides", '{"token_shift_layers": [1]}'])[0]
+    assert model_args.overrides()["token_shift_layers"] == [1]
