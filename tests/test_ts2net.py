@@ -136,3 +136,10 @@ def test_train_py_accepts_the_preset_and_its_shift_layers() -> None:
 
     model_args = parse_arguments(["--preset", "ts2net-tiny", "--config_overrides", '{"token_shift_layers": [1]}'])[0]
     assert model_args.overrides()["token_shift_layers"] == [1]
+
+
+def test_model_card_names_the_preset_only_with_its_token_modules() -> None:
+    from unitrim_hf.training.model_card import matching_preset
+
+    assert matching_preset(UniTriMConfig.from_preset("ts2net-tiny")) == "ts2net-tiny"
+    assert matching_preset(UniTriMConfig.from_preset("ts2net-tiny", token_shift_layers=None)) is None
