@@ -11,9 +11,13 @@ from model_inputs import random_text_inputs, random_video_inputs
 from unitrim_hf import UniTriMConfig, UniTriMModel
 
 
+# Fewer frame slots and samples than the preset's 12 and 500, to keep the tests fast; the computation is the same.
+FAST = {"max_frames": 4, "token_selection_samples": 50}
+
+
 def ts2net(seed: int = 0, **overrides) -> UniTriMModel:
     torch.manual_seed(seed)
-    return UniTriMModel(UniTriMConfig.from_preset("ts2net-tiny", **overrides)).eval()
+    return UniTriMModel(UniTriMConfig.from_preset("ts2net-tiny", **{**FAST, **overrides})).eval()
 
 
 def test_token_shift_switched_off_keeps_clip_features_and_on_changes_only_videos() -> None:
@@ -21,7 +25,7 @@ def test_token_shift_switched_off_keeps_clip_features_and_on_changes_only_videos
     assert plain.token_shift is None and not plain.vision_model.encoder.layers[0].self_attn._forward_pre_hooks
     assert torch.equal(shifted.state_dict()["vision_model.encoder.layers.1.self_attn.q_proj.weight"],
                        plain.state_dict()["vision_model.encoder.layers.1.self_attn.q_proj.weight"])
-    video = random_video_inputs(shifted.config, batch_size=2, num_frames=5)
+    video = random_video_inputs(shifted.config, batch_size=2, num_frames=3)
     frames = video["pixel_values_videos"][video["video_mask"].bool()]
     with torch.no_grad():
         clip_states = plain.vision_model(pixel_values=frames).last_hidden_state
@@ -33,7 +37,7 @@ def test_token_shift_switched_off_keeps_clip_features_and_on_changes_only_videos
     torch.testing.assert_close(plain_video.last_hidden_state[video["video_mask"].bool()], clip_states)
     assert shifted_video.frame_embeds.shape[1] == shifted.config.max_frames  # padded to max_frames slots
     real = video["video_mask"].bool()
-    assert (shifted_video.last_hidden_state[:, :5][real] - plain_video.last_hidden_state[real]).abs().max() > 1e-2
+    assert (shifted_video.last_hidden_state[:, :3][real] - plain_video.last_hidden_state[real]).abs().max() > 1e-2
 
 
 def test_still_images_are_videos_of_max_frames_copies() -> None:
@@ -46,7 +50,8 @@ def test_still_images_are_videos_of_max_frames_copies() -> None:
         as_video = model.get_video_features(copies)
         output = model(**text, pixel_values=images)
         expected = model.similarity(model.get_text_features(**text), as_video).logits
-    assert not as_image.is_image and as_image.frame_embeds.shape[1] == 12
+    assert not as_image.is_image and as_image.frame_embeds.shape[1] == model.config.max_frames
+    assert UniTriMConfig.from_preset("ts2net").max_frames == 12  # the paper's 12 copies
     torch.testing.assert_close(as_image.frame_embeds, as_video.frame_embeds)
     torch.testing.assert_close(output.logits_per_text_image, expected)
     # Identical frames exchange identical tokens: the shift changes nothing on a pseudo-video.
@@ -91,7 +96,7 @@ def test_training_step_reaches_the_token_scorer() -> None:
     output = model(**inputs, return_loss=True)
     output.loss.backward()
     assert model.token_selector.scorer.input_proj.weight.grad.abs().max() > 0
-    assert model.temporal_encoder.frame_position_embedding.weight.grad[: 12 * 4].abs().max() > 0
+    assert model.temporal_encoder.frame_position_embedding.weight.grad[: 4 * 4].abs().max() > 0
 
 
 def test_from_clip_builds_the_preset() -> None:
@@ -113,7 +118,7 @@ def test_from_clip_builds_the_preset() -> None:
     [
         ({"token_shift_layers": [5]}, r"token_shift_layers \[5\]: \[5\] out of range for a vision tower of 2 layers"),
         ({"token_selection_top_k": 17}, "token_selection_top_k=17 must be between 1 and the 16 patches"),
-        ({"token_selection_top_k": 6}, "7 tokens of each of 12 frames, 84 positions, but the temporal encoder has 77"),
+        ({"token_selection_top_k": 6, "max_frames": 12}, "7 tokens of each of 12 frames, 84 positions, but the"),
         ({"token_selection_eval": "soft"}, "token_selection_eval"),
         ({"token_selection_sigma": 0.0}, "token_selection_sigma"),
     ],
@@ -125,7 +130,7 @@ def test_bad_settings_are_refused_with_the_field_named(overrides: dict, message:
 
 
 def test_longer_videos_than_max_frames_are_refused() -> None:
-    model = ts2net(max_frames=4)
+    model = ts2net()
     video = random_video_inputs(model.config, batch_size=1, num_frames=5)
     with pytest.raises(ValueError, match="token shift runs on config.max_frames=4"):
         model.get_video_features(**video)
