@@ -148,3 +148,37 @@ def test_model_card_names_the_preset_only_with_its_token_modules() -> None:
 
     assert matching_preset(UniTriMConfig.from_preset("ts2net-tiny")) == "ts2net-tiny"
     assert matching_preset(UniTriMConfig.from_preset("ts2net-tiny", token_shift_layers=None)) is None
+
+
+def test_the_caption_bank_cache_saves_a_sentence_only_text_feature(tmp_path) -> None:
+    from unitrim_hf.search import bank_cache
+
+    model = ts2net()
+    with torch.no_grad():
+        features = model.get_text_features(**random_text_inputs(model.config))
+    assert features.combined_embeds is features.pooler_output  # `image_text_feature="sentence"` shares the tensor
+    bank_cache._write(tmp_path / "bank.safetensors", features)
+    torch.testing.assert_close(bank_cache._read(tmp_path / "bank.safetensors").combined_embeds, features.combined_embeds)
+
+
+@pytest.mark.slow
+def test_search_scores_images_of_a_pseudo_video_model_as_videos(tmp_path) -> None:
+    from test_search_helpers import GOOD_IMAGES, GOOD_VIDEOS, NUM_FRAMES, write_media
+    from unitrim_hf import UniTriMProcessor
+    from unitrim_hf.search import IndexStore, Searcher, index_folder
+
+    model = ts2net(max_frames=NUM_FRAMES)
+    processor = UniTriMProcessor.for_model_config(model.config, frame_sampler_config={"num_frames": NUM_FRAMES})
+    folder = write_media(tmp_path / "media", GOOD_VIDEOS[:1] + GOOD_IMAGES[:2])
+    index_folder(folder, tmp_path / "index", model, processor, batch_size=4, progress=False)
+    searcher = Searcher(tmp_path / "index", model, processor)
+    results = searcher.search("a red square", top_k=3, num_candidates=3, explain=False)
+    items, stored = IndexStore.open(searcher.store.location).load_features()
+    text = searcher.encode("a red square").features
+    for result in results:
+        assert set(result.alignment_scores) == {"sentence_frame_softmax"}  # images too: no text_image score
+        row = next(index for index, item in enumerate(items) if item.path == result.path)
+        visual = searcher.visual_features(stored.take(torch.tensor([row])), result.kind)
+        with torch.inference_mode():
+            assert result.score == pytest.approx(float(model.similarity(text, visual).logits[0, 0]), abs=1e-5)
+    assert {result.kind for result in results} == {"video", "image"}
