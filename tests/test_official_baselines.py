@@ -182,4 +182,5 @@ def test_fixtures_name_the_official_commits() -> None:
     assert commits == {
         "xuguohai/X-CLIP": "6b5344f44537d758acb82d115b8484f7430f9fb0",
         "ArrowLuo/CLIP4Clip": "508ffa3de39ba0563a03199c440ab602a72e9b6f",
+        "LiuRicky/ts2_net": "1d9d4d53d27057f29fbdba9c4c1586dbda294519",
     }, json.dumps(commits)

@@ -58,6 +58,8 @@ BAD_SETTINGS = [
     (["--config_overrides", '{"alignments": []}'], "alignments"),
     (["--config_overrides", '{"alignments": ["sentence_videos"]}'], "Unknown alignments ['sentence_videos']"),
     (["--config_overrides", '{"use_triplets": 1}'], "use_triplets must be true or false"),
+    (["--preset", "ts2net-tiny", "--config_overrides", '{"token_shift_layers": [1, "a"]}'],
+     "token_shift_layers must be a list of layer indices or null"),
 ]
 
 

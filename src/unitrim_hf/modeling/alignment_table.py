@@ -31,10 +31,16 @@ ALIGNMENT_GRANULARITIES: dict[str, tuple[str, str]] = {
     "word_frame": ("word", "frame"),
     "word_patch": ("word", "patch"),
     "word_video": ("word", "video"),
+    # TS2-Net's: the sentence against the frames, pooled with softmax weights of the normalized similarities.
+    "sentence_frame_softmax": ("sentence", "frame"),
 }
 ALL_ALIGNMENTS = tuple(ALIGNMENT_GRANULARITIES)
-# UniTriM's five (the paper's MGSA); `word_video` serves the X-CLIP preset.
+# UniTriM's five (the paper's MGSA); `word_video` serves the X-CLIP preset, `sentence_frame_softmax` TS2-Net's.
 UNITRIM_ALIGNMENTS = ("sentence_video", "sentence_frame", "triplet_frame", "word_frame", "word_patch")
+
+# Alignments that pool in their own way (`frame_softmax_pooling`) instead of by attention over the similarity
+# matrix; they always mask padding, have no AOSM matrices and ignore `aggregation_temperature`.
+FRAME_SOFTMAX_ALIGNMENTS = ("sentence_frame_softmax",)
 
 # A still image is scored by this single alignment: one text feature against CLIP's image embedding.
 IMAGE_ALIGNMENT = "text_image"

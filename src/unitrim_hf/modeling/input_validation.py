@@ -111,17 +111,23 @@ def check_same_batch_size(sizes: dict[str, int]) -> None:
 
 
 def pad_to_fixed_length(
-    values: torch.Tensor, mask: torch.Tensor, length: int, name: str, config_field: str
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    length: int,
+    name: str,
+    config_field: str,
+    fixed_by: str = "this model's AOSM matrices are sized for",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """
     Pad `values` (B, n, ...) and its mask (B, n) with zeros to `length` positions along dim 1, for a model whose
-    weights are sized for exactly `length` (X-CLIP's AOSM matrices); more than `length` raises `ValueError`
-    naming `name` and the config field.
+    weights are sized for exactly `length` (X-CLIP's AOSM matrices) or that computes on exactly `length` slots
+    (TS2-Net's token shift); more than `length` raises `ValueError` naming `name`, the config field and
+    `fixed_by` (what ties the model to that length).
     """
     current = values.shape[1]
     if current > length:
         raise ValueError(
-            f"`{name}` has {current} positions but this model's AOSM matrices are sized for "
+            f"`{name}` has {current} positions but {fixed_by} "
             f"config.{config_field}={length}: pass at most {length} (e.g. the processor's max_length / num_frames)."
         )
     if current == length:

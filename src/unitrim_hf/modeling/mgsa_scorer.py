@@ -23,12 +23,14 @@ import torch
 
 from .alignment_table import (
     ALIGNMENT_GRANULARITIES,
+    FRAME_SOFTMAX_ALIGNMENTS,
     IMAGE_ALIGNMENT,
     IMAGE_ALIGNMENT_GRANULARITIES,
     TEXT_GRANULARITY_FIELDS,
     VISUAL_GRANULARITY_FIELDS,
 )
 from .aosm import AlignmentMixing, AOSMWeights, mixed_fine_grained_scores
+from .frame_softmax_pooling import frame_softmax_scores
 from .modeling_outputs import UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .pooling import cosine_scores, fine_grained_scores, l2_normalize
 
@@ -145,12 +147,14 @@ class Alignment:
         return self._unmasked_if_asked(self.visual_granularity, units)
 
     def _unmasked_if_asked(self, granularity: str, units: Units) -> Units:
-        if self.mask_padding or granularity not in UNMASKABLE_GRANULARITIES:
+        if self.mask_padding or granularity not in UNMASKABLE_GRANULARITIES or self.name in FRAME_SOFTMAX_ALIGNMENTS:
             return units
         return Units(units.embeds)
 
     def score_units(self, text: Units, visual: Units, temperature: float) -> torch.Tensor:
         """(num_texts, num_visuals) scores of normalized units."""
+        if self.name in FRAME_SOFTMAX_ALIGNMENTS:
+            return frame_softmax_scores(text.embeds[:, 0], visual.embeds, visual.mask)
         if self.mixing is not None:
             return mixed_fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature, self.mixing)
         if text.length == 1 and visual.length == 1:

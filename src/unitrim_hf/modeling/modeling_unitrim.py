@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -36,6 +37,8 @@ from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTex
 from .patch_selection import PatchSelector
 from .pooling import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
+from .token_selection import TokenSelector
+from .token_shift import TemporalTokenShift
 
 MAX_LOG_LOGIT_SCALE = math.log(100.0)
 # The token id X-CLIP's data loaders pad captions with; with `mask_padding=False` padded positions carry it.
@@ -130,6 +133,20 @@ class UniTriMModel(UniTriMPreTrainedModel):
             else None
         )
         self.temporal_encoder = TemporalEncoder(config) if config.num_temporal_layers > 0 else None
+        self.token_selector = (
+            TokenSelector(
+                embed_dim, config.token_selection_top_k, config.token_selection_samples,
+                config.token_selection_sigma, config.token_selection_eval,
+            )
+            if config.token_selection_top_k > 0
+            else None
+        )
+        # Hooks on the vision tower's attention (no parameters): a plain attribute, not a submodule.
+        self.token_shift = (
+            TemporalTokenShift(self.vision_model, config.token_shift_layers, config.token_shift_divisor)
+            if config.token_shift_layers
+            else None
+        )
         self.disentangler = (
             TextDisentangler(embed_dim, config.disentangler_hidden_dim) if config.use_disentangler else None
         )
@@ -311,18 +328,34 @@ class UniTriMModel(UniTriMPreTrainedModel):
     # ------------------------------------------------------------------ visual
 
     def _encode_frames(
-        self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, BaseModelOutputWithPooling]:
-        """(num_frames, 3, H, W) -> frame features (num_frames, D), selected patches (num_frames, K, D), their
-        indices (num_frames, K) and the vision tower's output."""
-        outputs = self.vision_model(pixel_values=pixel_values, return_dict=True, **kwargs)
+        self, pixel_values: torch.Tensor, frames_per_video: int, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[
+        torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, BaseModelOutputWithPooling
+    ]:
+        """(num_frames, 3, H, W), `frames_per_video` consecutive rows per video (read by the token shift) ->
+        frame features (num_frames, D), selected patches (num_frames, K, D) and their indices (num_frames, K) of
+        UniTriM's patch selection, TS2-Net's selected tokens (num_frames, 1 + K, D) and the vision tower's output."""
+        shifting = nullcontext()
+        if self.token_shift is not None:
+            if self.vision_model.is_activation_checkpointing and self.training:
+                raise ValueError(
+                    "Token shift (config.token_shift_layers) does not support gradient checkpointing of the vision "
+                    "tower: the recomputed layers would not know the frames of each video."
+                )
+            shifting = self.token_shift.frames(frames_per_video)
+        with shifting:
+            outputs = self.vision_model(pixel_values=pixel_values, return_dict=True, **kwargs)
         frame_embeds = self.visual_projection(outputs.pooler_output)
+        selected_tokens = None
+        if self.token_selector is not None:
+            tokens = self.visual_projection(self.vision_model.post_layernorm(outputs.last_hidden_state))
+            selected_tokens = self.token_selector(tokens)
         if self.patch_selector is None:
-            return frame_embeds, None, None, outputs
+            return frame_embeds, None, None, selected_tokens, outputs
         patch_states = self.vision_model.post_layernorm(outputs.last_hidden_state[:, 1:, :])
         patch_embeds = self.visual_projection(patch_states)
         selected, indices = self.patch_selector(patch_embeds, frame_embeds)
-        return frame_embeds, selected, indices, outputs
+        return frame_embeds, selected, indices, selected_tokens, outputs
 
     @can_return_tuple
     def get_video_features(
@@ -346,6 +379,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
             pixel_values_videos, video_mask = pad_to_fixed_length(
                 pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames"
             )
+        elif self.token_shift is not None:  # TS2-Net shifts across max_frames slots, padded ones included
+            pixel_values_videos, video_mask = pad_to_fixed_length(
+                pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames",
+                fixed_by="this model's token shift runs on",
+            )
         return self._visual_features(pixel_values_videos, video_mask, **self._tower_kwargs(kwargs))
 
     @can_return_tuple
@@ -362,8 +400,15 @@ class UniTriMModel(UniTriMPreTrainedModel):
             feature (before normalization) and `pooler_output` (B, D) the same normalized. A still image passes
             neither the temporal encoder nor patch selection: text->image retrieval matches one text feature
             against it (see `image_text_embeds` of the text features). A tuple with `return_dict=False`.
+            With `config.image_as_pseudo_video` (TS2-Net) the image is instead a video of `config.max_frames`
+            copies of itself, through the video side: the result is that video's features (not flagged
+            `is_image`), scored by the video alignments.
         """
         pixel_values = check_image_inputs(pixel_values)
+        if self.config.image_as_pseudo_video:
+            frames = pixel_values[:, None].expand(-1, self.config.max_frames, *pixel_values.shape[1:])
+            mask = torch.ones(frames.shape[:2], dtype=torch.bool, device=pixel_values.device)
+            return self._visual_features(frames, mask, **self._tower_kwargs(kwargs))
         outputs = self.vision_model(pixel_values=pixel_values, return_dict=True, **self._tower_kwargs(kwargs))
         image_embeds = self.visual_projection(outputs.pooler_output)
         image_mask = torch.ones(pixel_values.shape[0], 1, dtype=torch.bool, device=pixel_values.device)
@@ -397,23 +442,84 @@ class UniTriMModel(UniTriMPreTrainedModel):
             clip_frame_embeds (`(B, T, D)`): projected [CLS] features of every frame slot.
             video_mask (`(B, T)` bool): true for real frames.
         """
-        video_embeds, aligned_frames = self._video_and_frame_features(clip_frame_embeds, video_mask)
+        video_embeds, aligned_frames, _ = self._video_and_frame_features(clip_frame_embeds, video_mask)
         return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask)
 
+    def video_features_from_tokens(
+        self, projected_tokens: torch.Tensor, video_mask: torch.Tensor, selection_noise: torch.Tensor | None = None
+    ) -> UniTriMVisualFeatures:
+        """
+        TS2-Net's video side after the vision tower: token selection, the temporal encoder over the kept tokens
+        of all frames, the frame features at the [CLS] positions (what TS2-Net's head receives as the tower's
+        projected tokens). Needs `config.token_selection_top_k` > 0.
+
+        Args:
+            projected_tokens (`(B, T, N, D)`): every token of every frame slot after the vision tower's post layer
+                norm and `visual_projection`, [CLS] first.
+            video_mask (`(B, T)` bool): true for real frames.
+            selection_noise (`(B·T, S, N − 1)`, optional): the perturbed top-K's draws (to reproduce a given run).
+        """
+        if self.token_selector is None:
+            raise ValueError("video_features_from_tokens needs token selection (config.token_selection_top_k > 0).")
+        batch_size, num_frames, num_tokens, embed_dim = projected_tokens.shape
+        flat = projected_tokens.reshape(batch_size * num_frames, num_tokens, embed_dim)
+        selected = self.token_selector(flat, selection_noise).view(batch_size, num_frames, -1, embed_dim)
+        video_embeds, aligned_frames, frame_mask = self._video_and_frame_features(
+            projected_tokens[:, :, 0], video_mask, selected
+        )
+        return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=frame_mask)
+
     def _video_and_frame_features(
-        self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, D) CLIP frame features -> the video embedding (B, D) and the frame-level features (B, T, D)."""
+        self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor, selected_tokens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, D) CLIP frame features (and TS2-Net's (B, T, 1 + K, D) selected tokens) -> the video embedding
+        (B, D), the frame-level features (B, T, D) and the mask the scores use (B, T): `video_mask`, except with
+        TS2-Net's tiled token mask (`_selected_token_mask`)."""
         encoded_frames = clip_frame_embeds
-        if self.temporal_encoder is not None:
+        if selected_tokens is not None:
+            encoded_frames, video_mask = self._encode_selected_tokens(selected_tokens, video_mask)
+        elif self.temporal_encoder is not None:
             encoded_frames = self.temporal_encoder(clip_frame_embeds, video_mask)
         video_embeds = l2_normalize(masked_mean(l2_normalize(encoded_frames), video_mask, dim=1))
-        return video_embeds, clip_frame_embeds if self.config.frame_alignment_features == "clip" else encoded_frames
+        aligned = clip_frame_embeds if self.config.frame_alignment_features == "clip" else encoded_frames
+        return video_embeds, aligned, video_mask
+
+    def _selected_token_mask(self, video_mask: torch.Tensor, per_frame: int) -> torch.Tensor:
+        """(B, T) frame mask -> (B, T·per_frame) mask of the kept tokens (frame-major). `"per_frame"`: each token
+        has its frame's mask. `"tiled"` (TS2-Net's code): the T frame masks repeated `per_frame` times as a whole,
+        so token position j gets the mask of frame j mod T, whichever frame it belongs to."""
+        if self.config.token_selection_mask == "tiled":
+            return video_mask.repeat(1, per_frame)
+        return video_mask[:, :, None].expand(-1, -1, per_frame).reshape(video_mask.shape[0], -1)
+
+    def _encode_selected_tokens(
+        self, selected_tokens: torch.Tensor, video_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """TS2-Net: the (B, T, 1 + K, D) kept tokens of all frames through the temporal encoder as one sequence of
+        T·(1 + K) positions (masked tokens only as keys) -> its output at the [CLS] positions (B, T, D) and the
+        token mask there (B, T), the frame mask of TS2-Net's similarity."""
+        batch_size, num_frames, per_frame, embed_dim = selected_tokens.shape
+        token_mask = self._selected_token_mask(video_mask, per_frame)
+        frame_mask = token_mask[:, ::per_frame]
+        if self.temporal_encoder is None:
+            return selected_tokens[:, :, 0], frame_mask
+        positions = self.temporal_encoder.frame_position_embedding.num_embeddings
+        if num_frames * per_frame > positions:
+            raise ValueError(
+                f"Token selection keeps {per_frame} tokens of each of {num_frames} frames, {num_frames * per_frame} "
+                f"positions, but the temporal encoder has {positions} (config.max_frame_positions): lower "
+                "token_selection_top_k or the number of frames."
+            )
+        sequence = selected_tokens.reshape(batch_size, num_frames * per_frame, embed_dim)
+        encoded = self.temporal_encoder(sequence, token_mask)
+        return encoded.view(batch_size, num_frames, per_frame, embed_dim)[:, :, 0], frame_mask
 
     def _encodes_padded_frames(self) -> bool:
-        """Whether padded frame slots go through the vision tower: with `mask_padding=False` (X-CLIP), where a
-        frame-level alignment pools over every slot."""
+        """Whether padded frame slots go through the vision tower: with token shift (TS2-Net shifts across every
+        slot) and with `mask_padding=False` (X-CLIP), where a frame-level alignment pools over every slot."""
         config = self.config
+        if self.token_shift is not None:
+            return True
         return not config.mask_padding and any(visual_granularity_of(name) == "frame" for name in config.alignments)
 
     def _visual_features(
@@ -423,8 +529,14 @@ class UniTriMModel(UniTriMPreTrainedModel):
         if self._encodes_padded_frames():  # X-CLIP's padded frames: zero pixels, whatever the batch holds there
             encoded = torch.ones_like(video_mask)
             pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(pixel_values_videos.dtype)
-        frame_embeds, selected_patches, patch_indices, tower = self._encode_frames(pixel_values_videos[encoded], **kwargs)
-        video_embeds, aligned_frames = self._video_and_frame_features(self._per_video(frame_embeds, encoded), video_mask)
+        frame_embeds, selected_patches, patch_indices, selected_tokens, tower = self._encode_frames(
+            pixel_values_videos[encoded], video_mask.shape[1], **kwargs
+        )
+        video_embeds, aligned_frames, scored_mask = self._video_and_frame_features(
+            self._per_video(frame_embeds, encoded),
+            video_mask,
+            None if selected_tokens is None else self._per_video(selected_tokens, encoded),
+        )
         per_video = lambda states: None if states is None else tuple(self._per_video(s, encoded) for s in states)  # noqa: E731
         features = UniTriMVisualFeatures(  # built at once: a ModelOutput's order is the order fields are set
             last_hidden_state=self._per_video(tower.last_hidden_state, encoded),
@@ -432,7 +544,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             hidden_states=per_video(tower.hidden_states),
             attentions=per_video(tower.attentions),
             frame_embeds=aligned_frames,
-            video_mask=video_mask,
+            video_mask=scored_mask,  # `video_mask`, or TS2-Net's tiled token mask at the [CLS] positions
         )
         if selected_patches is not None:
             features.patch_embeds = self._per_video(selected_patches, encoded)

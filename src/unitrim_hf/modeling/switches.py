@@ -20,6 +20,8 @@ SWITCH_CHOICES: dict[str, tuple[str, ...]] = {
     "temporal_residual": ("gated", "plain"),
     "temporal_hidden_act": ("gelu", "quick_gelu"),
     "image_text_feature": ("combined", "sentence"),
+    "token_selection_eval": ("perturbed", "hard"),
+    "token_selection_mask": ("per_frame", "tiled"),
 }
 
 
@@ -80,6 +82,28 @@ class UniTriMSwitches:
         initializer_range (`float`, defaults to 0.02): standard deviation of the normal initialization of new
             linear and embedding layers.
         initializer_factor (`float`, defaults to 1.0): scale of the projections' initialization (as CLIP's).
+        token_shift_layers (`list[int]`, optional): TS2-Net's token shift (`token_shift`): the vision encoder layers
+            (0-based) whose attention input exchanges whole patch tokens with the neighbouring frames (TS2-Net: 10
+            and 11 of ViT-B/32's 12). None or empty: off, CLIP's features. With it, every video is padded to
+            `max_frames` slots of zero pixels, all of which go through the tower.
+        token_shift_divisor (`int`, defaults to 7): the shifted tokens repeat every `tokens // token_shift_divisor`
+            positions (7 for ViT-B/32's 50 tokens): from the previous frame at 1, 8, 15, ..., from the next frame at
+            4, 11, 18, ... (`token_shift.shift_tokens`).
+        token_selection_top_k (`int`, defaults to 0): TS2-Net's token selection (`token_selection`): patch tokens
+            kept per frame besides [CLS] (TS2-Net: 3); the [CLS] and kept tokens of all frames go through the
+            temporal encoder together and its output at the [CLS] positions are the frame features. 0: off.
+        token_selection_samples (`int`, defaults to 500): S, noisy copies of the perturbed top-K.
+        token_selection_sigma (`float`, defaults to 0.05): σ, the perturbation's standard deviation.
+        token_selection_eval (`str`, defaults to `"perturbed"`): the selection outside training: `"perturbed"`,
+            sampled as in training (TS2-Net's evaluation), or `"hard"`, the deterministic top-K (σ → 0).
+        token_selection_mask (`str`, defaults to `"per_frame"`): the padding mask of the kept tokens in the
+            temporal encoder: `"per_frame"`, each token has its frame's mask, or `"tiled"`, TS2-Net's code: the
+            T frame masks repeated 1 + K times as a whole, so token position j (frame j // (1 + K)) gets the mask
+            of frame j mod T, and the frames' scores use the mask at their [CLS] positions. The two agree on
+            videos without padding.
+        image_as_pseudo_video (`bool`, defaults to False): match still images as videos of `max_frames` copies of
+            the image through the video side (the paper's §4.3 for TS2-Net and UCoFiA), instead of CLIP's image
+            embedding against `image_text_embeds`.
     """
 
     projection_dim: int = 512
@@ -112,6 +136,14 @@ class UniTriMSwitches:
     image_text_feature: str = "combined"
     initializer_range: float = 0.02
     initializer_factor: float = 1.0
+    token_shift_layers: list[int] | None = None
+    token_shift_divisor: int = 7
+    token_selection_top_k: int = 0
+    token_selection_samples: int = 500
+    token_selection_sigma: float = 0.05
+    token_selection_eval: str = "perturbed"
+    token_selection_mask: str = "per_frame"
+    image_as_pseudo_video: bool = False
 
     def fill_default_alignments(self) -> None:
         """`alignments` as a list, UniTriM's five when None."""
@@ -144,6 +176,22 @@ class UniTriMSwitches:
         for name, allowed in SWITCH_CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}.")
+        if self.token_shift_layers and (
+            not isinstance(self.token_shift_layers, (list, tuple))
+            or not all(isinstance(index, int) and index >= 0 for index in self.token_shift_layers)
+        ):
+            raise ValueError(f"`token_shift_layers` must be a list of layer indices >= 0, got {self.token_shift_layers!r}.")
+        if self.token_shift_divisor < 1:
+            raise ValueError(f"`token_shift_divisor` must be >= 1, got {self.token_shift_divisor}.")
+        if self.token_selection_top_k < 0:
+            raise ValueError(f"`token_selection_top_k` must be >= 0, got {self.token_selection_top_k}.")
+        if self.token_selection_top_k and (self.token_selection_samples < 1 or self.token_selection_sigma <= 0):
+            raise ValueError(
+                "Token selection needs `token_selection_samples` >= 1 and `token_selection_sigma` > 0, got "
+                f"{self.token_selection_samples} and {self.token_selection_sigma}."
+            )
+        if (self.token_shift_layers or self.image_as_pseudo_video) and self.max_frames < 1:
+            raise ValueError(f"Token shift and pseudo-videos need `max_frames` >= 1, got {self.max_frames}.")
         if self.aosm and (self.max_words < 2 or self.max_frames < 1):
             raise ValueError(
                 f"`aosm` needs `max_words` >= 2 and `max_frames` >= 1, got {self.max_words} and {self.max_frames}."

@@ -52,7 +52,13 @@ def cache_key(fingerprint: ModelFingerprint, inputs: dict[str, torch.Tensor]) ->
 
 
 def _tensor_fields(features: UniTriMTextFeatures) -> dict[str, torch.Tensor]:
-    return {name: value.detach().cpu().contiguous() for name, value in features.items() if isinstance(value, torch.Tensor)}
+    """The tensor fields, each its own copy: with `image_text_feature="sentence"` (the baseline presets)
+    `combined_embeds` is the sentence tensor itself, and safetensors refuses to save shared memory."""
+    return {
+        name: value.detach().cpu().clone(memory_format=torch.contiguous_format)
+        for name, value in features.items()
+        if isinstance(value, torch.Tensor)
+    }
 
 
 def _read(path: Path) -> UniTriMTextFeatures | None:

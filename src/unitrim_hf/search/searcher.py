@@ -237,7 +237,8 @@ class Searcher:
             video_mask=features.video_mask.bool(),
             patch_embeds=None if features.patch_embeds is None else features.patch_embeds.float(),
             patch_indices=features.patch_indices,
-            is_image=kind == IMAGE,
+            # A model that matches images as pseudo-videos (TS2-Net) stored video features for them.
+            is_image=kind == IMAGE and not self.model.config.image_as_pseudo_video,
         ).to(self.device)
 
     @torch.inference_mode()

@@ -165,6 +165,10 @@ def _has_field_type(field: dataclasses.Field, value: Any) -> bool:
     default = field.default
     if field.name == "alignments":
         return value is None or isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if field.name == "token_shift_layers":
+        return value is None or isinstance(value, list) and all(
+            isinstance(item, int) and not isinstance(item, bool) for item in value
+        )
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
@@ -181,6 +185,8 @@ def _has_field_type(field: dataclasses.Field, value: Any) -> bool:
 def _type_name(field: dataclasses.Field) -> str:
     if field.name == "alignments":
         return "a list of alignment names"
+    if field.name == "token_shift_layers":
+        return "a list of layer indices or null"
     names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
     return names.get(type(field.default), "an integer or null")
 

@@ -56,7 +56,9 @@ def remote_code_requirements() -> tuple[str, ...]:
     return tuple(versions.get(name.lower(), name) for name in names)
 
 # The config fields that distinguish the presets.
-_SWITCHES = ("num_temporal_layers", "patch_top_k", "use_triplets", "use_disentangler")
+_SWITCHES = (
+    "num_temporal_layers", "patch_top_k", "use_triplets", "use_disentangler", "token_shift_layers", "token_selection_top_k",
+)
 _MODULE_DESCRIPTIONS = {
     "triplets": "semantic triplets (subject, predicate, object) as a middle text granularity",
     "patch_selection": "top-K patch selection",
