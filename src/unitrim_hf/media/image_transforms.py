@@ -121,10 +121,13 @@ def clip_transform(
             images = images.clamp_(0, 255).round_()
     top = int(round((new_height - size) / 2.0))
     left = int(round((new_width - size) / 2.0))
-    images = images[:, :, top : top + size, left : left + size].float()
+    # The crop made contiguous before the arithmetic: on the channels-last layout of the input, the subtraction and
+    # division cost several times the resize. The float tensor is always a new one (made here, or before the "float"
+    # resize), so the in-place operations never touch the caller's data.
+    images = images[:, :, top : top + size, left : left + size].contiguous().float()
     mean_tensor = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
     std_tensor = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    return ((images - mean_tensor) / std_tensor).contiguous()
+    return images.sub_(mean_tensor).div_(std_tensor)
 
 
 def _check_settings(size: int, mean: Sequence[float], std: Sequence[float], resize: str) -> None:

@@ -303,6 +303,7 @@ class KeyframeDecoder:
         decodable_frame_count: set when a pass reaches the end of the stream: the frames that exist.
         skipped_targets: a decoded frame's index jumped over a wanted index: the timestamps do not follow the
             timeline (a variable frame rate the headers did not reveal).
+        frames_decoded: frames the decoder returned so far (skipped frames are not decoded, so not counted).
     """
 
     def __init__(self, container, stream, timeline, path, skip_unused_frames: bool = True):
@@ -315,6 +316,7 @@ class KeyframeDecoder:
         self.packet_budget = 2 * timeline.num_frames + PACKET_BUDGET_MARGIN
         self.decodable_frame_count: int | None = None
         self.skipped_targets = False
+        self.frames_decoded = 0
         self._output_size: tuple[int, int] | None = None
         self._quarter_turns = 0
         self._skip_setting = None
@@ -423,6 +425,7 @@ class KeyframeDecoder:
                 # A packet without a timestamp may hold any frame: decode it.
                 self._set_skip(packet.pts is not None and self.timeline.frame_index(packet.pts) not in wanted)
             for frame in packet.decode():
+                self.frames_decoded += 1
                 if frame.pts is not None:
                     index = self.timeline.frame_index(frame.pts)
                 else:
