@@ -58,11 +58,16 @@ def test_the_baseline_runs_its_own_decoder():
 
 
 def test_goal_checks_read_the_uniform_rows_with_the_transform():
+    def row(clip, strategy, method, per_cpu_second):
+        return {"clip": clip, "strategy": strategy, "method": method, "videos_per_cpu_second": per_cpu_second,
+                "videos_per_second": None if per_cpu_second is None else per_cpu_second / 2}
+
     rows = [
-        {"clip": "10s_320x240", "strategy": "uniform", "method": "frame_sampler+clip_transform", "videos_per_second": 31.0},
-        {"clip": "10s_320x240", "strategy": "fps", "method": "frame_sampler+clip_transform", "videos_per_second": 5.0},
-        {"clip": "30s_640x360", "strategy": "uniform", "method": "frame_sampler+clip_transform", "videos_per_second": 7.5},
-        {"clip": "30s_640x360", "strategy": "uniform", "method": "pyav_decode_all_frames", "videos_per_second": None},
+        row("10s_320x240", "uniform", "frame_sampler+clip_transform", 31.0),
+        row("10s_320x240", "fps", "frame_sampler+clip_transform", 5.0),
+        row("10s_320x240", "uniform", "baseline_sampler+clip_transform_float", 40.0),
+        row("30s_640x360", "uniform", "frame_sampler+clip_transform", 7.5),
+        row("30s_640x360", "uniform", "pyav_decode_all_frames", None),
     ]
     checks = frame_sampling_speed.goal_checks(rows)
     assert [(check["clip"], check["met"]) for check in checks] == [("10s_320x240", True), ("30s_640x360", False)]
