@@ -1,8 +1,10 @@
-"""The constant-frame-rate path picks the same frames as the sampler before variable-frame-rate support (the
-baseline of benchmarks/frame_sampling_speed.py), and the benchmark's clips take the paths it says they take."""
+"""The constant-frame-rate path picks and decodes the same frames as the samplers of earlier commits, loaded as
+benchmarks/frame_sampling_speed.py loads them: before decoding skipped unreferenced frames (its baseline) and before
+variable-frame-rate support; and the benchmark's clips take the paths it says they take."""
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 from unitrim_hf import FrameSampler
+from unitrim_hf.media.video_decoding import KeyframeDecoder
 from unitrim_hf.media.video_writer import write_video
 
 from media_files import coded_frames
@@ -20,12 +23,19 @@ sys.path.insert(0, str(BENCHMARKS))
 import frame_sampling_speed  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def baseline_sampler():
+def load_baseline(ref: str):
     try:
-        return frame_sampling_speed.load_baseline_sampler(frame_sampling_speed.DEFAULT_BASELINE_REF)
+        return frame_sampling_speed.load_baseline_sampler(ref)
     except (subprocess.CalledProcessError, FileNotFoundError) as error:
-        pytest.skip(f"the baseline commit is not available here ({error})")
+        pytest.skip(f"the baseline commit {ref} is not available here ({error})")
+
+
+BASELINE_REFS = [frame_sampling_speed.DEFAULT_BASELINE_REF, frame_sampling_speed.SINGLE_MODULE_BASELINE_REF]
+
+
+@pytest.fixture(scope="module", params=BASELINE_REFS)
+def baseline_sampler(request):
+    return load_baseline(request.param)
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "fps", "random"])
@@ -39,7 +49,31 @@ def test_constant_frame_rate_sampling_is_unchanged(tmp_path, baseline_sampler, s
     np.testing.assert_allclose(current.timestamps, before.timestamps)
 
 
-def test_benchmark_clips(tmp_path, baseline_sampler):
+def test_the_baseline_runs_its_own_decoder():
+    """The default baseline's sampler decodes with the decoder of its commit, not the current one."""
+    sampler = load_baseline(frame_sampling_speed.DEFAULT_BASELINE_REF)
+    decoding = sys.modules[sampler.__module__].KeyframeDecoder
+    assert decoding.__module__ != KeyframeDecoder.__module__
+    assert "skip_unused_frames" not in inspect.signature(decoding).parameters
+
+
+def test_goal_checks_read_the_uniform_rows_with_the_transform():
+    def row(clip, strategy, method, per_cpu_second):
+        return {"clip": clip, "strategy": strategy, "method": method, "videos_per_cpu_second": per_cpu_second,
+                "videos_per_second": None if per_cpu_second is None else per_cpu_second / 2}
+
+    rows = [
+        row("10s_320x240", "uniform", "frame_sampler+clip_transform", 31.0),
+        row("10s_320x240", "fps", "frame_sampler+clip_transform", 5.0),
+        row("10s_320x240", "uniform", "baseline_sampler+clip_transform_float", 40.0),
+        row("30s_640x360", "uniform", "frame_sampler+clip_transform", 7.5),
+        row("30s_640x360", "uniform", "pyav_decode_all_frames", None),
+    ]
+    checks = frame_sampling_speed.goal_checks(rows)
+    assert [(check["clip"], check["met"]) for check in checks] == [("10s_320x240", True), ("30s_640x360", False)]
+
+
+def test_benchmark_clips(tmp_path):
     constant = frame_sampling_speed.synthetic_clip(tmp_path / "c.mp4", 2, 48, 64, None, False)
     variable = frame_sampling_speed.synthetic_clip(tmp_path / "v.mp4", 2, 48, 64, None, True)
     sampled = FrameSampler(12)(variable)
@@ -47,4 +81,4 @@ def test_benchmark_clips(tmp_path, baseline_sampler):
     assert sampled.timestamps[-1] > 2.5, "the slow second half stretches the clip to 3.9 s"
     assert FrameSampler(12)(constant).timestamps[-1] < 2.0
     with pytest.raises(ValueError):
-        baseline_sampler(12)(variable)
+        load_baseline(frame_sampling_speed.SINGLE_MODULE_BASELINE_REF)(12)(variable)

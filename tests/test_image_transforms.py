@@ -37,15 +37,34 @@ def test_images(height: int, width: int, seed: int = 0) -> list[np.ndarray]:
 test_images.__test__ = False  # a helper, not a test
 
 
+@pytest.mark.parametrize("resize", ["uint8", "float"])
 @pytest.mark.parametrize("height, width", [(240, 320), (360, 640), (480, 270), (100, 150), (300, 301), (224, 224)])
-def test_matches_pillow_reference(height, width):
+def test_matches_pillow_reference(height, width, resize):
     for image in test_images(height, width):
-        output = clip_transform(image[None])
+        output = clip_transform(image[None], resize=resize)
         assert output.shape == (1, 3, 224, 224) and output.dtype == torch.float32
         difference = (output[0] - pil_reference(image)).abs()
         assert difference.max() <= 2 * ONE_GRAY_LEVEL + 1e-4, float(difference.max())
         assert (difference > ONE_GRAY_LEVEL + 1e-4).float().mean() < 1e-3, "off by more than one level"
         assert difference.mean() < 0.1 * ONE_GRAY_LEVEL
+
+
+def test_uint8_and_float_resizes_differ_by_at_most_two_levels_on_few_values():
+    frames = np.stack(test_images(240, 320, seed=3) + test_images(240, 320, seed=4))
+    uint8_resize, float_resize = clip_transform(frames, resize="uint8"), clip_transform(frames, resize="float")
+    levels = ((uint8_resize - float_resize) * torch.tensor(CLIP_STD).view(1, 3, 1, 1) * 255).abs().round()
+    assert levels.max() <= 2
+    assert 0 < (levels > 0).float().mean() < 0.03  # not the same computation, and close
+
+
+def test_float_resize_rounds_each_pass():
+    """The "float" resize of earlier versions: float bicubic passes, width first, each rounded to uint8 values."""
+    image = test_images(60, 90, seed=5)[1]
+    images = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    images = torch.nn.functional.interpolate(images, size=(60, 48), mode="bicubic", antialias=True).clamp(0, 255).round()
+    images = torch.nn.functional.interpolate(images, size=(32, 48), mode="bicubic", antialias=True).clamp(0, 255).round()
+    expected = (images[..., 8:40] / 255 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(clip_transform(image[None], size=32, resize="float"), expected)
 
 
 def test_small_output_size_and_custom_normalization():
@@ -104,9 +123,16 @@ def test_transform_object_round_trip():
     transform = CLIPFrameTransform(size=32)
     restored = CLIPFrameTransform.from_dict(transform.to_dict())
     assert restored.to_dict() == transform.to_dict()
+    assert transform.to_dict()["resize"] == "uint8"
     frames = np.stack(test_images(40, 50))
     torch.testing.assert_close(restored(frames), clip_transform(frames, size=32))
+    float_resize = CLIPFrameTransform.from_dict({**transform.to_dict(), "resize": "float"})
+    torch.testing.assert_close(float_resize(frames), clip_transform(frames, size=32, resize="float"))
+    # Settings saved before the resize was a setting read back with the default one.
+    assert CLIPFrameTransform.from_dict({"size": 32}).resize == "uint8"
     with pytest.raises(ValueError):
         CLIPFrameTransform(size=0)
+    with pytest.raises(ValueError, match="resize must be one of"):
+        CLIPFrameTransform(resize="bilinear")
     with pytest.raises(ValueError, match="unknown"):
         CLIPFrameTransform.from_dict({"size": 32, "crop": 3})

@@ -3,7 +3,8 @@
 [`FrameSampler`] joins the choice of frames (`unitrim_hf.media.frame_selection`, pure functions) with PyAV
 decoding (`unitrim_hf.media.video_decoding`). Constant-frame-rate streams are sampled on their frame-rate grid:
 frame `i` is shown at `i / fps` seconds after the stream start, and only the keyframe groups that contain the
-requested frames are decoded. Variable-frame-rate streams (average and nominal rates differ, or decoded timestamps
+requested frames are decoded, without the frames of those groups that no other frame references (unless requested):
+the frames are those of decoding every frame. Variable-frame-rate streams (average and nominal rates differ, or decoded timestamps
 skip grid positions) are sampled by time on the frames' own timestamps, listed by one demux pass.
 """
 

@@ -292,23 +292,34 @@ def to_display(image: np.ndarray, clockwise_quarter_turns: int) -> np.ndarray:
 class KeyframeDecoder:
     """Decodes chosen frame indices of a timeline, seeking to the keyframe before each group of targets.
 
+    Between the keyframe and a target, packets of frames that no other frame references (B-frames outside a
+    B-pyramid: `skip_frame="NONREF"`) are not decoded unless they are targets: no decoded frame depends on them, so
+    the targets' pixels are exactly those of decoding every frame, at a fraction of the cost.
+
+    Args:
+        skip_unused_frames: False decodes every frame from the keyframe on (the decoder of earlier versions).
+
     Attributes:
         decodable_frame_count: set when a pass reaches the end of the stream: the frames that exist.
         skipped_targets: a decoded frame's index jumped over a wanted index: the timestamps do not follow the
             timeline (a variable frame rate the headers did not reveal).
+        frames_decoded: frames the decoder returned so far (skipped frames are not decoded, so not counted).
     """
 
-    def __init__(self, container, stream, timeline, path):
+    def __init__(self, container, stream, timeline, path, skip_unused_frames: bool = True):
         self.container = container
         self.stream = stream
         self.timeline = timeline
         self.info = timeline.info
         self.path = path
+        self.skip_unused_frames = skip_unused_frames
         self.packet_budget = 2 * timeline.num_frames + PACKET_BUDGET_MARGIN
         self.decodable_frame_count: int | None = None
         self.skipped_targets = False
+        self.frames_decoded = 0
         self._output_size: tuple[int, int] | None = None
         self._quarter_turns = 0
+        self._skip_setting = None
 
     @property
     def rewind_pts(self) -> int:
@@ -363,16 +374,41 @@ class KeyframeDecoder:
         return decoded
 
     def _decode_run(self, seek_pts: int, run_targets: list[int], decoded: dict) -> None:
-        if not self._decode_from(seek_pts, run_targets, decoded, wait_for_keyframe=True):
+        skip = self.skip_unused_frames
+        reached = self._decode_from(seek_pts, run_targets, decoded, wait_for_keyframe=True, skip=skip)
+        if reached is None:
             # No keyframe flags after the seek point: decode linearly from the stream start instead.
-            self._decode_from(self.rewind_pts, run_targets, decoded, wait_for_keyframe=False)
+            reached = self._decode_from(self.rewind_pts, run_targets, decoded, wait_for_keyframe=False, skip=skip)
+        if reached is False and skip:
+            # The stream ended before the last target. Frames at its end may have been skipped: decode the run
+            # again in full so that the count of frames that exist is the one every decoded frame gives.
+            self.decodable_frame_count = None
+            if self._decode_from(seek_pts, run_targets, decoded, wait_for_keyframe=True, skip=False) is None:
+                self._decode_from(self.rewind_pts, run_targets, decoded, wait_for_keyframe=False, skip=False)
+        self._set_skip(False)
 
-    def _decode_from(self, seek_pts: int, run_targets: list[int], decoded: dict, wait_for_keyframe: bool) -> bool:
-        """Decode from the keyframe before `seek_pts` up to the last target; False if no keyframe was met."""
+    def _set_skip(self, skip: bool) -> None:
+        if skip != self._skip_setting:
+            self.stream.codec_context.skip_frame = "NONREF" if skip else "DEFAULT"
+            self._skip_setting = skip
+
+    def _decode_from(
+        self, seek_pts: int, run_targets: list[int], decoded: dict, wait_for_keyframe: bool, skip: bool
+    ) -> bool | None:
+        """Decode from the keyframe before `seek_pts` up to the last target.
+
+        Args:
+            skip: do not decode frames that no other frame references, unless their packet's timestamp is a target.
+
+        Returns:
+            True: the last target was reached; False: the stream ended before it (`decodable_frame_count` is set);
+            None: no keyframe was met.
+        """
         wanted = set(run_targets)
         last_target = run_targets[-1]
         self.container.seek(seek_pts, backward=True, any_frame=False, stream=self.stream)
         self.stream.codec_context.flush_buffers()
+        self._set_skip(False)
         previous_index = None
         keyframe_seen = not wait_for_keyframe
         for packet in self.container.demux(self.stream):
@@ -385,7 +421,11 @@ class KeyframeDecoder:
                 if not packet.is_keyframe:
                     continue
                 keyframe_seen = True
+            if skip:
+                # A packet without a timestamp may hold any frame: decode it.
+                self._set_skip(packet.pts is not None and self.timeline.frame_index(packet.pts) not in wanted)
             for frame in packet.decode():
+                self.frames_decoded += 1
                 if frame.pts is not None:
                     index = self.timeline.frame_index(frame.pts)
                 else:
@@ -404,10 +444,10 @@ class KeyframeDecoder:
                 if index >= last_target:
                     return True
         if not keyframe_seen:
-            return False
+            return None
         # The stream ended before the last target: the file holds fewer frames than declared.
         self.decodable_frame_count = 0 if previous_index is None else previous_index + 1
-        return True
+        return False
 
     def _to_rgb(self, frame) -> np.ndarray:
         if self._output_size is None:
