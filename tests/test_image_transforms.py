@@ -128,8 +128,10 @@ def test_transform_object_round_trip():
     torch.testing.assert_close(restored(frames), clip_transform(frames, size=32))
     float_resize = CLIPFrameTransform.from_dict({**transform.to_dict(), "resize": "float"})
     torch.testing.assert_close(float_resize(frames), clip_transform(frames, size=32, resize="float"))
-    # Settings saved before the resize was a setting read back with the default one.
-    assert CLIPFrameTransform.from_dict({"size": 32}).resize == "uint8"
+    # Settings saved before the resize was a setting keep the resize they were saved with; no settings: the default.
+    old_settings = {"size": 32, "mean": list(transform.mean), "std": list(transform.std)}
+    assert CLIPFrameTransform.from_dict(old_settings).resize == "float"
+    assert CLIPFrameTransform.from_dict({}).resize == "uint8"
     with pytest.raises(ValueError):
         CLIPFrameTransform(size=0)
     with pytest.raises(ValueError, match="resize must be one of"):
