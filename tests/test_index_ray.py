@@ -1,10 +1,14 @@
 """`unitrim index --engine ray` on a local Ray instance with two CPU workers: the index equals the one a single
-process builds, row for row (new, changed and removed files; skipped files in the `skipped` table)."""
+process builds, row for row (new, changed and removed files; skipped files in the `skipped` table), also when a
+worker is killed mid-run."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +93,39 @@ def test_a_ray_build_equals_a_one_process_build(tmp_path, local_ray):
     assert index(tmp_path / "two", "--engine", "ray", "--workers", "2") == 0
     assert_same_index(tmp_path / "one", tmp_path / "two")
     assert len(IndexStore.open(tmp_path / "two").skipped) == len(BAD_FILES)
+
+
+def _encoder_actor_pids() -> list[int]:
+    """Processes of this machine that run a Ray Data actor of `FragmentEncoder` (Ray names them in their title)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"FragmentEncoder" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+def test_a_ray_worker_killed_mid_run_is_replaced_and_its_batch_run_again(tmp_path, local_ray):
+    """SIGKILL of one encoder actor after the first fragments are written: Ray restarts it and runs its batch
+    again; the fragments of the killed attempt are never committed, so every file has exactly one row."""
+    model_dir = save_model(tmp_path / "model")
+    folder = write_media(tmp_path / "media", GOOD_VIDEOS[:1])
+    for number in range(40):
+        write_image(folder / f"more_{number:02d}.png", seed=number)
+    index = _indexer(folder, model_dir)
+    assert index(tmp_path / "one") == 0
+    two = tmp_path / "two"
+    results: list[int] = []
+    run = threading.Thread(target=lambda: results.append(index(two, "--engine", "ray", "--workers", "2")))
+    run.start()
+    deadline = time.monotonic() + 300
+    while not list((two / "items.lance" / "data").glob("*.lance")) or not _encoder_actor_pids():
+        assert run.is_alive() and time.monotonic() < deadline, "the Ray run ended before an actor could be killed"
+        time.sleep(0.05)
+    os.kill(_encoder_actor_pids()[0], signal.SIGKILL)
+    run.join(timeout=600)
+    assert results == [0]
+    assert_same_index(tmp_path / "one", two)
