@@ -88,7 +88,7 @@ class RayIndexer(Indexer):
         model_path: the model folder or Hub id, loaded here (to plan and create the index) and by every actor.
         workers: model actors (default: the cluster's GPUs, or its CPUs when it has none).
         ray_address: the cluster to join (`ray://host:10001`, `auto`); default: `RAY_ADDRESS`, else a local Ray
-            instance; an already initialised Ray is used as it is.
+            instance; an already initialized Ray is used as it is.
         other arguments: as `Indexer`.
     """
 
