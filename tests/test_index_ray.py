@@ -54,7 +54,7 @@ def assert_same_index(first_dir: Path, second_dir: Path) -> None:
 def _indexer(folder: Path, model_dir: Path):
     def index(where: Path, *engine: str) -> int:
         return main(["index", str(folder), "--model", str(model_dir), "--index", str(where), "--no-progress",
-                     "--batch-size", "2", *engine])
+                     "--batch-size", "2", "--flush-every", "2", *engine])
     return index
 
 

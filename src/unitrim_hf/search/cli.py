@@ -39,7 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
     index.add_argument("--batch-size", type=_positive_int, default=8, help="items per forward pass (default 8)")
     index.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default cpu, or the "
                        "process's device under accelerate launch)")
-    index.add_argument("--flush-every", type=_positive_int, default=64, help="items per commit (default 64)")
+    index.add_argument("--flush-every", type=_positive_int, default=64,
+                       help="items per commit (default 64; with several processes or --engine ray, items per set of "
+                       "fragments, all committed at the end)")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.add_argument("--engine", choices=ENGINE_CHOICES, default="local",
                        help="local: this process (or those of accelerate launch); ray: a pool of model actors on a "
@@ -122,7 +124,7 @@ def _run_index(arguments: argparse.Namespace) -> int:
             from .ray_engine import RayIndexer
 
             indexer = RayIndexer(arguments.index_dir, arguments.model, model, processor, arguments.batch_size,
-                                 arguments.workers, arguments.ray_address, progress=progress)
+                                 arguments.workers, arguments.ray_address, arguments.flush_every, progress=progress)
         else:
             indexer = Indexer(
                 arguments.index_dir, model, processor, arguments.batch_size, None, arguments.flush_every,

@@ -21,9 +21,14 @@ from .index_table import IndexStore, _writing
 _PATHS_PER_PREDICATE = 1000
 
 
+def items_dataset(store: IndexStore):
+    """The Lance dataset (`lance.LanceDataset`) behind the index's items table, at the store's version."""
+    return store._items.to_lance()
+
+
 def items_dataset_uri(store: IndexStore) -> str:
     """The URI of the Lance dataset behind the index's items table (a folder, or an object-store URI)."""
-    return store._items.to_lance().uri
+    return items_dataset(store).uri
 
 
 def _index_location(uri: str) -> str:
@@ -39,11 +44,12 @@ def _dataset(uri: str, version: int | None, storage_options: dict | None):
 
 
 def write_item_fragments(
-    uri: str, rows: pa.Table, storage_options: dict | None = None, max_rows_per_file: int = 1 << 20
+    dataset, rows: pa.Table, storage_options: dict | None = None, max_rows_per_file: int = 1 << 20
 ) -> list[str]:
     """
-    Write `rows` (the items table's schema, from `index_rows.features_to_table`) as data fragments of the dataset
-    at `uri`, committing nothing.
+    Write `rows` (the items table's schema, from `index_rows.features_to_table`) as data fragments of the items
+    dataset (its URI, or the `lance.LanceDataset` of `items_dataset`, which saves opening it again), committing
+    nothing.
 
     Returns:
         One JSON text per fragment (`lance.fragment.FragmentMetadata.to_json`), for `commit_item_fragments`.
@@ -52,8 +58,9 @@ def write_item_fragments(
 
     if not len(rows):
         return []
+    uri = dataset if isinstance(dataset, str) else dataset.uri
     with _writing(_index_location(uri)):
-        dataset = _dataset(uri, None, storage_options)
+        dataset = _dataset(uri, None, storage_options) if isinstance(dataset, str) else dataset
         fragments = write_fragments(rows, dataset, schema=dataset.schema, mode="append",
                                     max_rows_per_file=max_rows_per_file, storage_options=storage_options)
     return [_as_text(fragment.to_json()) for fragment in fragments]
@@ -143,4 +150,4 @@ def _changed_meanwhile(uri: str, read_version: int) -> IndexWriteError:
     )
 
 
-__all__ = ["commit_item_fragments", "items_dataset_uri", "write_item_fragments"]
+__all__ = ["commit_item_fragments", "items_dataset", "items_dataset_uri", "write_item_fragments"]

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import UniTriMError
 from .display import display_text
-from .fragments import commit_item_fragments, items_dataset_uri, write_item_fragments
+from .fragments import commit_item_fragments, items_dataset, items_dataset_uri, write_item_fragments
 from .index_rows import FeatureLayout, StoredFeatures
 from .index_table import IndexStore
 from ..media.media_files import IMAGE, VIDEO, MediaFile, SkippedFile, classify_file, scan_folder
@@ -315,12 +315,12 @@ class Indexer:
         from .index_rows import features_to_table
 
         read_version = self.store.version  # the main process's, after its commits of the plan
-        uri = items_dataset_uri(self.store)
+        dataset = items_dataset(self.store)
         fragments: list[str] = []
 
         def write(entries: list[dict], features: StoredFeatures) -> None:
             rows = features_to_table(self.store._items.schema, self.layout, entries, features, self.fingerprint.digest)
-            fragments.extend(write_item_fragments(uri, rows, self.storage_options))
+            fragments.extend(write_item_fragments(dataset, rows, self.storage_options))
 
         local = IndexingReport()
         failures = self._encode_all(mine, local, write, record_failures=False)

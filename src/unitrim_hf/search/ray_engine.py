@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import IndexWriteError
 from ..media.media_files import MediaFile
 from .indexer import Indexer, IndexingReport, commit_run
-from .fragments import items_dataset_uri
+from .fragments import items_dataset
 
 # Times Ray runs a batch again whose actor died or whose fragment write failed, and restarts a dead actor, before
 # the run fails (Ray Data's default is without end: a file that crashes its decoder would loop forever).
@@ -48,7 +48,7 @@ class FragmentEncoder:
         model, processor = _load(model_path, device)
         self.indexer = Indexer(index_dir, model, processor, batch_size, progress=False, storage_options=storage_options)
         self.indexer.flush_every = 1 << 30  # one set of fragments per Ray batch
-        self.uri = items_dataset_uri(self.indexer.store)
+        self.dataset = items_dataset(self.indexer.store)  # opened once: each batch only adds files to it
         self.storage_options = storage_options
 
     def __call__(self, batch: dict) -> dict:
@@ -71,7 +71,7 @@ class FragmentEncoder:
         def write(entries: list[dict], features) -> None:
             rows = features_to_table(indexer.store._items.schema, indexer.layout, entries, features,
                                      indexer.fingerprint.digest)
-            fragments.extend(write_item_fragments(self.uri, rows, self.storage_options))
+            fragments.extend(write_item_fragments(self.dataset, rows, self.storage_options))
 
         report = IndexingReport()
         failures = indexer._encode_all(media, report, write, record_failures=False)
@@ -87,6 +87,7 @@ class RayIndexer(Indexer):
     Args:
         model_path: the model folder or Hub id, loaded here (to plan and create the index) and by every actor.
         workers: model actors (default: the cluster's GPUs, or its CPUs when it has none).
+        flush_every: files per Ray task (one set of fragments each), encoded `batch_size` at a time.
         ray_address: the cluster to join (`ray://host:10001`, `auto`); default: `RAY_ADDRESS`, else a local Ray
             instance; an already initialized Ray is used as it is.
         other arguments: as `Indexer`.
@@ -94,10 +95,11 @@ class RayIndexer(Indexer):
 
     def __init__(
         self, index_dir: str | os.PathLike, model_path: str, model, processor, batch_size: int = 8,
-        workers: int | None = None, ray_address: str | None = None, progress: bool = True,
+        workers: int | None = None, ray_address: str | None = None, flush_every: int = 64, progress: bool = True,
         storage_options: dict | None = None,
     ) -> None:
-        super().__init__(index_dir, model, processor, batch_size, progress=progress, storage_options=storage_options)
+        super().__init__(index_dir, model, processor, batch_size, flush_every=flush_every, progress=progress,
+                         storage_options=storage_options)
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.model_path = os.fspath(model_path)
@@ -121,7 +123,7 @@ class RayIndexer(Indexer):
         files = ray.data.from_items(
             [{"path": os.fsencode(media.path), "kind": media.kind, "size": media.size, "mtime_ns": media.mtime_ns}
              for media in to_encode],
-            override_num_blocks=min(len(to_encode), workers * 4),
+            override_num_blocks=max(1, min(workers * 4, len(to_encode) // self.flush_every)),
         )
         context = ray.data.DataContext.get_current()
         earlier = context.actor_task_retry_on_errors
@@ -134,7 +136,7 @@ class RayIndexer(Indexer):
                     FragmentEncoder,
                     fn_constructor_kwargs={"model_path": self.model_path, "index_dir": os.fspath(self.index_dir),
                                            "batch_size": self.batch_size, "storage_options": self.storage_options},
-                    batch_size=self.batch_size, concurrency=workers, num_gpus=1 if gpus else 0,
+                    batch_size=self.flush_every, concurrency=workers, num_gpus=1 if gpus else 0,
                     num_cpus=1, max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES,
                 ).take_all()
         finally:
