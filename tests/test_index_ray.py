@@ -129,3 +129,15 @@ def test_a_ray_worker_killed_mid_run_is_replaced_and_its_batch_run_again(tmp_pat
     run.join(timeout=600)
     assert results == [0]
     assert_same_index(tmp_path / "one", two)
+
+
+def test_ray_options_without_the_ray_engine_are_argument_errors(tmp_path, capsys, monkeypatch):
+    arguments = ["index", str(tmp_path), "--model", "m", "--index", str(tmp_path / "index")]
+    for extra in (["--workers", "2"], ["--ray-address", "ray://head:10001"]):
+        with pytest.raises(SystemExit) as raised:
+            main(arguments + extra)
+        assert raised.value.code == 2 and "go with --engine ray" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit):
+        main(arguments + ["--engine", "ray"])
+    assert "not under accelerate launch" in capsys.readouterr().err
