@@ -5,8 +5,10 @@ A worker calls `write_item_fragments` with its rows and hands the returned JSON 
 the committer calls `commit_item_fragments`, which deletes the earlier rows of the same paths and appends the
 new fragments in one `LanceOperation.Update`, checked against the version the run planned from
 (`read_version`): when another writer committed in between, the commit is refused (an append of the same paths
-would store them twice) and nothing of this run becomes visible. Until that commit the fragments are invisible: a worker or a committer killed at any point leaves
-the index at its previous version, and the files it wrote are unreferenced data that Lance's cleanup reclaims.
+would store them twice) and nothing of this run becomes visible. Until that commit the fragments are invisible:
+a worker or a committer killed at any point leaves the index at its previous version (killed during the commit:
+that one or the new one, whole), and the files it wrote are unreferenced data that Lance's cleanup of old
+versions deletes once they are 7 days old.
 """
 
 from __future__ import annotations
