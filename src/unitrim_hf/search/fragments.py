@@ -78,8 +78,8 @@ def _paths_by_fragment(dataset, raw_paths: list[bytes]) -> dict[int, list[bytes]
     """The paths among `raw_paths` that have a row in `dataset`, by the id of the fragment holding the row."""
     found: dict[int, list[bytes]] = {}
     for start in range(0, len(raw_paths), _PATHS_PER_PREDICATE):
-        table = dataset.to_table(columns=["path"], filter=_path_predicate(raw_paths[start : start + _PATHS_PER_PREDICATE]),
-                                 with_row_address=True)
+        chunk = raw_paths[start : start + _PATHS_PER_PREDICATE]
+        table = dataset.to_table(columns=["path"], filter=_path_predicate(chunk), with_row_address=True)
         for raw, address in zip(table.column("path").to_pylist(), table.column("_rowaddr").to_pylist()):
             found.setdefault(address >> 32, []).append(raw)
     return found
@@ -147,8 +147,8 @@ def commit_item_fragments(
 
 def _changed_meanwhile(uri: str, read_version: int) -> IndexWriteError:
     return IndexWriteError(
-        f"the index at {display_text(_index_location(uri))!r} was changed by another writer since version {read_version}, "
-        "which this run planned from; nothing of this run was committed: run unitrim index again"
+        f"the index at {display_text(_index_location(uri))!r} was changed by another writer since version "
+        f"{read_version}, which this run planned from; nothing of this run was committed: run unitrim index again"
     )
 
 
