@@ -1,7 +1,8 @@
 """Many writers through Lance fragments, killed with SIGKILL at each step: a worker while it writes fragments, the
 committer before and during its commit, a rank of `accelerate launch` mid-run. The index stays at its previous
 version (or, killed during the commit, at the new one, whole), reads back verified, and the next run needs no
-clean-up by hand. Also: the commit replaces the rows of the same paths, and refuses when another writer committed."""
+clean-up by hand. Also: the commit replaces the rows of the same paths, refuses when another writer committed, and
+keeps the vector index (optimize folds the new rows in)."""
 
 from __future__ import annotations
 
@@ -233,3 +234,29 @@ def _process_with_rank(rank: int) -> int | None:
         if f"RANK={rank}".encode() in environment and b"unitrim_hf.search.cli" in command:
             return int(entry.name)
     return None
+
+
+@pytest.mark.slow  # 300 images indexed, then an IVF-PQ index trained
+def test_a_fragment_commit_keeps_the_vector_index_and_optimize_folds_the_new_rows_in(tmp_path, model_and_processor):
+    model, processor = model_and_processor
+    folder = write_media(tmp_path / "media", GOOD_VIDEOS[:1])
+    for number in range(300):
+        write_image(folder / f"image_{number:03d}.png", seed=number)
+    index_dir = tmp_path / "index"
+    index_folder(folder, index_dir, model, processor, progress=False, batch_size=64, flush_every=400)
+    store = IndexStore.open(index_dir)
+    assert store.ensure_vector_index(min_rows=1, num_partitions=2, num_sub_vectors=4)
+    rows, paths = ghost_rows(store, copies=50)  # 50 new rows and one replaced
+    uri = items_dataset_uri(store)
+    commit_item_fragments(uri, write_item_fragments(uri, rows), paths, store.version)
+    store.refresh()
+    stats = store._items.index_stats("vector_idx")
+    assert (stats.num_indexed_rows, stats.num_unindexed_rows) == (300, 51)  # the replaced row left the index
+    store.ensure_vector_index(min_rows=1)
+    store.refresh()
+    stats = store._items.index_stats("vector_idx")
+    assert (stats.num_indexed_rows, stats.num_unindexed_rows) == (351, 0)
+    items, _ = store.load_features()
+    assert len(items) == len({item.path for item in items}) == 351
+    nearest = store.nearest(rows.column("vector").to_numpy(zero_copy_only=False)[0], 60)
+    assert len({item.path for item in nearest.items}) == 60
