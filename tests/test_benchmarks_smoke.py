@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY_PRESETS = ["unitrim-tiny", "xclip-tiny", "clip4clip-meanp-tiny"]
 
@@ -145,6 +147,17 @@ def test_search_latency_script(tmp_path: Path) -> None:
     assert measured["recall_of_exact_top"] == 1.0  # a flat search is exact
     assert 0 < measured["total"]["p50_ms"] <= measured["total"]["p95_ms"]
     assert "| 300 |" in completed.stdout and "exact (flat)" in completed.stdout
+
+
+@pytest.mark.slow  # three `unitrim index` commands, one of them starting Ray
+def test_indexing_rate_script(tmp_path: Path) -> None:
+    output = tmp_path / "rate.json"
+    completed = run_script("indexing_rate.py", "--videos", "2", "--images", "3", "--frames", "4", "--json", str(output))
+    engines = json.loads(output.read_text())["engines"]
+    assert list(engines) == ["one", "accelerate", "ray"]
+    for entry in engines.values():
+        assert entry["files"] == 5 and 0 < entry["indexing_seconds"] < entry["wall_seconds"]
+    assert "| --engine ray, 2 workers (local Ray) | 5 |" in completed.stdout
 
 
 def test_gpu_script_quick_runs_on_cpu(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Writers of one index: two `unitrim index` processes at once store every file once, a repeated row is a corrupt
-index, leftovers of killed runs are dropped, and files that cannot be read are skipped, never removed."""
+index, and files that cannot be read are skipped, never removed (killed writers: test_index_fragments.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from test_search_helpers import GOOD_IMAGES, GOOD_VIDEOS, make_model, save_model
 from unitrim_hf.search import IndexFormatError, IndexStore, Searcher, index_folder
 from unitrim_hf.search.cli import main
 from unitrim_hf.search.index_table import ITEMS_TABLE
-from unitrim_hf.search.indexer import STAGING_PREFIX
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 GOOD = GOOD_VIDEOS + GOOD_IMAGES
@@ -114,22 +113,6 @@ def test_a_repeated_path_is_a_corrupt_index(tmp_path, model_and_processor, capsy
         IndexStore.open(index_dir).load_features()
     with pytest.raises(IndexFormatError, match="more than one row"):
         index_folder(folder, index_dir, model, processor, progress=False)
-
-
-def test_a_rerun_drops_the_staging_tables_of_a_killed_run(tmp_path, model_and_processor):
-    model, processor = model_and_processor
-    folder = write_media(tmp_path / "media", ("clip_a.mp4", "photo_a.png"))
-    index_dir = tmp_path / "index"
-    index_folder(folder, index_dir, model, processor, progress=False)
-    database = lancedb.connect(index_dir)
-    rows = database.open_table(ITEMS_TABLE).to_arrow()
-    for rank in range(2):  # what a two-process run killed before its merge leaves
-        database.create_table(f"{STAGING_PREFIX}deadbeef_{rank}", data=rows)
-    write_image(folder / "photo_new.png", seed=7)
-    report = index_folder(folder, index_dir, model, processor, progress=False)
-    assert [Path(path).name for path in report.added] == ["photo_new.png"]
-    assert not [name for name in lancedb.connect(index_dir).list_tables().tables if name.startswith(STAGING_PREFIX)]
-    assert sorted(_stored_paths(index_dir)) == sorted(_files(folder))
 
 
 def test_an_unreadable_subfolder_is_skipped_not_removed(tmp_path, model_and_processor, monkeypatch):

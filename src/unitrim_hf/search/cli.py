@@ -3,7 +3,7 @@ then search it (once, or from a long-running app with a search page and a JSON A
 
 Arguments are parsed and checked before torch, transformers or lancedb are imported, so `--help` and argument
 errors answer at once. Under `accelerate launch -m unitrim_hf.search.cli index ...` the files are split over the
-processes and one commit makes all their rows visible.
+processes and one commit makes all their rows visible; with `--engine ray` a pool of Ray actors encodes them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import time
 
 KIND_CHOICES = ("all", "video", "image")
+ENGINE_CHOICES = ("local", "ray")
 
 
 def _positive_int(text: str) -> int:
@@ -38,8 +39,18 @@ def _build_parser() -> argparse.ArgumentParser:
     index.add_argument("--batch-size", type=_positive_int, default=8, help="items per forward pass (default 8)")
     index.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default cpu, or the "
                        "process's device under accelerate launch)")
-    index.add_argument("--flush-every", type=_positive_int, default=64, help="items per commit (default 64)")
+    index.add_argument("--flush-every", type=_positive_int, default=64,
+                       help="items per commit (default 64; with several processes or --engine ray, items per set of "
+                       "fragments, all committed at the end)")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    index.add_argument("--engine", choices=ENGINE_CHOICES, default="local",
+                       help="local: this process (or those of accelerate launch); ray: a pool of model actors on a "
+                       "Ray cluster (needs the ray extra)")
+    index.add_argument("--ray-address", default=None,
+                       help="with --engine ray: the cluster (ray://HOST:10001 or auto; default RAY_ADDRESS, else a "
+                       "local Ray instance)")
+    index.add_argument("--workers", type=_positive_int, default=None,
+                       help="with --engine ray: model actors (default one per GPU of the cluster, else one per CPU)")
 
     search = commands.add_parser("search", help="search an index with a text query")
     search.add_argument("query", help="the text query")
@@ -80,6 +91,10 @@ def _check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namesp
         from .display import display_text
 
         parser.error(f"{display_text(arguments.folder)!r} is not an existing folder")
+    elif arguments.command == "index" and arguments.engine == "local" and (arguments.ray_address or arguments.workers):
+        parser.error("--ray-address and --workers go with --engine ray")
+    elif arguments.command == "index" and arguments.engine == "ray" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        parser.error("--engine ray runs from one driver process, not under accelerate launch")
 
 
 def _load(model_path: str, device):
@@ -99,21 +114,30 @@ def _load(model_path: str, device):
 def _run_index(arguments: argparse.Namespace) -> int:
     from .display import display_text
     from .indexer import Indexer
-    from .process_group import launched_processes
+    from .process_group import SingleProcess, launched_processes
 
-    processes = launched_processes()
+    processes = launched_processes() if arguments.engine == "local" else SingleProcess()
     try:
         model, processor = _load(arguments.model, arguments.device or processes.device)
-        indexer = Indexer(
-            arguments.index_dir, model, processor, arguments.batch_size, None, arguments.flush_every,
-            progress=not arguments.no_progress and processes.is_main, processes=processes,
-        )
+        progress = not arguments.no_progress and processes.is_main
+        if arguments.engine == "ray":
+            from .ray_engine import RayIndexer
+
+            indexer = RayIndexer(arguments.index_dir, arguments.model, model, processor, arguments.batch_size,
+                                 arguments.workers, arguments.ray_address, arguments.flush_every, progress=progress)
+        else:
+            indexer = Indexer(
+                arguments.index_dir, model, processor, arguments.batch_size, None, arguments.flush_every,
+                progress=progress, processes=processes,
+            )
         report = indexer.index_folder(arguments.folder)
     finally:
         processes.close()
     if not processes.is_main:
         return 0
     suffix = f" by {processes.world_size} processes" if processes.world_size > 1 else ""
+    if arguments.engine == "ray" and indexer.workers_used:
+        suffix = f" by {indexer.workers_used} Ray workers"
     print(
         f"indexed {len(report.added)} new or changed files in {report.seconds:.1f} s "
         f"({report.items_per_second:.1f} files/s){suffix}; {report.unchanged} unchanged, {len(report.removed)} "

@@ -18,14 +18,13 @@ import torch
 
 from ..errors import UniTriMError
 from .display import display_text
+from .fragments import commit_item_fragments, items_dataset, items_dataset_uri, write_item_fragments
 from .index_rows import FeatureLayout, StoredFeatures
 from .index_table import IndexStore
 from ..media.media_files import IMAGE, VIDEO, MediaFile, SkippedFile, classify_file, scan_folder
 from .model_fingerprint import model_fingerprint
 from .process_group import SingleProcess
 from .writer_lease import writer_lease
-
-STAGING_PREFIX = "staging_"
 
 
 @dataclass
@@ -277,13 +276,10 @@ class Indexer:
         return report
 
     def _update_under_lease(self, media: list[MediaFile], skipped: list[SkippedFile], prefix: bytes | None) -> IndexingReport:
-        existed = self.store is not None  # a run that creates the index has no leftovers to look for
         store = self._ensure_store()
         plan = None
         if self.processes.is_main:
             plan = self._plan(media, skipped, prefix)
-            if existed:
-                self._drop_leftover_staging()
         plan = self.processes.broadcast(plan)
         report = IndexingReport(unchanged=plan.unchanged)
         if self.processes.is_main:
@@ -291,11 +287,7 @@ class Indexer:
             store.delete_paths(plan.to_remove)
             store.record_skipped(plan.newly_skipped)
             report.removed = list(plan.to_remove)
-        mine = plan.to_encode[self.processes.rank :: self.processes.world_size]
-        if self.processes.world_size == 1:
-            self._encode_all(mine, report, self._commit)
-        else:
-            self._encode_distributed(mine, report, plan.run_id)
+        self._encode_plan(plan.to_encode, report)
         if self.processes.is_main:
             store.ensure_vector_index()
         store.refresh()
@@ -304,47 +296,41 @@ class Indexer:
         report.skipped = [SkippedFile(Path(entry["path"]), entry["reason"], entry["size"], entry["mtime_ns"]) for entry in entries]
         return report
 
-    def _drop_leftover_staging(self) -> None:
-        """Drop the staging tables of multi-process runs killed before their merge (under the lease no other
-        run is writing, so every staging table is a leftover)."""
-        database = self.store._database
-        for name in _table_names(database):
-            if name.startswith(STAGING_PREFIX):
-                database.drop_table(name, ignore_missing=True)
-
     def _commit(self, entries: list[dict], features: StoredFeatures) -> None:
         """Insert or replace the rows of `entries` (one commit); files that failed before are no longer skipped."""
         self.store.upsert(entries, features)
         self.store.forget_skipped(entry["path"] for entry in entries)
 
-    def _encode_distributed(self, mine: list[MediaFile], report: IndexingReport, run_id: str) -> None:
-        """Each process writes its rows to a staging table; the main process merges them all in one commit."""
-        database = self.store._database
-        staging_name = f"{STAGING_PREFIX}{run_id}_{self.processes.rank}"
-        staging = database.create_table(staging_name, schema=self.store._items.schema)
+    def _encode_plan(self, to_encode: list[MediaFile], report: IndexingReport) -> None:
+        """Encode and store the files of the plan: committed every `flush_every` items by a single process, in
+        one commit of every process's fragments under a launcher."""
+        if self.processes.world_size == 1:
+            self._encode_all(to_encode, report, self._commit)
+        else:
+            self._encode_distributed(to_encode[self.processes.rank :: self.processes.world_size], report)
 
-        def stage(entries: list[dict], features: StoredFeatures) -> None:
-            from .index_rows import features_to_table
+    def _encode_distributed(self, mine: list[MediaFile], report: IndexingReport) -> None:
+        """Each process writes its rows as Lance fragments (visible to no reader); the main process commits them
+        all at once, on top of the version it planned from."""
+        from .index_rows import features_to_table
 
-            staging.add(features_to_table(staging.schema, self.layout, entries, features, self.fingerprint.digest))
+        read_version = self.store.version  # the main process's, after its commits of the plan
+        dataset = items_dataset(self.store)
+        fragments: list[str] = []
+
+        def write(entries: list[dict], features: StoredFeatures) -> None:
+            rows = features_to_table(self.store._items.schema, self.layout, entries, features, self.fingerprint.digest)
+            fragments.extend(write_item_fragments(dataset, rows, self.storage_options))
 
         local = IndexingReport()
-        failures = self._encode_all(mine, local, stage, record_failures=False)
-        gathered = self.processes.gather((local.added, failures))
-        self.processes.barrier()
+        failures = self._encode_all(mine, local, write, record_failures=False)
+        gathered = self.processes.gather((local.added, failures, fragments))
         if self.processes.is_main:
-            names = [f"{STAGING_PREFIX}{run_id}_{rank}" for rank in range(self.processes.world_size)]
-            tables = [database.open_table(name) for name in names]
-            import pyarrow as pa
-
-            rows = pa.concat_tables([table.to_arrow() for table in tables])
-            if len(rows):
-                self.store.upsert_rows(rows)
-                self.store.forget_skipped([path for added, _ in gathered for path in added])
-            self._record_failures([failure for _, failures in gathered for failure in failures])
-            for name in names:
-                database.drop_table(name)
-            report.added = [path for added, _ in gathered for path in added]
+            report.added = [path for added, _, _ in gathered for path in added]
+            commit_run(
+                self.store, [text for _, _, written in gathered for text in written], report.added,
+                [failure for _, failed, _ in gathered for failure in failed], read_version, self.storage_options,
+            )
         self.processes.barrier()
 
     def _encode_all(
@@ -472,20 +458,31 @@ def _changed_or_unreadable(media: MediaFile, error: BaseException) -> bool:
     return (state.st_size, state.st_mtime_ns) != (media.size, media.mtime_ns)
 
 
-def _table_names(database) -> list[str]:
-    """Every table of a LanceDB connection (all pages of the listing)."""
-    names: list[str] = []
-    token = None
-    while True:
-        response = database.list_tables(page_token=token)
-        names += list(response.tables)
-        token = response.page_token
-        if not token:
-            return names
-
-
 def _skipped_dict(entry: SkippedFile) -> dict:
     return {"path": str(entry.path), "reason": entry.reason, "size": entry.size, "mtime_ns": entry.mtime_ns}
+
+
+def commit_run(
+    store: IndexStore, fragments: list[str], added: list[str], failures: list[dict], read_version: int,
+    storage_options: dict | None = None,
+) -> None:
+    """
+    Make one run's fragments visible: first the `skipped` table (files encoded now are no longer skipped; the
+    failures are), then one commit of the items table that appends `fragments` and drops the earlier rows of
+    `added` and of failed files that lose their row. Killed between the two, the index keeps its previous items
+    and the next run encodes those files again.
+
+    Args:
+        fragments: from `fragments.write_item_fragments`, written by any number of workers.
+        added: paths of the rows in `fragments`.
+        failures: dicts of files that failed to decode (`path`, `reason`, `size`, `mtime_ns`, `keep_row`).
+        read_version: the items version the run planned from.
+    """
+    store.forget_skipped(added)
+    store.record_skipped(failures)
+    dropped = [entry["path"] for entry in failures if not entry.get("keep_row")]
+    commit_item_fragments(items_dataset_uri(store), fragments, list(added) + dropped, read_version, storage_options)
+    store.refresh()
 
 
 def index_folder(
@@ -495,4 +492,4 @@ def index_folder(
     return Indexer(index_dir, model, processor, **indexer_options).index_folder(folder)
 
 
-__all__ = ["Indexer", "IndexingReport", "index_folder", "processor_settings"]
+__all__ = ["Indexer", "IndexingReport", "commit_run", "index_folder", "processor_settings"]
