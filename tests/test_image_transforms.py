@@ -131,7 +131,7 @@ def test_transform_object_round_trip():
     # Settings saved before the resize was a setting keep the resize they were saved with; no settings: the default.
     old_settings = {"size": 32, "mean": list(transform.mean), "std": list(transform.std)}
     assert CLIPFrameTransform.from_dict(old_settings).resize == "float"
-    assert CLIPFrameTransform.from_dict({}).resize == "uint8"
+    assert CLIPFrameTransform.from_dict({}).resize == CLIPFrameTransform.from_dict({"size": 32}).resize == "uint8"
     with pytest.raises(ValueError):
         CLIPFrameTransform(size=0)
     with pytest.raises(ValueError, match="resize must be one of"):

@@ -190,3 +190,26 @@ def test_fingerprint_from_dict_names_the_field():
     with pytest.raises(IndexFormatError, match="'name_or_path'"):
         ModelFingerprint.from_dict({"config_sha256": "a", "weights_sha256": "b", "name_or_path": 3})
     assert ModelFingerprint.from_dict({"config_sha256": "a", "weights_sha256": "b"}).name_or_path == ""
+
+
+def test_an_index_written_before_the_resize_setting_is_read_as_made_with_the_float_resize(
+    index_copy, model_and_processor
+):
+    import copy
+
+    from unitrim_hf.media.image_transforms import CLIPFrameTransform
+
+    model, processor = model_and_processor
+    folder = write_media(index_copy.parent / "media", ITEMS)
+
+    def without_resize(metadata: dict) -> dict:
+        settings = metadata["processor_settings"]
+        transform = {key: value for key, value in settings["image_transform"].items() if key != "resize"}
+        return metadata | {"processor_settings": settings | {"image_transform": transform}}
+
+    _rewrite_metadata(index_copy, without_resize)
+    with pytest.raises(UniTriMError, match="built with processor settings"):
+        index_folder(folder, index_copy, model, processor, batch_size=6, progress=False)
+    float_processor = copy.deepcopy(processor)
+    float_processor.image_transform = CLIPFrameTransform.from_dict({**processor.image_transform.to_dict(), "resize": "float"})
+    index_folder(folder, index_copy, model, float_processor, batch_size=6, progress=False)

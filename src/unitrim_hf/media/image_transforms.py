@@ -169,12 +169,13 @@ class CLIPFrameTransform:
 
     @classmethod
     def from_dict(cls, settings: dict) -> "CLIPFrameTransform":
-        """The transform of `to_dict`'s settings; settings written before `resize` existed (a size, mean and std but
-        no `resize`) keep the resize they were made with, "float"."""
+        """The transform of `to_dict`'s settings (missing ones take the defaults). Complete settings written before
+        `resize` existed (size, mean and std, as `to_dict` wrote them then) keep the resize they were made with,
+        "float"."""
         unknown = set(settings) - {"size", "mean", "std", "resize"}
         if unknown:
             raise ValueError(f"unknown CLIPFrameTransform settings: {sorted(unknown)}")
-        if settings and "resize" not in settings:
+        if {"size", "mean", "std"} <= settings.keys() and "resize" not in settings:
             settings = {**settings, "resize": "float"}
         return cls(**settings)
 

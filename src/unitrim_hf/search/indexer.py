@@ -69,6 +69,21 @@ def processor_settings(processor) -> dict:
     return json.loads(json.dumps(settings))
 
 
+def _as_read_back(stored: dict) -> dict:
+    """Stored processor settings with the defaults of settings added since filled in as the transform reads them
+    (an index written before the image transform had a `resize` setting was made with the "float" resize)."""
+    from ..media.image_transforms import CLIPFrameTransform
+
+    transform = stored.get("image_transform")
+    if not isinstance(transform, dict):
+        return stored
+    try:
+        read_back = CLIPFrameTransform.from_dict(transform).to_dict()
+    except (TypeError, ValueError):
+        return stored
+    return json.loads(json.dumps({**stored, "image_transform": read_back}))
+
+
 def _file_state(path: Path) -> tuple[int, int, str]:
     """(size, mtime_ns, sha256 of the content) of a file."""
     digest = hashlib.sha256()
@@ -180,7 +195,7 @@ class Indexer:
 
     def _checked(self, store: IndexStore | None) -> IndexStore | None:
         """`store`, refused when it was built with other processor settings."""
-        if store is not None and store.processor_settings != self.settings:
+        if store is not None and _as_read_back(store.processor_settings) != self.settings:
             raise UniTriMError(
                 f"the index at {display_text(self.index_dir)!r} was built with processor settings "
                 f"{store.processor_settings}, not {self.settings}; use the same frame sampling and image size, or "
