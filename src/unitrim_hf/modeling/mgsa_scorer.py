@@ -27,10 +27,19 @@ from .alignment_table import (
     IMAGE_ALIGNMENT,
     IMAGE_ALIGNMENT_GRANULARITIES,
     TEXT_GRANULARITY_FIELDS,
+    UNSCALED_ALIGNMENTS,
     VISUAL_GRANULARITY_FIELDS,
 )
 from .aosm import AlignmentMixing, AOSMWeights, mixed_fine_grained_scores
 from .frame_softmax_pooling import frame_softmax_scores
+from .interactive_similarity_aggregation import (
+    ISA_ALIGNMENTS,
+    ISAMixing,
+    ISAWeights,
+    bilinear_sentence_video_scores,
+    sentence_frame_isa_scores,
+    word_token_isa_scores,
+)
 from .modeling_outputs import UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .pooling import cosine_scores, fine_grained_scores, l2_normalize
 
@@ -81,6 +90,14 @@ def _patch_units(features: UniTriMVisualFeatures) -> Units:
     return _masked_units(features.patch_embeds.reshape(batch_size, num_frames * top_k, embed_dim), mask)
 
 
+def _token_units(features: UniTriMVisualFeatures) -> Units:
+    """UCoFiA's kept tokens of every frame as they are (its code does not normalize them), frame-major."""
+    batch_size, num_frames, per_frame, embed_dim = features.patch_embeds.shape
+    mask = features.video_mask.bool()[:, :, None].expand(-1, -1, per_frame).reshape(batch_size, num_frames * per_frame)
+    embeds = features.patch_embeds.reshape(batch_size, num_frames * per_frame, embed_dim)
+    return Units(embeds, None if bool(mask.all()) else mask)
+
+
 @dataclass(frozen=True)
 class Granularity:
     """A level of text or visual detail: the feature fields it reads and how they become units."""
@@ -102,6 +119,7 @@ _VISUAL_UNITS: dict[str, Callable[[UniTriMVisualFeatures], Units]] = {
     "frame": lambda visual: _masked_units(visual.frame_embeds, visual.video_mask),
     "patch": _patch_units,
     "image": lambda visual: Units(visual.video_embeds[:, None]),
+    "token": _token_units,
 }
 TEXT_GRANULARITIES = {
     name: Granularity(name, fields, _TEXT_UNITS[name]) for name, fields in TEXT_GRANULARITY_FIELDS.items()
@@ -112,8 +130,9 @@ VISUAL_GRANULARITIES = {
 
 
 # The granularities whose padding positions X-CLIP keeps in its softmaxes (`mask_padding=False`): the word
-# positions and the frame slots. UniTriM's own units (triplets, patches) are always masked.
-UNMASKABLE_GRANULARITIES = ("word", "frame")
+# positions and the frame slots; UCoFiA also the tokens of every slot. UniTriM's own units (triplets, patches) are
+# always masked.
+UNMASKABLE_GRANULARITIES = ("word", "frame", "token")
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,14 +141,15 @@ class Alignment:
     One MGSA alignment: text units of one granularity against visual units of another.
 
     `mask_padding=False` keeps every word position and frame slot in the softmax poolings (X-CLIP's computation);
-    `mixing` holds the alignment's AOSM matrices (`aosm`), None for temperature-only pooling.
+    `mixing` holds the alignment's AOSM matrices (`aosm`) or UCoFiA's ISA matrices, None for temperature-only
+    pooling.
     """
 
     name: str
     text_granularity: str
     visual_granularity: str
     mask_padding: bool = True
-    mixing: AlignmentMixing | None = None
+    mixing: AlignmentMixing | ISAMixing | None = None
 
     @property
     def text_fields(self) -> tuple[str, ...]:
@@ -155,11 +175,20 @@ class Alignment:
         """(num_texts, num_visuals) scores of normalized units."""
         if self.name in FRAME_SOFTMAX_ALIGNMENTS:
             return frame_softmax_scores(text.embeds[:, 0], visual.embeds, visual.mask)
+        if isinstance(self.mixing, ISAMixing):
+            return self._score_isa(text, visual, temperature)
         if self.mixing is not None:
             return mixed_fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature, self.mixing)
         if text.length == 1 and visual.length == 1:
             return cosine_scores(text.embeds[:, 0], visual.embeds[:, 0])
         return fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature)
+
+    def _score_isa(self, text: Units, visual: Units, temperature: float) -> torch.Tensor:
+        if self.name == "sentence_video_bilinear":
+            return bilinear_sentence_video_scores(text.embeds[:, 0], visual.embeds[:, 0], self.mixing)
+        if self.name == "sentence_frame_isa":
+            return sentence_frame_isa_scores(text.embeds[:, 0], visual.embeds, visual.mask, temperature, self.mixing)
+        return word_token_isa_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature, self.mixing)
 
     def score(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures, temperature: float) -> torch.Tensor:
         """(num_texts, num_visuals) scores of two feature batches."""
@@ -193,7 +222,8 @@ class MGSAScorer:
             or running the compiled code fails, e.g. without a working Triton; `True` always, and its failures
             are raised; `False` never (eager on CPU, where compiling does not pay).
         mask_padding: False keeps padded word positions and frame slots in the poolings (X-CLIP's computation).
-        aosm: X-CLIP's AOSM matrices (a module of the model, read at every use); None: temperature-only pooling.
+        aosm: X-CLIP's AOSM matrices or UCoFiA's ISA matrices (a module of the model, read at every use); None:
+            temperature-only pooling.
     """
 
     def __init__(
@@ -202,13 +232,16 @@ class MGSAScorer:
         aggregation_temperature: float,
         compile: bool | str = "auto",
         mask_padding: bool = True,
-        aosm: AOSMWeights | None = None,
+        aosm: AOSMWeights | ISAWeights | None = None,
     ) -> None:
         unknown = [name for name in alignments if name not in ALIGNMENTS]
         if unknown or not alignments:
             raise ValueError(f"Unknown or no alignments {list(alignments)}; choose from {list(ALIGNMENTS)}.")
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}.")
+        without_matrices = [name for name in alignments if name in ISA_ALIGNMENTS and not isinstance(aosm, ISAWeights)]
+        if without_matrices:
+            raise ValueError(f"The UCoFiA alignments {without_matrices} need the model's ISA matrices (`ISAWeights`).")
         self.mask_padding = mask_padding
         self.aosm = aosm
         self.alignments = tuple(
@@ -223,7 +256,7 @@ class MGSAScorer:
         self._compiled_score_units: Callable[..., torch.Tensor] | None = None
 
     @classmethod
-    def from_config(cls, config: Any, aosm: AOSMWeights | None = None) -> "MGSAScorer":
+    def from_config(cls, config: Any, aosm: AOSMWeights | ISAWeights | None = None) -> "MGSAScorer":
         """The scorer a `UniTriMConfig` describes (`alignments`, `aggregation_temperature`, `mask_padding`), with
         the model's AOSM matrices when it has them."""
         return cls(config.alignments, config.aggregation_temperature, mask_padding=config.mask_padding, aosm=aosm)
@@ -389,6 +422,15 @@ class MGSAScorer:
         return scores
 
 
+def alignment_logits(scores: dict[str, torch.Tensor], logit_scale: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each alignment's contribution to the logits: `logit_scale * score`, the score itself for the alignments of
+    `UNSCALED_ALIGNMENTS` (UCoFiA's patch-word level). UCoFiA's SK-norm normalizes these one by one."""
+    return {name: score if name in UNSCALED_ALIGNMENTS else logit_scale * score for name, score in scores.items()}
+
+
 def mean_logits(scores: dict[str, torch.Tensor], logit_scale: torch.Tensor) -> torch.Tensor:
-    """`logit_scale * mean(scores)` of the alignments' (num_texts, num_visuals) score matrices."""
-    return logit_scale * torch.stack(list(scores.values())).mean(dim=0)
+    """`logit_scale * mean(scores)` of the alignments' (num_texts, num_visuals) score matrices (the mean of
+    `alignment_logits` when an unscaled alignment is enabled)."""
+    if not any(name in UNSCALED_ALIGNMENTS for name in scores):
+        return logit_scale * torch.stack(list(scores.values())).mean(dim=0)
+    return torch.stack(list(alignment_logits(scores, logit_scale).values())).mean(dim=0)
