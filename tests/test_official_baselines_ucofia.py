@@ -95,7 +95,7 @@ def test_each_level_and_the_eval_logits_in_the_deterministic_limit(fixture: str)
     with torch.no_grad():
         text, video, _ = head_features(model, tensors, None)
         per_frame = 1 + model.config.token_selection_top_k
-        close(video.patch_embeds.flatten(1, 2), tensors["selected_tokens_eval"], "[CLS] + top-3 tokens (eval)")
+        close(video.token_embeds.flatten(1, 2), tensors["selected_tokens_eval"], "[CLS] + top-3 tokens (eval)")
         output = model.similarity(text, video)
         levels = alignment_logits(output.alignment_scores, model.exp_logit_scale())
         for official, alignment in LEVELS.items():
@@ -113,7 +113,7 @@ def test_training_loss_and_gradients_with_the_official_noise(fixture: str) -> No
     tensors, model = load_head(fixture)
     model.train()
     text, video, inputs = head_features(model, tensors, tensors["noise"])
-    close(video.patch_embeds.flatten(1, 2), tensors["selected_tokens_train"], "selected tokens (train)")
+    close(video.token_embeds.flatten(1, 2), tensors["selected_tokens_train"], "selected tokens (train)")
     output = model._training_output(text, video, None)
     close(output.logits_per_text_video, tensors["logits_train"], "training logits")
     close(output.loss, tensors["loss"], "loss")

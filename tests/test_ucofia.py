@@ -57,9 +57,9 @@ def test_still_images_are_videos_of_max_frames_copies_through_the_video_side() -
         as_video = model.get_video_features(copies)
         output = model(**text, pixel_values=images)
         expected = model.similarity(model.get_text_features(**text), as_video)
-    assert not as_image.is_image and as_image.patch_embeds.shape[1:3] == (model.config.max_frames, 4)
+    assert not as_image.is_image and as_image.token_embeds.shape[1:3] == (model.config.max_frames, 4)
     assert UniTriMConfig.from_preset("ucofia").max_frames == 12  # the paper's 12 copies
-    torch.testing.assert_close(as_image.patch_embeds, as_video.patch_embeds)
+    torch.testing.assert_close(as_image.token_embeds, as_video.token_embeds)
     torch.testing.assert_close(output.logits_per_text_image, expected.logits)
     assert set(expected.alignment_scores) == {"sentence_video_bilinear", "sentence_frame_isa", "word_token_isa"}
 
@@ -71,7 +71,7 @@ def test_round_trip_of_the_preset(tmp_path) -> None:
     inputs = {**random_text_inputs(model.config), **random_video_inputs(model.config)}
     model.save_pretrained(tmp_path)
     loaded = UniTriMModel.from_pretrained(tmp_path).eval()
-    assert loaded.config.token_selection_output == "patch_embeds" and not loaded.config.isa_token_transform_in_eval
+    assert loaded.config.token_selection_output == "token_embeds" and not loaded.config.isa_token_transform_in_eval
     assert loaded.isa is not None and loaded.token_shift is not None and loaded.config.image_as_pseudo_video
     torch.testing.assert_close(loaded.isa.pixel_mat_weight, model.isa.pixel_mat_weight, rtol=0, atol=0)
     with torch.no_grad():
@@ -119,7 +119,7 @@ def test_train_py_runs_the_preset_for_a_few_steps(tmp_path) -> None:
 
 
 def test_bad_settings_are_refused_with_the_field_named() -> None:
-    with pytest.raises(ValueError, match="needs token selection into the patch features"):
+    with pytest.raises(ValueError, match="needs token selection into the token features"):
         ucofia(token_selection_output="temporal_encoder")
     with pytest.raises(ValueError, match="token_selection_output"):
         ucofia(token_selection_output="patches")

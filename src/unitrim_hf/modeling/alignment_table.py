@@ -21,8 +21,8 @@ VISUAL_GRANULARITY_FIELDS: dict[str, tuple[str, ...]] = {
     "frame": ("frame_embeds", "video_mask"),
     "patch": ("patch_embeds", "video_mask"),
     "image": ("pooler_output",),  # the image embedding
-    # UCoFiA's: the [CLS] and selected patch tokens of every frame (`patch_embeds`), not normalized.
-    "token": ("patch_embeds", "video_mask"),
+    # UCoFiA's: the [CLS] and selected patch tokens of every frame, not normalized.
+    "token": ("token_embeds", "video_mask"),
 }
 
 # Text-video alignment -> (text granularity, visual granularity). `config.alignments` names a subset.

@@ -92,9 +92,14 @@ def _patch_units(features: UniTriMVisualFeatures) -> Units:
 
 def _token_units(features: UniTriMVisualFeatures) -> Units:
     """UCoFiA's kept tokens of every frame as they are (its code does not normalize them), frame-major."""
-    batch_size, num_frames, per_frame, embed_dim = features.patch_embeds.shape
+    if features.token_embeds is None:
+        raise ValueError(
+            "The `word_token_isa` alignment reads `token_embeds` (UCoFiA's kept tokens of every frame), which these "
+            "visual features do not hold (features stored in a search index do not keep them)."
+        )
+    batch_size, num_frames, per_frame, embed_dim = features.token_embeds.shape
     mask = features.video_mask.bool()[:, :, None].expand(-1, -1, per_frame).reshape(batch_size, num_frames * per_frame)
-    embeds = features.patch_embeds.reshape(batch_size, num_frames * per_frame, embed_dim)
+    embeds = features.token_embeds.reshape(batch_size, num_frames * per_frame, embed_dim)
     return Units(embeds, None if bool(mask.all()) else mask)
 
 
@@ -222,8 +227,8 @@ class MGSAScorer:
             or running the compiled code fails, e.g. without a working Triton; `True` always, and its failures
             are raised; `False` never (eager on CPU, where compiling does not pay).
         mask_padding: False keeps padded word positions and frame slots in the poolings (X-CLIP's computation).
-        aosm: X-CLIP's AOSM matrices or UCoFiA's ISA matrices (a module of the model, read at every use); None:
-            temperature-only pooling.
+        aosm: X-CLIP's AOSM matrices (a module of the model, read at every use); None: temperature-only pooling.
+        isa: UCoFiA's ISA matrices, needed by its alignments (`ISA_ALIGNMENTS`).
     """
 
     def __init__(
@@ -232,21 +237,23 @@ class MGSAScorer:
         aggregation_temperature: float,
         compile: bool | str = "auto",
         mask_padding: bool = True,
-        aosm: AOSMWeights | ISAWeights | None = None,
+        aosm: AOSMWeights | None = None,
+        isa: ISAWeights | None = None,
     ) -> None:
         unknown = [name for name in alignments if name not in ALIGNMENTS]
         if unknown or not alignments:
             raise ValueError(f"Unknown or no alignments {list(alignments)}; choose from {list(ALIGNMENTS)}.")
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}.")
-        without_matrices = [name for name in alignments if name in ISA_ALIGNMENTS and not isinstance(aosm, ISAWeights)]
+        without_matrices = [name for name in alignments if name in ISA_ALIGNMENTS and isa is None]
         if without_matrices:
             raise ValueError(f"The UCoFiA alignments {without_matrices} need the model's ISA matrices (`ISAWeights`).")
         self.mask_padding = mask_padding
         self.aosm = aosm
+        self.isa = isa
         self.alignments = tuple(
             replace(
-                ALIGNMENTS[name], mask_padding=mask_padding, mixing=None if aosm is None else aosm.mixing_for(name)
+                ALIGNMENTS[name], mask_padding=mask_padding, mixing=self._mixing_for(name)
             )
             for name in alignments
         )
@@ -256,14 +263,25 @@ class MGSAScorer:
         self._compiled_score_units: Callable[..., torch.Tensor] | None = None
 
     @classmethod
-    def from_config(cls, config: Any, aosm: AOSMWeights | ISAWeights | None = None) -> "MGSAScorer":
+    def from_config(
+        cls, config: Any, aosm: AOSMWeights | None = None, isa: ISAWeights | None = None
+    ) -> "MGSAScorer":
         """The scorer a `UniTriMConfig` describes (`alignments`, `aggregation_temperature`, `mask_padding`), with
         the model's AOSM matrices when it has them."""
-        return cls(config.alignments, config.aggregation_temperature, mask_padding=config.mask_padding, aosm=aosm)
+        return cls(
+            config.alignments, config.aggregation_temperature, mask_padding=config.mask_padding, aosm=aosm, isa=isa
+        )
+
+    def _mixing_for(self, name: str) -> AlignmentMixing | ISAMixing | None:
+        if name in ISA_ALIGNMENTS:
+            return self.isa.mixing_for(name)
+        return None if self.aosm is None else self.aosm.mixing_for(name)
 
     def with_alignments(self, alignments: Sequence[str]) -> "MGSAScorer":
         """A scorer of `alignments` with this one's temperature, padding rule, AOSM matrices and compile setting."""
-        scorer = MGSAScorer(alignments, self.aggregation_temperature, self.compile_mode, self.mask_padding, self.aosm)
+        scorer = MGSAScorer(
+            alignments, self.aggregation_temperature, self.compile_mode, self.mask_padding, self.aosm, self.isa
+        )
         scorer.compile_options = dict(self.compile_options)
         return scorer
 

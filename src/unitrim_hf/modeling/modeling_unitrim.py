@@ -160,7 +160,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             if config.uses_isa
             else None
         )
-        self.scorer = MGSAScorer.from_config(config, self.aosm if self.aosm is not None else self.isa)
+        self.scorer = MGSAScorer.from_config(config, self.aosm, self.isa)
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
@@ -469,7 +469,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         TS2-Net's video side after the vision tower: token selection, the temporal encoder over the kept tokens
         of all frames, the frame features at the [CLS] positions (what TS2-Net's head receives as the tower's
         projected tokens). Needs `config.token_selection_top_k` > 0. With `config.token_selection_output =
-        "patch_embeds"` (UCoFiA), the kept tokens are the `patch_embeds` (B, T, 1 + K, D) instead, and the [CLS]
+        "token_embeds"` (UCoFiA), the kept tokens are the `token_embeds` (B, T, 1 + K, D) instead, and the [CLS]
         tokens the frame features of `video_features_from_frames`.
 
         Args:
@@ -483,9 +483,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         batch_size, num_frames, num_tokens, embed_dim = projected_tokens.shape
         flat = projected_tokens.reshape(batch_size * num_frames, num_tokens, embed_dim)
         selected = self.token_selector(flat, selection_noise).view(batch_size, num_frames, -1, embed_dim)
-        if self._selects_patch_features():  # UCoFiA: the kept tokens are patch features, the frames go on alone
+        if self._selects_token_features():  # UCoFiA: the kept tokens are features of their own, the frames go on
             features = self.video_features_from_frames(projected_tokens[:, :, 0], video_mask)
-            features.patch_embeds = selected
+            features.token_embeds = selected
             return features
         video_embeds, aligned_frames, frame_mask = self._video_and_frame_features(
             projected_tokens[:, :, 0], video_mask, selected
@@ -537,9 +537,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         encoded = self.temporal_encoder(sequence, token_mask)
         return encoded.view(batch_size, num_frames, per_frame, embed_dim)[:, :, 0], frame_mask
 
-    def _selects_patch_features(self) -> bool:
-        """Whether token selection feeds the patch features (UCoFiA) rather than the temporal encoder (TS2-Net)."""
-        return self.token_selector is not None and self.config.token_selection_output == "patch_embeds"
+    def _selects_token_features(self) -> bool:
+        """Whether token selection gives `token_embeds` (UCoFiA) rather than feeding the temporal encoder (TS2-Net)."""
+        return self.token_selector is not None and self.config.token_selection_output == "token_embeds"
 
     def _encodes_padded_frames(self) -> bool:
         """Whether padded frame slots go through the vision tower: with token shift (TS2-Net shifts across every
@@ -559,9 +559,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         frame_embeds, selected_patches, patch_indices, selected_tokens, tower = self._encode_frames(
             pixel_values_videos[encoded], video_mask.shape[1], **kwargs
         )
-        patch_tokens = None
-        if selected_tokens is not None and self._selects_patch_features():
-            patch_tokens, selected_tokens = self._per_video(selected_tokens, encoded), None
+        kept_tokens = None
+        if selected_tokens is not None and self._selects_token_features():
+            kept_tokens, selected_tokens = self._per_video(selected_tokens, encoded), None
         video_embeds, aligned_frames, scored_mask = self._video_and_frame_features(
             self._per_video(frame_embeds, encoded),
             video_mask,
@@ -576,8 +576,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
             frame_embeds=aligned_frames,
             video_mask=scored_mask,  # `video_mask`, or TS2-Net's tiled token mask at the [CLS] positions
         )
-        if patch_tokens is not None:
-            features.patch_embeds = patch_tokens
+        if kept_tokens is not None:
+            features.token_embeds = kept_tokens
         if selected_patches is not None:
             features.patch_embeds = self._per_video(selected_patches, encoded)
             features.patch_indices = patch_indices.new_full((*video_mask.shape, patch_indices.shape[-1]), -1)

@@ -22,7 +22,7 @@ SWITCH_CHOICES: dict[str, tuple[str, ...]] = {
     "image_text_feature": ("combined", "sentence"),
     "token_selection_eval": ("perturbed", "hard"),
     "token_selection_mask": ("per_frame", "tiled"),
-    "token_selection_output": ("temporal_encoder", "patch_embeds"),
+    "token_selection_output": ("temporal_encoder", "token_embeds"),
 }
 
 
@@ -106,8 +106,8 @@ class UniTriMSwitches:
             the image through the video side (the paper's §4.3 for TS2-Net and UCoFiA), instead of CLIP's image
             embedding against `image_text_embeds`.
         token_selection_output (`str`, defaults to `"temporal_encoder"`): where the kept tokens of token selection
-            go: `"temporal_encoder"` (TS2-Net, above) or `"patch_embeds"` (UCoFiA): [CLS] and the K kept tokens of
-            every frame become the video's `patch_embeds` (B, T, 1 + K, D), read by the `word_token_isa`
+            go: `"temporal_encoder"` (TS2-Net, above) or `"token_embeds"` (UCoFiA): [CLS] and the K kept tokens of
+            every frame become the video's `token_embeds` (B, T, 1 + K, D), read by the `word_token_isa`
             alignment, and the temporal encoder runs on the frame features as without selection.
         isa_token_transform_in_eval (`bool`, defaults to False): with UCoFiA's alignments (`isa` module), whether
             `local_mat_weight1` multiplies the tokens outside training too. UCoFiA's evaluation code leaves it out
@@ -203,11 +203,11 @@ class UniTriMSwitches:
         if (self.token_shift_layers or self.image_as_pseudo_video) and self.max_frames < 1:
             raise ValueError(f"Token shift and pseudo-videos need `max_frames` >= 1, got {self.max_frames}.")
         if "word_token_isa" in self.alignments and not (
-            self.token_selection_top_k > 0 and self.token_selection_output == "patch_embeds"
+            self.token_selection_top_k > 0 and self.token_selection_output == "token_embeds"
         ):
             raise ValueError(
-                "The `word_token_isa` alignment needs token selection into the patch features: "
-                "`token_selection_top_k` > 0 and `token_selection_output='patch_embeds'`."
+                "The `word_token_isa` alignment needs token selection into the token features: "
+                "`token_selection_top_k` > 0 and `token_selection_output='token_embeds'`."
             )
         if self.has_fixed_lengths and (self.max_words < 2 or self.max_frames < 1):
             raise ValueError(
