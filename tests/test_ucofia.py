@@ -132,6 +132,12 @@ def test_bad_settings_are_refused_with_the_field_named() -> None:
     video = random_video_inputs(model.config, batch_size=1, num_frames=5)
     with pytest.raises(ValueError, match="ISA matrices are sized for config.max_frames=4"):
         model.get_video_features(**video)
+    with torch.no_grad():  # features without the kept tokens (as read back from a search index)
+        text = model.get_text_features(**random_text_inputs(model.config))
+        features = model.get_video_features(**random_video_inputs(model.config, batch_size=2))
+        features.token_embeds = None
+        with pytest.raises(ValueError, match="reads `token_embeds`"):
+            model.similarity(text, features)
 
 
 def test_other_presets_have_no_isa_matrices() -> None:
