@@ -145,3 +145,32 @@ def test_other_presets_have_no_isa_matrices() -> None:
         config = UniTriMConfig.from_preset(name)
         assert not config.uses_isa and config.token_selection_output == "temporal_encoder"
     assert isinstance(ucofia().isa, ISAWeights)
+
+
+def test_evaluation_sk_norm_normalizes_each_level_as_ucofia(tmp_path) -> None:
+    from unitrim_hf import UniTriMProcessor
+    from unitrim_hf.data import load_benchmark, video_table
+    from unitrim_hf.evaluation import evaluate_retrieval, text_to_video_metrics
+    from unitrim_hf.modeling.level_sinkhorn import sinkhorn_normalized_level_logits
+    from unitrim_hf.modeling.mgsa_scorer import alignment_logits
+
+    model = ucofia(token_selection_eval="hard")
+    perturb(model.isa)
+    processor = UniTriMProcessor.for_model_config(model.config, frame_sampler_config={"num_frames": 4})
+    splits = {split: load_benchmark("synthetic", tmp_path / "data", split, cache_dir=tmp_path / "cache", num_train=6,
+                                    num_test=4, num_frames=4, frame_size=32) for split in ("train", "test")}
+    test, train = splits["test"], splits["train"]
+    result = evaluate_retrieval(model, processor, test, include_images=False, per_alignment=False,
+                                postprocessing="sk_norm", query_bank=train, show_progress=False)
+    paths = [video["video_path"] for video in video_table(test)]
+    with torch.inference_mode():
+        videos = model.get_video_features(**processor.encode_videos(paths))
+        scale = model.exp_logit_scale()
+        levels = {name: alignment_logits(model.similarity(model.get_text_features(**processor.encode_text(captions)),
+                                                          videos).alignment_scores, scale)
+                  for name, captions in (("test", test["caption"]), ("bank", train["caption"]))}
+    expected = sinkhorn_normalized_level_logits(levels["test"], levels["bank"])
+    targets = torch.as_tensor(test["video_index"])
+    assert result.postprocessed_metrics["sk_norm"]["text_to_video"]["MnR"] == pytest.approx(
+        text_to_video_metrics(expected, targets)["MnR"])
+    assert result.settings["postprocessing_details"]["sk_norm"] == {"text_to_video_normalized_levels": 3}
