@@ -174,3 +174,12 @@ def test_evaluation_sk_norm_normalizes_each_level_as_ucofia(tmp_path) -> None:
     assert result.postprocessed_metrics["sk_norm"]["text_to_video"]["MnR"] == pytest.approx(
         text_to_video_metrics(expected, targets)["MnR"])
     assert result.settings["postprocessing_details"]["sk_norm"] == {"text_to_video_normalized_levels": 3}
+
+
+def test_the_processor_cuts_captions_to_the_isa_matrices_size() -> None:
+    from unitrim_hf import UniTriMProcessor
+
+    config = UniTriMConfig.from_preset("ucofia-tiny", max_words=10)
+    assert UniTriMProcessor.for_model_config(config).max_length == 10
+    with pytest.raises(ValueError, match="exceeds the model's config.max_words=10"):
+        UniTriMProcessor.for_model_config(config, max_length=16)
