@@ -183,3 +183,16 @@ def test_the_processor_cuts_captions_to_the_isa_matrices_size() -> None:
     assert UniTriMProcessor.for_model_config(config).max_length == 10
     with pytest.raises(ValueError, match="exceeds the model's config.max_words=10"):
         UniTriMProcessor.for_model_config(config, max_length=16)
+
+
+def test_from_clip_builds_the_preset_with_identity_isa_matrices() -> None:
+    from transformers import CLIPConfig, CLIPModel
+
+    tiny = UniTriMConfig.from_preset("ucofia-tiny")
+    clip = CLIPModel(CLIPConfig(text_config=tiny.text_config.to_dict(), vision_config=tiny.vision_config.to_dict(),
+                                projection_dim=32)).eval()
+    model = UniTriMModel.from_clip(clip, preset="ucofia-tiny", **FAST).eval()
+    for name, parameter in model.isa.named_parameters():
+        assert torch.equal(parameter, torch.eye(parameter.shape[0])), name
+    assert model.isa.pixel_mat_weight.shape == (4 * 4, 4 * 4)  # max_frames x (1 + 3 kept tokens)
+    torch.testing.assert_close(model.logit_scale, clip.logit_scale)

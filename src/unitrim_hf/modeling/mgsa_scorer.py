@@ -9,7 +9,8 @@ text's `image_text_embeds` against CLIP's image embedding. Imports only torch (a
 modules).
 
 Vocabulary: an alignment's *scores* are its (num_texts, num_visuals) matrix on the cosine scale; the *logits* are
-`logit_scale * mean(scores of the enabled alignments)`; `MGSAScorer.similarity` computes both.
+`logit_scale * mean(scores of the enabled alignments)` (an alignment of `UNSCALED_ALIGNMENTS` enters the mean
+without the scale); `MGSAScorer.similarity` computes both.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class Units:
     Normalized units of one granularity of a feature batch.
 
     Args:
-        embeds (`(B, n, D)`): L2-normalized unit vectors (padding units are zero).
+        embeds (`(B, n, D)`): L2-normalized unit vectors (padding units are zero); UCoFiA's `token` units are
+            left as they are, as its code leaves them.
         mask (`(B, n)` bool, optional): true for real units; None when all are real.
     """
 

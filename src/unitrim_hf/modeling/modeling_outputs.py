@@ -160,7 +160,8 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
 class UniTriMSimilarityOutput(ModelOutput):
     """
     Args:
-        logits (`(num_texts, num_visuals)`): `logit_scale * mean(enabled alignment scores)`.
+        logits (`(num_texts, num_visuals)`): `logit_scale * mean(enabled alignment scores)` (UCoFiA's
+            `word_token_isa` enters the mean without the logit scale: `mgsa_scorer.alignment_logits`).
         alignment_scores (`dict[str, (num_texts, num_visuals)]`): each enabled alignment's score (cosine scale);
             for images the single `text_image` score.
     """
