@@ -11,7 +11,8 @@ import torch
 
 from model_inputs import random_text_inputs, random_video_inputs
 from unitrim_hf import UniTriMConfig, UniTriMModel
-from unitrim_hf.modeling.interactive_similarity_aggregation import ISAWeights, isa_pool
+from unitrim_hf.modeling.alignment_table import ISA_ALIGNMENTS
+from unitrim_hf.modeling.interactive_similarity_aggregation import ISA_ALIGNMENT_MATRICES, ISAWeights, isa_pool
 from unitrim_hf.modeling.mgsa_scorer import MGSAScorer
 
 # Fewer frame slots and samples than the preset's 12 and 500, to keep the tests fast; the computation is the same.
@@ -145,6 +146,7 @@ def test_other_presets_have_no_isa_matrices() -> None:
         config = UniTriMConfig.from_preset(name)
         assert not config.uses_isa and config.token_selection_output == "temporal_encoder"
     assert isinstance(ucofia().isa, ISAWeights)
+    assert tuple(ISA_ALIGNMENT_MATRICES) == ISA_ALIGNMENTS  # the table and the matrices name the same alignments
 
 
 def test_evaluation_sk_norm_normalizes_each_level_as_ucofia(tmp_path) -> None:

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .alignment_table import ISA_ALIGNMENTS
 from .pooling import additive_mask
 
 # The matrices of each alignment, by role.
@@ -54,7 +53,6 @@ ISA_ALIGNMENT_MATRICES: dict[str, dict[str, str]] = {
         "text_second": "word_mat_weight2",
     },
 }
-assert tuple(ISA_ALIGNMENT_MATRICES) == ISA_ALIGNMENTS
 # The role UCoFiA's evaluation code skips (see `ISAWeights`).
 EVAL_OPTIONAL_ROLE = ("word_token_isa", "visual_transform")
 
