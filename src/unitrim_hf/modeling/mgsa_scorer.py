@@ -27,6 +27,7 @@ from .alignment_table import (
     FRAME_SOFTMAX_ALIGNMENTS,
     IMAGE_ALIGNMENT,
     IMAGE_ALIGNMENT_GRANULARITIES,
+    ISA_ALIGNMENTS,
     TEXT_GRANULARITY_FIELDS,
     UNSCALED_ALIGNMENTS,
     VISUAL_GRANULARITY_FIELDS,
@@ -34,7 +35,6 @@ from .alignment_table import (
 from .aosm import AlignmentMixing, AOSMWeights, mixed_fine_grained_scores
 from .frame_softmax_pooling import frame_softmax_scores
 from .interactive_similarity_aggregation import (
-    ISA_ALIGNMENTS,
     ISAMixing,
     ISAWeights,
     bilinear_sentence_video_scores,
