@@ -12,7 +12,7 @@ from model_inputs import random_image_inputs, random_text_inputs, random_video_i
 from unitrim_hf import UniTriMConfig, UniTriMModel
 from unitrim_hf.modeling.losses import _SCORED_FIELDS
 from unitrim_hf.modeling.alignment_table import IMAGE_ALIGNMENT, SCORED_TEXT_FIELDS, SCORED_VISUAL_FIELDS
-from unitrim_hf.modeling.mgsa_scorer import ALIGNMENTS, TEXT_IMAGE, MGSAScorer, coarse_text_embeds
+from unitrim_hf.modeling.mgsa_scorer import ALIGNMENTS, TEXT_IMAGE, MGSAScorer, alignment_logits, coarse_text_embeds
 from unitrim_hf.modeling.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
 from unitrim_hf.modeling.pooling import l2_normalize
 
@@ -20,7 +20,10 @@ from unitrim_hf.modeling.pooling import l2_normalize
 @pytest.fixture(scope="module")
 def encoded() -> tuple[UniTriMModel, UniTriMTextFeatures, UniTriMVisualFeatures, UniTriMVisualFeatures]:
     torch.manual_seed(0)
-    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny", alignments=list(ALIGNMENTS))).eval()
+    # UCoFiA's `word_token_isa` reads the tokens of its token selection, sized for max_words and max_frames.
+    ucofia_tokens = {"token_selection_top_k": 3, "token_selection_output": "token_embeds", "token_selection_eval": "hard",
+                     "max_words": 12, "max_frames": 4}
+    model = UniTriMModel(UniTriMConfig.from_preset("unitrim-tiny", alignments=list(ALIGNMENTS), **ucofia_tokens)).eval()
     with torch.no_grad():
         text = model.get_text_features(**random_text_inputs(model.config, batch_size=5))
         video = model.get_video_features(**random_video_inputs(model.config, batch_size=4))
@@ -73,7 +76,8 @@ def test_single_alignment_scorers_give_the_full_scorers_entries(encoded) -> None
             alone = model.scorer.only(name).similarity(text, video, model.exp_logit_scale())
             assert list(alone.alignment_scores) == [name]
             torch.testing.assert_close(alone.alignment_scores[name], everything.alignment_scores[name], rtol=0, atol=0)
-            torch.testing.assert_close(alone.logits, model.exp_logit_scale() * everything.alignment_scores[name])
+            scaled = alignment_logits({name: everything.alignment_scores[name]}, model.exp_logit_scale())[name]
+            torch.testing.assert_close(alone.logits, scaled)  # UCoFiA's word_token_isa carries no logit scale
 
 
 def test_tiles_equal_one_block_for_videos_and_images(encoded) -> None:
@@ -109,7 +113,7 @@ def _failing_compile(*arguments, **options):
 def test_automatic_compilation_falls_back_to_eager_when_the_compiled_code_fails(encoded, monkeypatch) -> None:
     model, text, video, _ = encoded
     monkeypatch.setattr(torch, "compile", _failing_compile)
-    scorer = MGSAScorer.from_config(model.config)
+    scorer = MGSAScorer.from_config(model.config, isa=model.isa)
     eager = scorer.similarity(text, video, model.exp_logit_scale()).logits
     # "auto" compiles only on CUDA for large galleries: ask for the function that setting picks there.
     tile = scorer._tile_function(torch.device("cuda"), num_pairs=2**16)
@@ -125,7 +129,7 @@ def test_automatic_compilation_falls_back_to_eager_when_the_compiled_code_fails(
 def test_compilation_asked_for_explicitly_raises_its_failure(encoded, monkeypatch) -> None:
     model, text, video, _ = encoded
     monkeypatch.setattr(torch, "compile", _failing_compile)
-    scorer = MGSAScorer.from_config(model.config)
+    scorer = MGSAScorer.from_config(model.config, isa=model.isa)
     scorer.compile()
     with pytest.raises(RuntimeError, match="no working Triton"):
         scorer.similarity(text, video, model.exp_logit_scale())

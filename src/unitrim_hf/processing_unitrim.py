@@ -159,13 +159,13 @@ class UniTriMProcessor(ProcessorMixin):
             "max_triplet_length": config.max_triplet_length,
             "image_transform_config": {"size": int(config.vision_config.image_size)},
         }
-        if getattr(config, "aosm", False):
-            # AOSM matrices are sized for `max_words` token positions: captions are cut to them.
+        if getattr(config, "has_fixed_lengths", False):
+            # AOSM (X-CLIP) or ISA (UCoFiA) matrices are sized for `max_words` token positions: captions are cut to them.
             settings["max_length"] = config.max_words
             if overrides.get("max_length", config.max_words) > config.max_words:
                 raise ValueError(
                     f"max_length={overrides['max_length']} exceeds the model's config.max_words={config.max_words} "
-                    "(the size of its AOSM matrices): pass at most that."
+                    "(the size of its AOSM / ISA matrices): pass at most that."
                 )
         settings.update(overrides)
         processor = cls(tokenizer, **settings)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data.base import video_table
+from ..modeling.mgsa_scorer import alignment_logits
 from .encoding import encode_captions, encode_videos_and_keyframes
 from .metrics import text_to_video_metrics, video_to_text_metrics
 from .postprocessing import (
@@ -262,15 +263,18 @@ def evaluate_retrieval(
             results = bidirectional_metrics(video_logits, targets, "text_to_video", "video_to_text")
             logit_scale = float(model.exp_logit_scale())
 
-            def bank_logits_for(visual_features) -> torch.Tensor | None:
+            def bank_logits_for(visual_features) -> tuple[torch.Tensor | None, dict[str, torch.Tensor] | None]:
+                """The bank's logits against `visual_features`, and each level's for UCoFiA's per-level SK-norm."""
                 if bank_features is None:
-                    return None
-                return model.similarity(bank_features, visual_features, block_size, block_size).logits.float().cpu()
+                    return None, None
+                bank_scores = model.similarity(bank_features, visual_features, block_size, block_size)
+                return bank_scores.logits.float().cpu(), _level_logits(model, bank_scores, None)
 
             postprocessed: dict[str, dict[str, dict[str, float]]] = {method.name: {} for method in methods}
             details: dict[str, dict[str, int]] = {}
             _add_postprocessed(postprocessed, details, methods, video_logits, bank_logits_for(gallery.video_features),
-                               logit_scale, query_rows, targets, "text_to_video", "video_to_text")
+                               logit_scale, query_rows, targets, "text_to_video", "video_to_text",
+                               _level_logits(model, video_scores, query_rows))
             alignment_results = None
             if per_alignment:
                 alignment_results = _alignment_metrics(video_scores.alignment_scores, query_rows, targets)
@@ -279,7 +283,8 @@ def evaluate_retrieval(
                 image_logits = image_scores.logits.float().cpu()[query_rows]
                 results.update(bidirectional_metrics(image_logits, targets, "text_to_image", "image_to_text"))
                 _add_postprocessed(postprocessed, details, methods, image_logits, bank_logits_for(gallery.image_features),
-                                   logit_scale, query_rows, targets, "text_to_image", "image_to_text")
+                                   logit_scale, query_rows, targets, "text_to_image", "image_to_text",
+                                   _level_logits(model, image_scores, query_rows))
             timings["scoring_s"] = time.perf_counter() - started
     finally:
         model.train(was_training)
@@ -333,16 +338,28 @@ def _query_bank_texts(
     return bank_captions(captions, None if None in sizes else max(sizes))
 
 
+def _level_logits(model, scores, query_rows: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
+    """Each alignment level's logits (rows `query_rows`) for a model whose SK-norm runs level by level (UCoFiA's
+    alignments, as its evaluation normalizes them); None for the others, whose averaged logits are normalized."""
+    if not getattr(model.config, "uses_isa", False):
+        return None
+    levels = alignment_logits(scores.alignment_scores, model.exp_logit_scale())
+    return {name: (level.float().cpu() if query_rows is None else level.float().cpu()[query_rows])
+            for name, level in levels.items()}
+
+
 def _add_postprocessed(
     postprocessed: dict, details: dict, methods: tuple[PostProcessingMethod, ...], logits: torch.Tensor,
-    bank_logits: torch.Tensor | None, logit_scale: float, query_rows: torch.Tensor, targets: torch.Tensor,
-    forward: str, backward: str,
+    bank: tuple[torch.Tensor | None, dict[str, torch.Tensor] | None], logit_scale: float, query_rows: torch.Tensor,
+    targets: torch.Tensor, forward: str, backward: str, level_logits: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Each method's metrics of one (caption queries x visuals) logits matrix, into `postprocessed[method][direction]`.
 
     DSL ranks both directions; QB-Norm (on cosine scores, logits / logit scale, as its beta = 20 assumes) and SK-norm
-    (on logits, as UCoFiA) only the text-query one.
+    (on logits, as UCoFiA) only the text-query one. With `level_logits` (and the bank's in `bank`), SK-norm biases
+    each level by its own bank scores and averages the levels, as UCoFiA's evaluation.
     """
+    bank_logits, bank_level_logits = bank
     for method in methods:
         results = postprocessed[method.name]
         if isinstance(method, DualSoftmax):
@@ -359,6 +376,14 @@ def _add_postprocessed(
             details.setdefault(method.name, {})[f"{forward}_normalized_queries"] = (
                 int(normalized.sum()) if normalized is not None else int(logits.shape[0])
             )
+        elif level_logits is not None:
+            size = method.bank_size or None
+            scores = torch.stack([
+                sinkhorn_normalize(level, bank_level_logits[name][:size], method.iterations, method.temperature,
+                                   refuse_test_queries=False)
+                for name, level in level_logits.items()
+            ]).mean(dim=0)
+            details.setdefault(method.name, {})[f"{forward}_normalized_levels"] = len(level_logits)
         else:
             scores = sinkhorn_normalize(logits, bank, method.iterations, method.temperature, refuse_test_queries=False)
         results[forward] = with_rsum(text_to_video_metrics(scores, targets))

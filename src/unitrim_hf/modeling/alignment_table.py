@@ -21,6 +21,8 @@ VISUAL_GRANULARITY_FIELDS: dict[str, tuple[str, ...]] = {
     "frame": ("frame_embeds", "video_mask"),
     "patch": ("patch_embeds", "video_mask"),
     "image": ("pooler_output",),  # the image embedding
+    # UCoFiA's: the [CLS] and selected patch tokens of every frame, not normalized.
+    "token": ("token_embeds", "video_mask"),
 }
 
 # Text-video alignment -> (text granularity, visual granularity). `config.alignments` names a subset.
@@ -33,6 +35,10 @@ ALIGNMENT_GRANULARITIES: dict[str, tuple[str, str]] = {
     "word_video": ("word", "video"),
     # TS2-Net's: the sentence against the frames, pooled with softmax weights of the normalized similarities.
     "sentence_frame_softmax": ("sentence", "frame"),
+    # UCoFiA's three levels (`interactive_similarity_aggregation`).
+    "sentence_video_bilinear": ("sentence", "video"),
+    "sentence_frame_isa": ("sentence", "frame"),
+    "word_token_isa": ("word", "token"),
 }
 ALL_ALIGNMENTS = tuple(ALIGNMENT_GRANULARITIES)
 # UniTriM's five (the paper's MGSA); `word_video` serves the X-CLIP preset, `sentence_frame_softmax` TS2-Net's.
@@ -41,6 +47,13 @@ UNITRIM_ALIGNMENTS = ("sentence_video", "sentence_frame", "triplet_frame", "word
 # Alignments that pool in their own way (`frame_softmax_pooling`) instead of by attention over the similarity
 # matrix; they always mask padding, have no AOSM matrices and ignore `aggregation_temperature`.
 FRAME_SOFTMAX_ALIGNMENTS = ("sentence_frame_softmax",)
+
+# UCoFiA's alignments: they carry learnable ISA matrices (`interactive_similarity_aggregation.ISAWeights`).
+ISA_ALIGNMENTS = ("sentence_video_bilinear", "sentence_frame_isa", "word_token_isa")
+
+# Alignments whose scores enter the logits as they are, without the logit scale (UCoFiA's patch-word level): the
+# logits are `mean(logit_scale * score, ..., score of these, ...)`.
+UNSCALED_ALIGNMENTS = ("word_token_isa",)
 
 # A still image is scored by this single alignment: one text feature against CLIP's image embedding.
 IMAGE_ALIGNMENT = "text_image"

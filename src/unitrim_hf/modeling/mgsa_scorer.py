@@ -9,7 +9,8 @@ text's `image_text_embeds` against CLIP's image embedding. Imports only torch (a
 modules).
 
 Vocabulary: an alignment's *scores* are its (num_texts, num_visuals) matrix on the cosine scale; the *logits* are
-`logit_scale * mean(scores of the enabled alignments)`; `MGSAScorer.similarity` computes both.
+`logit_scale * mean(scores of the enabled alignments)` (an alignment of `UNSCALED_ALIGNMENTS` enters the mean
+without the scale); `MGSAScorer.similarity` computes both.
 """
 
 from __future__ import annotations
@@ -26,11 +27,20 @@ from .alignment_table import (
     FRAME_SOFTMAX_ALIGNMENTS,
     IMAGE_ALIGNMENT,
     IMAGE_ALIGNMENT_GRANULARITIES,
+    ISA_ALIGNMENTS,
     TEXT_GRANULARITY_FIELDS,
+    UNSCALED_ALIGNMENTS,
     VISUAL_GRANULARITY_FIELDS,
 )
 from .aosm import AlignmentMixing, AOSMWeights, mixed_fine_grained_scores
 from .frame_softmax_pooling import frame_softmax_scores
+from .interactive_similarity_aggregation import (
+    ISAMixing,
+    ISAWeights,
+    bilinear_sentence_video_scores,
+    sentence_frame_isa_scores,
+    word_token_isa_scores,
+)
 from .modeling_outputs import UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .pooling import cosine_scores, fine_grained_scores, l2_normalize
 
@@ -44,7 +54,8 @@ class Units:
     Normalized units of one granularity of a feature batch.
 
     Args:
-        embeds (`(B, n, D)`): L2-normalized unit vectors (padding units are zero).
+        embeds (`(B, n, D)`): L2-normalized unit vectors (padding units are zero); UCoFiA's `token` units are
+            left as they are, as its code leaves them.
         mask (`(B, n)` bool, optional): true for real units; None when all are real.
     """
 
@@ -81,6 +92,19 @@ def _patch_units(features: UniTriMVisualFeatures) -> Units:
     return _masked_units(features.patch_embeds.reshape(batch_size, num_frames * top_k, embed_dim), mask)
 
 
+def _token_units(features: UniTriMVisualFeatures) -> Units:
+    """UCoFiA's kept tokens of every frame as they are (its code does not normalize them), frame-major."""
+    if features.token_embeds is None:
+        raise ValueError(
+            "The `word_token_isa` alignment reads `token_embeds` (UCoFiA's kept tokens of every frame), which these "
+            "visual features do not hold (features stored in a search index do not keep them)."
+        )
+    batch_size, num_frames, per_frame, embed_dim = features.token_embeds.shape
+    mask = features.video_mask.bool()[:, :, None].expand(-1, -1, per_frame).reshape(batch_size, num_frames * per_frame)
+    embeds = features.token_embeds.reshape(batch_size, num_frames * per_frame, embed_dim)
+    return Units(embeds, None if bool(mask.all()) else mask)
+
+
 @dataclass(frozen=True)
 class Granularity:
     """A level of text or visual detail: the feature fields it reads and how they become units."""
@@ -102,6 +126,7 @@ _VISUAL_UNITS: dict[str, Callable[[UniTriMVisualFeatures], Units]] = {
     "frame": lambda visual: _masked_units(visual.frame_embeds, visual.video_mask),
     "patch": _patch_units,
     "image": lambda visual: Units(visual.video_embeds[:, None]),
+    "token": _token_units,
 }
 TEXT_GRANULARITIES = {
     name: Granularity(name, fields, _TEXT_UNITS[name]) for name, fields in TEXT_GRANULARITY_FIELDS.items()
@@ -112,8 +137,9 @@ VISUAL_GRANULARITIES = {
 
 
 # The granularities whose padding positions X-CLIP keeps in its softmaxes (`mask_padding=False`): the word
-# positions and the frame slots. UniTriM's own units (triplets, patches) are always masked.
-UNMASKABLE_GRANULARITIES = ("word", "frame")
+# positions and the frame slots; UCoFiA also the tokens of every slot. UniTriM's own units (triplets, patches) are
+# always masked.
+UNMASKABLE_GRANULARITIES = ("word", "frame", "token")
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,14 +148,15 @@ class Alignment:
     One MGSA alignment: text units of one granularity against visual units of another.
 
     `mask_padding=False` keeps every word position and frame slot in the softmax poolings (X-CLIP's computation);
-    `mixing` holds the alignment's AOSM matrices (`aosm`), None for temperature-only pooling.
+    `mixing` holds the alignment's AOSM matrices (`aosm`) or UCoFiA's ISA matrices, None for temperature-only
+    pooling.
     """
 
     name: str
     text_granularity: str
     visual_granularity: str
     mask_padding: bool = True
-    mixing: AlignmentMixing | None = None
+    mixing: AlignmentMixing | ISAMixing | None = None
 
     @property
     def text_fields(self) -> tuple[str, ...]:
@@ -155,11 +182,20 @@ class Alignment:
         """(num_texts, num_visuals) scores of normalized units."""
         if self.name in FRAME_SOFTMAX_ALIGNMENTS:
             return frame_softmax_scores(text.embeds[:, 0], visual.embeds, visual.mask)
+        if isinstance(self.mixing, ISAMixing):
+            return self._score_isa(text, visual, temperature)
         if self.mixing is not None:
             return mixed_fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature, self.mixing)
         if text.length == 1 and visual.length == 1:
             return cosine_scores(text.embeds[:, 0], visual.embeds[:, 0])
         return fine_grained_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature)
+
+    def _score_isa(self, text: Units, visual: Units, temperature: float) -> torch.Tensor:
+        if self.name == "sentence_video_bilinear":
+            return bilinear_sentence_video_scores(text.embeds[:, 0], visual.embeds[:, 0], self.mixing)
+        if self.name == "sentence_frame_isa":
+            return sentence_frame_isa_scores(text.embeds[:, 0], visual.embeds, visual.mask, temperature, self.mixing)
+        return word_token_isa_scores(text.embeds, text.mask, visual.embeds, visual.mask, temperature, self.mixing)
 
     def score(self, text: UniTriMTextFeatures, visual: UniTriMVisualFeatures, temperature: float) -> torch.Tensor:
         """(num_texts, num_visuals) scores of two feature batches."""
@@ -194,6 +230,7 @@ class MGSAScorer:
             are raised; `False` never (eager on CPU, where compiling does not pay).
         mask_padding: False keeps padded word positions and frame slots in the poolings (X-CLIP's computation).
         aosm: X-CLIP's AOSM matrices (a module of the model, read at every use); None: temperature-only pooling.
+        isa: UCoFiA's ISA matrices, needed by its alignments (`ISA_ALIGNMENTS`).
     """
 
     def __init__(
@@ -203,17 +240,22 @@ class MGSAScorer:
         compile: bool | str = "auto",
         mask_padding: bool = True,
         aosm: AOSMWeights | None = None,
+        isa: ISAWeights | None = None,
     ) -> None:
         unknown = [name for name in alignments if name not in ALIGNMENTS]
         if unknown or not alignments:
             raise ValueError(f"Unknown or no alignments {list(alignments)}; choose from {list(ALIGNMENTS)}.")
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}.")
+        without_matrices = [name for name in alignments if name in ISA_ALIGNMENTS and isa is None]
+        if without_matrices:
+            raise ValueError(f"The UCoFiA alignments {without_matrices} need the model's ISA matrices (`ISAWeights`).")
         self.mask_padding = mask_padding
         self.aosm = aosm
+        self.isa = isa
         self.alignments = tuple(
             replace(
-                ALIGNMENTS[name], mask_padding=mask_padding, mixing=None if aosm is None else aosm.mixing_for(name)
+                ALIGNMENTS[name], mask_padding=mask_padding, mixing=self._mixing_for(name)
             )
             for name in alignments
         )
@@ -223,14 +265,25 @@ class MGSAScorer:
         self._compiled_score_units: Callable[..., torch.Tensor] | None = None
 
     @classmethod
-    def from_config(cls, config: Any, aosm: AOSMWeights | None = None) -> "MGSAScorer":
+    def from_config(
+        cls, config: Any, aosm: AOSMWeights | None = None, isa: ISAWeights | None = None
+    ) -> "MGSAScorer":
         """The scorer a `UniTriMConfig` describes (`alignments`, `aggregation_temperature`, `mask_padding`), with
         the model's AOSM matrices when it has them."""
-        return cls(config.alignments, config.aggregation_temperature, mask_padding=config.mask_padding, aosm=aosm)
+        return cls(
+            config.alignments, config.aggregation_temperature, mask_padding=config.mask_padding, aosm=aosm, isa=isa
+        )
+
+    def _mixing_for(self, name: str) -> AlignmentMixing | ISAMixing | None:
+        if name in ISA_ALIGNMENTS:
+            return self.isa.mixing_for(name)
+        return None if self.aosm is None else self.aosm.mixing_for(name)
 
     def with_alignments(self, alignments: Sequence[str]) -> "MGSAScorer":
         """A scorer of `alignments` with this one's temperature, padding rule, AOSM matrices and compile setting."""
-        scorer = MGSAScorer(alignments, self.aggregation_temperature, self.compile_mode, self.mask_padding, self.aosm)
+        scorer = MGSAScorer(
+            alignments, self.aggregation_temperature, self.compile_mode, self.mask_padding, self.aosm, self.isa
+        )
         scorer.compile_options = dict(self.compile_options)
         return scorer
 
@@ -389,6 +442,15 @@ class MGSAScorer:
         return scores
 
 
+def alignment_logits(scores: dict[str, torch.Tensor], logit_scale: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each alignment's contribution to the logits: `logit_scale * score`, the score itself for the alignments of
+    `UNSCALED_ALIGNMENTS` (UCoFiA's patch-word level). UCoFiA's SK-norm normalizes these one by one."""
+    return {name: score if name in UNSCALED_ALIGNMENTS else logit_scale * score for name, score in scores.items()}
+
+
 def mean_logits(scores: dict[str, torch.Tensor], logit_scale: torch.Tensor) -> torch.Tensor:
-    """`logit_scale * mean(scores)` of the alignments' (num_texts, num_visuals) score matrices."""
-    return logit_scale * torch.stack(list(scores.values())).mean(dim=0)
+    """`logit_scale * mean(scores)` of the alignments' (num_texts, num_visuals) score matrices (the mean of
+    `alignment_logits` when an unscaled alignment is enabled)."""
+    if not any(name in UNSCALED_ALIGNMENTS for name in scores):
+        return logit_scale * torch.stack(list(scores.values())).mean(dim=0)
+    return torch.stack(list(alignment_logits(scores, logit_scale).values())).mean(dim=0)

@@ -131,6 +131,8 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
         patch_indices (`(B, T, K)`, optional): indices of the selected patches in the frame's patch grid.
         is_image (`bool`, optional): true for features of still images (T = 1, no temporal encoder, no patches); they are scored by
             one cosine with the text's `image_text_embeds`.
+        token_embeds (`(B, T, 1 + K, D)`, optional): UCoFiA's kept tokens of every frame ([CLS], then the K
+            selected patch tokens, projected, not normalized); None without `token_selection_output="token_embeds"`.
     """
 
     last_hidden_state: torch.Tensor | None = None
@@ -142,6 +144,7 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
     patch_embeds: torch.Tensor | None = None
     patch_indices: torch.Tensor | None = None
     is_image: bool | None = None
+    token_embeds: torch.Tensor | None = None
 
     @property
     def video_embeds(self) -> torch.Tensor | None:
@@ -157,7 +160,8 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
 class UniTriMSimilarityOutput(ModelOutput):
     """
     Args:
-        logits (`(num_texts, num_visuals)`): `logit_scale * mean(enabled alignment scores)`.
+        logits (`(num_texts, num_visuals)`): `logit_scale * mean(enabled alignment scores)` (UCoFiA's
+            `word_token_isa` enters the mean without the logit scale: `mgsa_scorer.alignment_logits`).
         alignment_scores (`dict[str, (num_texts, num_visuals)]`): each enabled alignment's score (cosine scale);
             for images the single `text_image` score.
     """

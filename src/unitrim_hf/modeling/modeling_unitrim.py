@@ -22,6 +22,7 @@ from .clip_towers import CLIPTextTower, CLIPVisionTower
 from .configuration_unitrim import UniTriMConfig
 from .disentanglement import TextDisentangler
 from .keyed_initialization import draw_base_seed, global_stream_untouched, random_stream_of
+from .interactive_similarity_aggregation import ISAWeights
 from .input_validation import (
     check_image_inputs,
     check_keyword_arguments,
@@ -89,7 +90,7 @@ class UniTriMPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, TextDisentangler):
             init.zeros_(module.spatial_gate)
-        elif isinstance(module, AOSMWeights):
+        elif isinstance(module, (AOSMWeights, ISAWeights)):
             for parameter in module.parameters(recurse=False):
                 init.eye_(parameter)
         elif isinstance(module, UniTriMModel):
@@ -151,7 +152,15 @@ class UniTriMModel(UniTriMPreTrainedModel):
             TextDisentangler(embed_dim, config.disentangler_hidden_dim) if config.use_disentangler else None
         )
         self.aosm = AOSMWeights(config.alignments, embed_dim, config.max_words, config.max_frames) if config.aosm else None
-        self.scorer = MGSAScorer.from_config(config, self.aosm)
+        self.isa = (
+            ISAWeights(
+                config.alignments, embed_dim, config.max_words, config.max_frames, 1 + config.token_selection_top_k,
+                config.isa_token_transform_in_eval,
+            )
+            if config.uses_isa
+            else None
+        )
+        self.scorer = MGSAScorer.from_config(config, self.aosm, self.isa)
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
@@ -296,8 +305,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
             input_ids, attention_mask, triplet_input_ids, triplet_attention_mask, triplet_mask,
             config.use_triplets, config.max_triplets,
         )
-        if config.aosm:
-            input_ids, attention_mask = pad_to_fixed_length(input_ids, attention_mask, config.max_words, "input_ids", "max_words")
+        if config.has_fixed_lengths:
+            input_ids, attention_mask = pad_to_fixed_length(
+                input_ids, attention_mask, config.max_words, "input_ids", "max_words", fixed_by=self._fixed_by()
+            )
         tower_mask = attention_mask
         if not config.mask_padding:  # X-CLIP: padding id 0 at padded positions, the tower sees only its causal mask
             input_ids = input_ids.masked_fill(~attention_mask.bool(), XCLIP_PADDING_TOKEN_ID)
@@ -375,9 +386,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
             vision tower; their features (and tower states) are zero and masked out of every score.
         """
         video_mask = check_video_inputs(pixel_values_videos, video_mask)
-        if self.config.aosm:
+        if self.config.has_fixed_lengths:
             pixel_values_videos, video_mask = pad_to_fixed_length(
-                pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames"
+                pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames",
+                fixed_by=self._fixed_by(),
             )
         elif self.token_shift is not None:  # TS2-Net shifts across max_frames slots, padded ones included
             pixel_values_videos, video_mask = pad_to_fixed_length(
@@ -422,6 +434,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
             is_image=True,
         )
 
+    def _fixed_by(self) -> str:
+        """What ties the model to `max_words` / `max_frames`, for the refusal of longer inputs."""
+        matrices = "AOSM" if self.config.aosm else "ISA"
+        return f"this model's {matrices} matrices are sized for"
+
     @staticmethod
     def _per_video(frame_values: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """(real frames, ...) -> (B, T, ...), zero at padded frames (a view, without a copy, when none is padded)."""
@@ -451,7 +468,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         """
         TS2-Net's video side after the vision tower: token selection, the temporal encoder over the kept tokens
         of all frames, the frame features at the [CLS] positions (what TS2-Net's head receives as the tower's
-        projected tokens). Needs `config.token_selection_top_k` > 0.
+        projected tokens). Needs `config.token_selection_top_k` > 0. With `config.token_selection_output =
+        "token_embeds"` (UCoFiA), the kept tokens are the `token_embeds` (B, T, 1 + K, D) instead, and the [CLS]
+        tokens the frame features of `video_features_from_frames`.
 
         Args:
             projected_tokens (`(B, T, N, D)`): every token of every frame slot after the vision tower's post layer
@@ -464,6 +483,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
         batch_size, num_frames, num_tokens, embed_dim = projected_tokens.shape
         flat = projected_tokens.reshape(batch_size * num_frames, num_tokens, embed_dim)
         selected = self.token_selector(flat, selection_noise).view(batch_size, num_frames, -1, embed_dim)
+        if self._selects_token_features():  # UCoFiA: the kept tokens are features of their own, the frames go on
+            features = self.video_features_from_frames(projected_tokens[:, :, 0], video_mask)
+            features.token_embeds = selected
+            return features
         video_embeds, aligned_frames, frame_mask = self._video_and_frame_features(
             projected_tokens[:, :, 0], video_mask, selected
         )
@@ -514,6 +537,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
         encoded = self.temporal_encoder(sequence, token_mask)
         return encoded.view(batch_size, num_frames, per_frame, embed_dim)[:, :, 0], frame_mask
 
+    def _selects_token_features(self) -> bool:
+        """Whether token selection gives `token_embeds` (UCoFiA) rather than feeding the temporal encoder (TS2-Net)."""
+        return self.token_selector is not None and self.config.token_selection_output == "token_embeds"
+
     def _encodes_padded_frames(self) -> bool:
         """Whether padded frame slots go through the vision tower: with token shift (TS2-Net shifts across every
         slot) and with `mask_padding=False` (X-CLIP), where a frame-level alignment pools over every slot."""
@@ -532,6 +559,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         frame_embeds, selected_patches, patch_indices, selected_tokens, tower = self._encode_frames(
             pixel_values_videos[encoded], video_mask.shape[1], **kwargs
         )
+        kept_tokens = None
+        if selected_tokens is not None and self._selects_token_features():
+            kept_tokens, selected_tokens = self._per_video(selected_tokens, encoded), None
         video_embeds, aligned_frames, scored_mask = self._video_and_frame_features(
             self._per_video(frame_embeds, encoded),
             video_mask,
@@ -546,6 +576,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
             frame_embeds=aligned_frames,
             video_mask=scored_mask,  # `video_mask`, or TS2-Net's tiled token mask at the [CLS] positions
         )
+        if kept_tokens is not None:
+            features.token_embeds = kept_tokens
         if selected_patches is not None:
             features.patch_embeds = self._per_video(selected_patches, encoded)
             features.patch_indices = patch_indices.new_full((*video_mask.shape, patch_indices.shape[-1]), -1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .alignment_table import ALL_ALIGNMENTS, UNITRIM_ALIGNMENTS, text_granularity_of
+from .alignment_table import ALL_ALIGNMENTS, ISA_ALIGNMENTS, UNITRIM_ALIGNMENTS, text_granularity_of
 
 # The fields `UniTriMConfig` adds to these: the CLIP towers' nested configurations.
 TOWER_CONFIG_FIELDS = ("text_config", "vision_config")
@@ -22,6 +22,7 @@ SWITCH_CHOICES: dict[str, tuple[str, ...]] = {
     "image_text_feature": ("combined", "sentence"),
     "token_selection_eval": ("perturbed", "hard"),
     "token_selection_mask": ("per_frame", "tiled"),
+    "token_selection_output": ("temporal_encoder", "token_embeds"),
 }
 
 
@@ -104,6 +105,13 @@ class UniTriMSwitches:
         image_as_pseudo_video (`bool`, defaults to False): match still images as videos of `max_frames` copies of
             the image through the video side (the paper's §4.3 for TS2-Net and UCoFiA), instead of CLIP's image
             embedding against `image_text_embeds`.
+        token_selection_output (`str`, defaults to `"temporal_encoder"`): where the kept tokens of token selection
+            go: `"temporal_encoder"` (TS2-Net, above) or `"token_embeds"` (UCoFiA): [CLS] and the K kept tokens of
+            every frame become the video's `token_embeds` (B, T, 1 + K, D), read by the `word_token_isa`
+            alignment, and the temporal encoder runs on the frame features as without selection.
+        isa_token_transform_in_eval (`bool`, defaults to False): with UCoFiA's alignments (`isa` module), whether
+            `local_mat_weight1` multiplies the tokens outside training too. UCoFiA's evaluation code leaves it out
+            (its training code applies it); True scores as in training.
     """
 
     projection_dim: int = 512
@@ -144,6 +152,8 @@ class UniTriMSwitches:
     token_selection_eval: str = "perturbed"
     token_selection_mask: str = "per_frame"
     image_as_pseudo_video: bool = False
+    token_selection_output: str = "temporal_encoder"
+    isa_token_transform_in_eval: bool = False
 
     def fill_default_alignments(self) -> None:
         """`alignments` as a list, UniTriM's five when None."""
@@ -192,15 +202,34 @@ class UniTriMSwitches:
             )
         if (self.token_shift_layers or self.image_as_pseudo_video) and self.max_frames < 1:
             raise ValueError(f"Token shift and pseudo-videos need `max_frames` >= 1, got {self.max_frames}.")
-        if self.aosm and (self.max_words < 2 or self.max_frames < 1):
+        if "word_token_isa" in self.alignments and not (
+            self.token_selection_top_k > 0 and self.token_selection_output == "token_embeds"
+        ):
             raise ValueError(
-                f"`aosm` needs `max_words` >= 2 and `max_frames` >= 1, got {self.max_words} and {self.max_frames}."
+                "The `word_token_isa` alignment needs token selection into the token features: "
+                "`token_selection_top_k` > 0 and `token_selection_output='token_embeds'`."
+            )
+        if self.has_fixed_lengths and (self.max_words < 2 or self.max_frames < 1):
+            raise ValueError(
+                f"`aosm` and UCoFiA's ISA matrices need `max_words` >= 2 and `max_frames` >= 1, got {self.max_words} "
+                f"and {self.max_frames}."
             )
 
     @property
     def uses_words(self) -> bool:
         """Whether the model encodes word features (an alignment reads them, or the disentangler's `t` does)."""
         return any(text_granularity_of(name) == "word" for name in self.alignments) or self.use_disentangler
+
+    @property
+    def uses_isa(self) -> bool:
+        """Whether the model has UCoFiA's ISA matrices (one of its alignments is enabled)."""
+        return any(name in ISA_ALIGNMENTS for name in self.alignments)
+
+    @property
+    def has_fixed_lengths(self) -> bool:
+        """Whether learnable matrices tie the model to `max_words` and `max_frames` (X-CLIP's AOSM, UCoFiA's
+        ISA): inputs are padded to them, longer ones refused."""
+        return self.aosm or self.uses_isa
 
     @property
     def uses_patches(self) -> bool:

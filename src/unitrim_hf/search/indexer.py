@@ -184,8 +184,8 @@ class Indexer:
         self.settings = processor_settings(processor)
         config = model.config
         self.layout = FeatureLayout(
-            # A model with AOSM matrices scores exactly config.max_frames slots (it pads shorter videos to them).
-            num_frames=config.max_frames if getattr(config, "aosm", False) else processor.frame_sampler.num_frames,
+            # A model with AOSM / ISA matrices scores exactly config.max_frames slots (it pads shorter videos to them).
+            num_frames=config.max_frames if getattr(config, "has_fixed_lengths", False) else processor.frame_sampler.num_frames,
             top_k=config.patch_top_k if model.patch_selector is not None else 0,
             embed_dim=config.projection_dim,
         )
