@@ -257,7 +257,10 @@ def evaluate_retrieval(
 
             started = time.perf_counter()
             query_rows = torch.as_tensor(query_to_unique, dtype=torch.long)
-            video_scores = model.similarity(text_features, gallery.video_features, block_size, block_size)
+            if getattr(model.config, "rerank_top_k", 0):  # EERCF's two-stage retrieval, its evaluation
+                video_scores = model.two_stage_similarity(text_features, gallery.video_features)
+            else:
+                video_scores = model.similarity(text_features, gallery.video_features, block_size, block_size)
             video_logits = video_scores.logits.float().cpu()[query_rows]
             results = bidirectional_metrics(video_logits, targets, "text_to_video", "video_to_text")
             logit_scale = float(model.exp_logit_scale())

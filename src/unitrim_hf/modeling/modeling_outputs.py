@@ -128,9 +128,12 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
             always without temporal layers, the projected CLS features, i.e. CLIP's image features.
         video_mask (`(B, T)` bool): true for real frames.
         patch_embeds (`(B, T, K, D)`, optional): projected selected patch tokens; None without patch selection.
+            With `text_gated_interaction` (EERCF), every patch of every frame slot: K = P, no `patch_indices`.
         patch_indices (`(B, T, K)`, optional): indices of the selected patches in the frame's patch grid.
         is_image (`bool`, optional): true for features of still images (T = 1, no temporal encoder, no patches); they are scored by
             one cosine with the text's `image_text_embeds`.
+        encoded_frame_embeds (`(B, T, D)`, optional): the temporal encoder's output at every frame slot (not
+            normalized), which EERCF's text gates re-pool; only with `text_gated_interaction`.
     """
 
     last_hidden_state: torch.Tensor | None = None
@@ -142,6 +145,7 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
     patch_embeds: torch.Tensor | None = None
     patch_indices: torch.Tensor | None = None
     is_image: bool | None = None
+    encoded_frame_embeds: torch.Tensor | None = None
 
     @property
     def video_embeds(self) -> torch.Tensor | None:

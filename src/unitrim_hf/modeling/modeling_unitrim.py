@@ -31,12 +31,15 @@ from .input_validation import (
     pad_to_fixed_length,
 )
 from .alignment_table import visual_granularity_of
-from .losses import UniTriMLoss, contrastive_logits
+from .eercf_loss import eercf_loss, weighted_sum, EERCF_WEAK_WEIGHTS
+from .losses import UniTriMLoss, contrastive_logits, contrastive_loss, gather_features
 from .mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, MGSAScorer
 from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .patch_selection import PatchSelector
 from .pooling import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
+from .text_gated_interaction import TextGatedInteraction
+from .two_stage_retrieval import fine_score, two_stage_scores
 from .token_selection import TokenSelector
 from .token_shift import TemporalTokenShift
 
@@ -89,7 +92,7 @@ class UniTriMPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, TextDisentangler):
             init.zeros_(module.spatial_gate)
-        elif isinstance(module, AOSMWeights):
+        elif isinstance(module, (AOSMWeights, TextGatedInteraction)):
             for parameter in module.parameters(recurse=False):
                 init.eye_(parameter)
         elif isinstance(module, UniTriMModel):
@@ -152,6 +155,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         )
         self.aosm = AOSMWeights(config.alignments, embed_dim, config.max_words, config.max_frames) if config.aosm else None
         self.scorer = MGSAScorer.from_config(config, self.aosm)
+        self.text_gated_interaction = (
+            TextGatedInteraction(embed_dim, config.max_frames) if config.text_gated_interaction else None
+        )
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
@@ -384,6 +390,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
                 pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames",
                 fixed_by="this model's token shift runs on",
             )
+        elif self.text_gated_interaction is not None:  # EERCF's (T, T) frame matrix
+            pixel_values_videos, video_mask = pad_to_fixed_length(
+                pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames",
+                fixed_by="this model's text-gated interaction block is sized for",
+            )
         return self._visual_features(pixel_values_videos, video_mask, **self._tower_kwargs(kwargs))
 
     @can_return_tuple
@@ -431,7 +442,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         per_video = frame_values.new_zeros(batch_size, num_frames, *frame_values.shape[1:])
         return per_video.index_put((video_mask,), frame_values)
 
-    def video_features_from_frames(self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor) -> UniTriMVisualFeatures:
+    def video_features_from_frames(
+        self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor, patch_embeds: torch.Tensor | None = None
+    ) -> UniTriMVisualFeatures:
         """
         The video-level and frame-level features of CLIP's projected frame features (what the similarity head of
         X-CLIP and CLIP4Clip receives as `visual_output`): the temporal encoder, the video embedding (masked mean
@@ -441,9 +454,16 @@ class UniTriMModel(UniTriMPreTrainedModel):
         Args:
             clip_frame_embeds (`(B, T, D)`): projected [CLS] features of every frame slot.
             video_mask (`(B, T)` bool): true for real frames.
+            patch_embeds (`(B, T, P, D)`, optional): with `text_gated_interaction`, every projected patch token of
+                every frame slot (what EERCF's head receives as `visual_patches`); kept as `patch_embeds`.
         """
-        video_embeds, aligned_frames, _ = self._video_and_frame_features(clip_frame_embeds, video_mask)
-        return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask)
+        video_embeds, aligned_frames, _, encoded = self._video_and_frame_features(clip_frame_embeds, video_mask)
+        if self.text_gated_interaction is None:
+            return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask)
+        return UniTriMVisualFeatures(
+            pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask, patch_embeds=patch_embeds,
+            encoded_frame_embeds=encoded,
+        )
 
     def video_features_from_tokens(
         self, projected_tokens: torch.Tensor, video_mask: torch.Tensor, selection_noise: torch.Tensor | None = None
@@ -464,17 +484,17 @@ class UniTriMModel(UniTriMPreTrainedModel):
         batch_size, num_frames, num_tokens, embed_dim = projected_tokens.shape
         flat = projected_tokens.reshape(batch_size * num_frames, num_tokens, embed_dim)
         selected = self.token_selector(flat, selection_noise).view(batch_size, num_frames, -1, embed_dim)
-        video_embeds, aligned_frames, frame_mask = self._video_and_frame_features(
+        video_embeds, aligned_frames, frame_mask, _ = self._video_and_frame_features(
             projected_tokens[:, :, 0], video_mask, selected
         )
         return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=frame_mask)
 
     def _video_and_frame_features(
         self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor, selected_tokens: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, D) CLIP frame features (and TS2-Net's (B, T, 1 + K, D) selected tokens) -> the video embedding
-        (B, D), the frame-level features (B, T, D) and the mask the scores use (B, T): `video_mask`, except with
-        TS2-Net's tiled token mask (`_selected_token_mask`)."""
+        (B, D), the frame-level features (B, T, D), the mask the scores use (B, T): `video_mask`, except with
+        TS2-Net's tiled token mask (`_selected_token_mask`), and the encoded frames (B, T, D)."""
         encoded_frames = clip_frame_embeds
         if selected_tokens is not None:
             encoded_frames, video_mask = self._encode_selected_tokens(selected_tokens, video_mask)
@@ -482,7 +502,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             encoded_frames = self.temporal_encoder(clip_frame_embeds, video_mask)
         video_embeds = l2_normalize(masked_mean(l2_normalize(encoded_frames), video_mask, dim=1))
         aligned = clip_frame_embeds if self.config.frame_alignment_features == "clip" else encoded_frames
-        return video_embeds, aligned, video_mask
+        return video_embeds, aligned, video_mask, encoded_frames
 
     def _selected_token_mask(self, video_mask: torch.Tensor, per_frame: int) -> torch.Tensor:
         """(B, T) frame mask -> (B, T·per_frame) mask of the kept tokens (frame-major). `"per_frame"`: each token
@@ -518,7 +538,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         """Whether padded frame slots go through the vision tower: with token shift (TS2-Net shifts across every
         slot) and with `mask_padding=False` (X-CLIP), where a frame-level alignment pools over every slot."""
         config = self.config
-        if self.token_shift is not None:
+        if self.token_shift is not None or self.text_gated_interaction is not None:
             return True
         return not config.mask_padding and any(visual_granularity_of(name) == "frame" for name in config.alignments)
 
@@ -532,7 +552,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         frame_embeds, selected_patches, patch_indices, selected_tokens, tower = self._encode_frames(
             pixel_values_videos[encoded], video_mask.shape[1], **kwargs
         )
-        video_embeds, aligned_frames, scored_mask = self._video_and_frame_features(
+        video_embeds, aligned_frames, scored_mask, encoded_frames = self._video_and_frame_features(
             self._per_video(frame_embeds, encoded),
             video_mask,
             None if selected_tokens is None else self._per_video(selected_tokens, encoded),
@@ -546,6 +566,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
             frame_embeds=aligned_frames,
             video_mask=scored_mask,  # `video_mask`, or TS2-Net's tiled token mask at the [CLS] positions
         )
+        if self.text_gated_interaction is not None:  # EERCF: every patch of every slot, and the encoded frames
+            patches = self.visual_projection(self.vision_model.post_layernorm(tower.last_hidden_state[:, 1:]))
+            features.patch_embeds = self._per_video(patches, encoded)
+            features.encoded_frame_embeds = encoded_frames
         if selected_patches is not None:
             features.patch_embeds = self._per_video(selected_patches, encoded)
             features.patch_indices = patch_indices.new_full((*video_mask.shape, patch_indices.shape[-1]), -1)
@@ -583,10 +607,93 @@ class UniTriMModel(UniTriMPreTrainedModel):
             `UniTriMSimilarityOutput` with `logits` (num_texts, num_visuals) and `alignment_scores`, one
             (num_texts, num_visuals) matrix per enabled alignment (for images, the single `text_image` score).
         """
+        if self.text_gated_interaction is not None and not visual_features.is_image:
+            return self._text_gated_similarity(
+                text_features, visual_features, text_block_size, visual_block_size, max_block_elements
+            )
         return self.scorer.similarity(
             text_features, visual_features, self.exp_logit_scale(), text_block_size, visual_block_size,
             max_block_elements,
         )
+
+    # ------------------------------------------------------------------ EERCF (text_gated_interaction)
+
+    def _text_gated_scores(
+        self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures, paired: bool
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The TIB scores (cosine scale) and, when `paired`, the paired text-gated features (`TextGatedInteraction`)."""
+        missing = [name for name in ("frame_embeds", "encoded_frame_embeds", "patch_embeds")
+                   if getattr(visual_features, name) is None]
+        if missing:
+            raise ValueError(
+                f"The text-gated interaction block needs video features with {missing}: compute them with this "
+                "model's get_video_features (or video_features_from_frames with patch_embeds)."
+            )
+        return self.text_gated_interaction(
+            text_features.sentence_embeds, visual_features.frame_embeds, visual_features.encoded_frame_embeds,
+            visual_features.video_mask, visual_features.patch_embeds, paired=paired,
+        )
+
+    def _text_gated_similarity(
+        self,
+        text_features: UniTriMTextFeatures,
+        visual_features: UniTriMVisualFeatures,
+        text_block_size: int | None,
+        visual_block_size: int | None,
+        max_block_elements: int | None,
+    ) -> UniTriMSimilarityOutput:
+        """Every pair's TIB scores, a text gate per pair (EERCF's evaluation), in tiles; the logits are EERCF's
+        fine re-ranking score (`two_stage_retrieval.fine_score`) times the logit scale."""
+        num_texts, num_visuals = text_features.batch_size, visual_features.batch_size
+        visual_block = visual_block_size or num_visuals
+        if text_block_size is None:
+            per_pair = visual_features.patch_embeds[0].numel() + 2 * visual_features.encoded_frame_embeds[0].numel()
+            budget = max_block_elements or num_texts * visual_block * per_pair
+            text_block_size = max(1, budget // (visual_block * per_pair))
+        rows = []
+        for text_start in range(0, num_texts, text_block_size):
+            texts = text_features.take(slice(text_start, text_start + text_block_size))
+            tiles = [self._text_gated_scores(texts, visual_features.take(slice(start, start + visual_block)), False)[0]
+                     for start in range(0, num_visuals, visual_block)]
+            rows.append({name: torch.cat([tile[name] for tile in tiles], dim=1) for name in tiles[0]})
+        scores = {name: torch.cat([row[name] for row in rows], dim=0) for name in rows[0]}
+        return UniTriMSimilarityOutput(logits=self.exp_logit_scale() * fine_score(scores), alignment_scores=scores)
+
+    def two_stage_similarity(
+        self,
+        text_features: UniTriMTextFeatures,
+        visual_features: UniTriMVisualFeatures,
+        top_k: int | None = None,
+    ) -> UniTriMSimilarityOutput:
+        """
+        EERCF's two-stage retrieval: each text's `top_k` videos by the coarse `sentence_video` score (every pair,
+        cheap), re-ranked by the fine score computed for those candidates only (a text gate per pair); the other
+        videos keep their coarse scores, below every candidate (`two_stage_retrieval.two_stage_scores`).
+
+        Args:
+            text_features, visual_features: as `similarity` (videos of this model's `get_video_features`).
+            top_k: candidates per text; `config.rerank_top_k` when None.
+
+        Returns:
+            `UniTriMSimilarityOutput` with the two-stage `logits` (num_texts, num_videos) and the coarse
+            `sentence_video` score in `alignment_scores`.
+        """
+        if self.text_gated_interaction is None:
+            raise ValueError("two_stage_similarity needs a model with config.text_gated_interaction=True (eercf).")
+        top_k = self.config.rerank_top_k if top_k is None else top_k
+        scale = self.exp_logit_scale()
+        sentence = l2_normalize(text_features.sentence_embeds)
+        coarse = sentence @ self.text_gated_interaction.global_weight @ visual_features.video_embeds.T
+
+        def candidate_fine_scores(candidates: torch.Tensor) -> torch.Tensor:
+            rows = []
+            for row, videos in enumerate(candidates):
+                scores, _ = self._text_gated_scores(text_features.take(slice(row, row + 1)), visual_features.take(videos), False)
+                rows.append(fine_score(scores)[0])
+            return scale * torch.stack(rows)
+
+        logits = two_stage_scores(scale * coarse, top_k, candidate_fine_scores)
+        return UniTriMSimilarityOutput(logits=logits, alignment_scores={"sentence_video": coarse})
 
     # ------------------------------------------------------------------ forward
 
@@ -656,6 +763,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
         if image_features is not None:
             sizes["pixel_values"] = image_features.batch_size
         check_same_batch_size(sizes)
+        if self.text_gated_interaction is not None and video_features is not None:
+            return self._text_gated_training_output(text_features, video_features, image_features)
         video_logits, image_logits = contrastive_logits(
             self.scorer, self.exp_logit_scale(), text_features, (video_features, image_features)
         )
@@ -663,6 +772,38 @@ class UniTriMModel(UniTriMPreTrainedModel):
         return UniTriMOutput(
             loss=loss,
             logits_per_text_video=None if video_logits is None else video_logits.per_text,
+            logits_per_text_image=None if image_logits is None else image_logits.per_text,
+            losses=losses,
+            text_features=text_features,
+            video_features=video_features,
+            image_features=image_features,
+        )
+
+
+    def _text_gated_training_output(
+        self,
+        text_features: UniTriMTextFeatures,
+        video_features: UniTriMVisualFeatures,
+        image_features: UniTriMVisualFeatures | None,
+    ) -> UniTriMOutput:
+        """EERCF's loss over the global batch (`eercf_loss`, the features gathered across processes, as EERCF does),
+        plus the keyframe term as the other presets compute it; the local texts' weak logits."""
+        all_texts, offset = gather_features(text_features)
+        all_videos, _ = gather_features(video_features)
+        scale = self.exp_logit_scale()
+        scores, paired_visual = self._text_gated_scores(all_texts, all_videos, paired=True)
+        loss, losses = eercf_loss(
+            scores, scale, l2_normalize(all_texts.sentence_embeds), paired_visual, self.config.pearson_loss_weight
+        )
+        image_logits = None
+        if image_features is not None:
+            (image_logits,) = contrastive_logits(self.scorer, scale, text_features, (image_features,))
+            losses["text_image"] = contrastive_loss(image_logits)
+            loss = loss + self.config.image_loss_weight * losses["text_image"]
+        local = slice(offset, offset + text_features.batch_size)
+        return UniTriMOutput(
+            loss=loss,
+            logits_per_text_video=(scale * weighted_sum(scores, EERCF_WEAK_WEIGHTS))[local],
             logits_per_text_image=None if image_logits is None else image_logits.per_text,
             losses=losses,
             text_features=text_features,
