@@ -51,6 +51,17 @@ TOWER_SWITCHES = ("output_hidden_states", "output_attentions")
 IGNORED_KEYWORDS = ("num_items_in_batch",)
 
 
+def check_text_gated_inputs(visual_features: UniTriMVisualFeatures) -> None:
+    """Raise `ValueError` when video features lack what the text-gated interaction block reads."""
+    missing = [name for name in ("frame_embeds", "encoded_frame_embeds", "patch_embeds")
+               if getattr(visual_features, name) is None]
+    if missing:
+        raise ValueError(
+            f"The text-gated interaction block needs video features with {missing}: compute them with this "
+            "model's get_video_features (or video_features_from_frames with patch_embeds)."
+        )
+
+
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
     """`min(value, maximum)` whose gradient is always passed through, so a parameter at the cap is not frozen."""
     return value - (value - value.clamp(max=maximum)).detach()
@@ -622,13 +633,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures, paired: bool
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The TIB scores (cosine scale) and, when `paired`, the paired text-gated features (`TextGatedInteraction`)."""
-        missing = [name for name in ("frame_embeds", "encoded_frame_embeds", "patch_embeds")
-                   if getattr(visual_features, name) is None]
-        if missing:
-            raise ValueError(
-                f"The text-gated interaction block needs video features with {missing}: compute them with this "
-                "model's get_video_features (or video_features_from_frames with patch_embeds)."
-            )
+        check_text_gated_inputs(visual_features)
         return self.text_gated_interaction(
             text_features.sentence_embeds, visual_features.frame_embeds, visual_features.encoded_frame_embeds,
             visual_features.video_mask, visual_features.patch_embeds, paired=paired,
@@ -644,6 +649,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
     ) -> UniTriMSimilarityOutput:
         """Every pair's TIB scores, a text gate per pair (EERCF's evaluation), in tiles; the logits are EERCF's
         fine re-ranking score (`two_stage_retrieval.fine_score`) times the logit scale."""
+        check_text_gated_inputs(visual_features)
         num_texts, num_visuals = text_features.batch_size, visual_features.batch_size
         visual_block = visual_block_size or num_visuals
         if text_block_size is None:
@@ -680,6 +686,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         """
         if self.text_gated_interaction is None:
             raise ValueError("two_stage_similarity needs a model with config.text_gated_interaction=True (eercf).")
+        check_text_gated_inputs(visual_features)
         top_k = self.config.rerank_top_k if top_k is None else top_k
         scale = self.exp_logit_scale()
         sentence = l2_normalize(text_features.sentence_embeds)
