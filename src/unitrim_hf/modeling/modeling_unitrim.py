@@ -38,7 +38,7 @@ from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTex
 from .patch_selection import PatchSelector
 from .pooling import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
-from .text_gated_interaction import TextGatedInteraction
+from .text_gated_interaction import GatedVisualUnits, TextGatedInteraction
 from .two_stage_retrieval import fine_score, two_stage_scores
 from .token_selection import TokenSelector
 from .token_shift import TemporalTokenShift
@@ -629,15 +629,20 @@ class UniTriMModel(UniTriMPreTrainedModel):
 
     # ------------------------------------------------------------------ EERCF (text_gated_interaction)
 
+    def _text_gated_units(self, visual_features: UniTriMVisualFeatures) -> GatedVisualUnits:
+        """The normalized units of EERCF's scores, once per video batch (`TextGatedInteraction.prepare`)."""
+        check_text_gated_inputs(visual_features)
+        return self.text_gated_interaction.prepare(
+            visual_features.frame_embeds, visual_features.encoded_frame_embeds, visual_features.video_mask,
+            visual_features.patch_embeds,
+        )
+
     def _text_gated_scores(
         self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures, paired: bool
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The TIB scores (cosine scale) and, when `paired`, the paired text-gated features (`TextGatedInteraction`)."""
-        check_text_gated_inputs(visual_features)
-        return self.text_gated_interaction(
-            text_features.sentence_embeds, visual_features.frame_embeds, visual_features.encoded_frame_embeds,
-            visual_features.video_mask, visual_features.patch_embeds, paired=paired,
-        )
+        units = self._text_gated_units(visual_features)
+        return self.text_gated_interaction.scores(text_features.sentence_embeds, units, paired=paired)
 
     def _text_gated_similarity(
         self,
@@ -648,18 +653,19 @@ class UniTriMModel(UniTriMPreTrainedModel):
         max_block_elements: int | None,
     ) -> UniTriMSimilarityOutput:
         """Every pair's TIB scores, a text gate per pair (EERCF's evaluation), in tiles; the logits are EERCF's
-        fine re-ranking score (`two_stage_retrieval.fine_score`) times the logit scale."""
-        check_text_gated_inputs(visual_features)
+        fine re-ranking score (`two_stage_retrieval.fine_score`) times the logit scale. The tiles bound the
+        per-pair intermediates (T·P patch similarities and a D-wide gated frame feature per pair)."""
+        units = self._text_gated_units(visual_features)
         num_texts, num_visuals = text_features.batch_size, visual_features.batch_size
         visual_block = visual_block_size or num_visuals
         if text_block_size is None:
-            per_pair = visual_features.patch_embeds[0].numel() + 2 * visual_features.encoded_frame_embeds[0].numel()
+            per_pair = units.patches.shape[1] + units.encoded.shape[1] + units.encoded.shape[2]
             budget = max_block_elements or num_texts * visual_block * per_pair
             text_block_size = max(1, budget // (visual_block * per_pair))
         rows = []
         for text_start in range(0, num_texts, text_block_size):
-            texts = text_features.take(slice(text_start, text_start + text_block_size))
-            tiles = [self._text_gated_scores(texts, visual_features.take(slice(start, start + visual_block)), False)[0]
+            sentences = text_features.sentence_embeds[text_start : text_start + text_block_size]
+            tiles = [self.text_gated_interaction.scores(sentences, units.take(slice(start, start + visual_block)), False)[0]
                      for start in range(0, num_visuals, visual_block)]
             rows.append({name: torch.cat([tile[name] for tile in tiles], dim=1) for name in tiles[0]})
         scores = {name: torch.cat([row[name] for row in rows], dim=0) for name in rows[0]}
@@ -686,17 +692,16 @@ class UniTriMModel(UniTriMPreTrainedModel):
         """
         if self.text_gated_interaction is None:
             raise ValueError("two_stage_similarity needs a model with config.text_gated_interaction=True (eercf).")
-        check_text_gated_inputs(visual_features)
+        units = self._text_gated_units(visual_features)
         top_k = self.config.rerank_top_k if top_k is None else top_k
         scale = self.exp_logit_scale()
-        sentence = l2_normalize(text_features.sentence_embeds)
-        coarse = sentence @ self.text_gated_interaction.global_weight @ visual_features.video_embeds.T
+        sentences = text_features.sentence_embeds
+        coarse = l2_normalize(sentences) @ self.text_gated_interaction.global_weight @ units.video.T
 
         def candidate_fine_scores(candidates: torch.Tensor) -> torch.Tensor:
-            rows = []
-            for row, videos in enumerate(candidates):
-                scores, _ = self._text_gated_scores(text_features.take(slice(row, row + 1)), visual_features.take(videos), False)
-                rows.append(fine_score(scores)[0])
+            # one text against its own k candidates at a time: the per-pair gates cost k pairs per text, not all
+            rows = [fine_score(self.text_gated_interaction.scores(sentences[row : row + 1], units.take(videos), False)[0])[0]
+                    for row, videos in enumerate(candidates)]
             return scale * torch.stack(rows)
 
         logits = two_stage_scores(scale * coarse, top_k, candidate_fine_scores)

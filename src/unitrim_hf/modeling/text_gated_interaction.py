@@ -20,6 +20,8 @@ Every score is on the cosine scale; the caller multiplies by the logit scale. Im
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -51,6 +53,27 @@ def paired_gates(similarity: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.diagonal(similarity, dim1=0, dim2=1).transpose(0, 1).detach().div(temperature).softmax(dim=-1)
 
 
+@dataclass
+class GatedVisualUnits:
+    """
+    A video batch's normalized units, prepared once for any number of texts (`TextGatedInteraction.prepare`).
+
+    Args:
+        video (`(num_videos, D)`): the video embeddings, the normalized masked mean of the normalized encoded frames.
+        frames (`(num_videos, T, D)`): normalized CLIP frames (the weak score's and the gates' frames).
+        encoded (`(num_videos, T, D)`): normalized encoded frames (what the frame gates pool).
+        patches (`(num_videos, T·P, D)`): normalized patches.
+    """
+
+    video: torch.Tensor
+    frames: torch.Tensor
+    encoded: torch.Tensor
+    patches: torch.Tensor
+
+    def take(self, rows: slice | torch.Tensor) -> "GatedVisualUnits":
+        return GatedVisualUnits(self.video[rows], self.frames[rows], self.encoded[rows], self.patches[rows])
+
+
 class TextGatedInteraction(nn.Module):
     """
     EERCF's scores and its two learned matrices.
@@ -65,26 +88,25 @@ class TextGatedInteraction(nn.Module):
         self.global_weight = nn.Parameter(torch.eye(embed_dim))  # W of `sentence_video`
         self.frame_weight = nn.Parameter(torch.eye(max_frames))  # M of `sentence_frame_weak`
 
-    def weak_scores(
-        self, sentence: torch.Tensor, video: torch.Tensor, frames: torch.Tensor, patches: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    @staticmethod
+    def prepare(
+        clip_frame_embeds: torch.Tensor, encoded_frame_embeds: torch.Tensor, video_mask: torch.Tensor,
+        patch_embeds: torch.Tensor,
+    ) -> GatedVisualUnits:
         """
         Args:
-            sentence (`(num_texts, D)`), video (`(num_videos, D)`), frames (`(num_videos, T, D)`),
-            patches (`(num_videos, F·P, D)`): normalized features.
-
-        Returns:
-            {`sentence_video`, `sentence_frame_weak`, `sentence_patch_weak`: `(num_texts, num_videos)`}.
+            clip_frame_embeds (`(num_videos, T, D)`): CLIP's projected frame features, every slot.
+            encoded_frame_embeds (`(num_videos, T, D)`): the temporal encoder's output, every slot.
+            video_mask (`(num_videos, T)` bool): true for real frames (read by the video mean only).
+            patch_embeds (`(num_videos, T, P, D)`): projected patch features ([CLS] excluded), every slot.
         """
-        frame_similarity = torch.einsum("td,vfd->tvf", sentence, frames)
-        frame_pooling = torch.softmax(frame_similarity / WEAK_TEMPERATURE, dim=-1) @ self.frame_weight
-        patch_similarity = torch.einsum("td,vpd->tvp", sentence, patches)
-        patch_pooling = torch.softmax(patch_similarity / WEAK_TEMPERATURE, dim=-1)
-        return {
-            "sentence_video": sentence @ self.global_weight @ video.T,
-            "sentence_frame_weak": (frame_similarity * frame_pooling).sum(dim=-1),
-            "sentence_patch_weak": (patch_similarity * patch_pooling).sum(dim=-1),
-        }
+        encoded = l2_normalize(encoded_frame_embeds)
+        return GatedVisualUnits(
+            video=l2_normalize(masked_mean(encoded, video_mask, dim=1)),
+            frames=l2_normalize(clip_frame_embeds),
+            encoded=encoded,
+            patches=l2_normalize(patch_embeds).flatten(1, 2),
+        )
 
     def forward(
         self,
@@ -97,12 +119,21 @@ class TextGatedInteraction(nn.Module):
         gated_patches: bool = False,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """
+        `scores` of the sentences against the videos' units (`prepare`, whose arguments these are).
+
         Args:
             sentence_embeds (`(num_texts, D)`): sentence features (normalized here).
-            clip_frame_embeds (`(num_videos, T, D)`): CLIP's projected frame features, every slot.
-            encoded_frame_embeds (`(num_videos, T, D)`): the temporal encoder's output, every slot.
-            video_mask (`(num_videos, T)` bool): true for real frames (read by the video mean only).
-            patch_embeds (`(num_videos, T, P, D)`): projected patch features ([CLS] excluded), every slot.
+        """
+        units = self.prepare(clip_frame_embeds, encoded_frame_embeds, video_mask, patch_embeds)
+        return self.scores(sentence_embeds, units, paired, gated_patches)
+
+    def scores(
+        self, sentence_embeds: torch.Tensor, units: GatedVisualUnits, paired: bool, gated_patches: bool = False
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """
+        Args:
+            sentence_embeds (`(num_texts, D)`): sentence features (normalized here).
+            units: the videos' prepared units.
             paired: EERCF's training form (square batch, the gates of each video's paired sentence, detached);
                 False: a gate per (text, video) pair (its evaluation).
             gated_patches: compute `sentence_patch_strong` in the per-pair form (EERCF evaluates it only when its
@@ -115,29 +146,33 @@ class TextGatedInteraction(nn.Module):
             `paired`}).
         """
         sentence = l2_normalize(sentence_embeds)
-        encoded = l2_normalize(encoded_frame_embeds)
-        video = l2_normalize(masked_mean(encoded, video_mask, dim=1))
-        frames = l2_normalize(clip_frame_embeds)
-        patches = l2_normalize(patch_embeds).flatten(1, 2)
-        scores = self.weak_scores(sentence, video, frames, patches)
-        frame_similarity = torch.einsum("td,vfd->tvf", sentence, frames)
-        patch_similarity = torch.einsum("td,vpd->tvp", sentence, patches)
-        visual = {"video": video}
+        frame_similarity = torch.einsum("td,vfd->tvf", sentence, units.frames)
+        patch_similarity = torch.einsum("td,vpd->tvp", sentence, units.patches)
+        frame_pooling = torch.softmax(frame_similarity / WEAK_TEMPERATURE, dim=-1) @ self.frame_weight
+        patch_pooling = torch.softmax(patch_similarity / WEAK_TEMPERATURE, dim=-1)
+        scores = {
+            "sentence_video": sentence @ self.global_weight @ units.video.T,
+            "sentence_frame_weak": (frame_similarity * frame_pooling).sum(dim=-1),
+            "sentence_patch_weak": (patch_similarity * patch_pooling).sum(dim=-1),
+        }
+        visual = {"video": units.video}
         if paired:
-            if sentence.shape[0] != frames.shape[0]:
+            if sentence.shape[0] != units.video.shape[0]:
                 raise ValueError(
                     f"The paired (training) text gates need as many texts as videos, got {sentence.shape[0]} and "
-                    f"{frames.shape[0]}."
+                    f"{units.video.shape[0]}."
                 )
-            visual["frame"] = text_gated_pooling(paired_gates(frame_similarity, FRAME_GATE_TEMPERATURE), encoded)
-            visual["patch"] = text_gated_pooling(paired_gates(patch_similarity, PATCH_GATE_TEMPERATURE), patches)
+            visual["frame"] = text_gated_pooling(paired_gates(frame_similarity, FRAME_GATE_TEMPERATURE), units.encoded)
+            visual["patch"] = text_gated_pooling(paired_gates(patch_similarity, PATCH_GATE_TEMPERATURE), units.patches)
             scores["sentence_frame_strong"] = sentence @ visual["frame"].T
             scores["sentence_patch_strong"] = sentence @ visual["patch"].T
             return scores, visual
-        scores["sentence_frame_strong"] = per_pair_gated_scores(sentence, frame_similarity, encoded, FRAME_GATE_TEMPERATURE)
+        scores["sentence_frame_strong"] = per_pair_gated_scores(
+            sentence, frame_similarity, units.encoded, FRAME_GATE_TEMPERATURE
+        )
         if gated_patches:
             scores["sentence_patch_strong"] = per_pair_gated_scores(
-                sentence, patch_similarity, patches, PATCH_GATE_TEMPERATURE
+                sentence, patch_similarity, units.patches, PATCH_GATE_TEMPERATURE
             )
         else:
             scores["sentence_patch_strong"] = scores["sentence_frame_strong"]
