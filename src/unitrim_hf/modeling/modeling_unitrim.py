@@ -698,11 +698,17 @@ class UniTriMModel(UniTriMPreTrainedModel):
         sentences = text_features.sentence_embeds
         coarse = l2_normalize(sentences) @ self.text_gated_interaction.global_weight @ units.video.T
 
+        per_text = units.patches.shape[1] * units.video.shape[0]  # the patch cosines of one text, every video
+        text_block = max(1, DEFAULT_MAX_BLOCK_ELEMENTS // per_text)
+
         def candidate_fine_scores(candidates: torch.Tensor) -> torch.Tensor:
-            # one text against its own k candidates at a time: the per-pair gates cost k pairs per text, not all
-            rows = [fine_score(self.text_gated_interaction.scores(sentences[row : row + 1], units.take(videos), False)[0])[0]
-                    for row, videos in enumerate(candidates)]
-            return scale * torch.stack(rows)
+            rows = [
+                fine_score(self.text_gated_interaction.candidate_scores(
+                    sentences[start : start + text_block], units, candidates[start : start + text_block]
+                ))
+                for start in range(0, len(candidates), text_block)
+            ]
+            return scale * torch.cat(rows)
 
         logits = two_stage_scores(scale * coarse, top_k, candidate_fine_scores)
         return UniTriMSimilarityOutput(logits=logits, alignment_scores={"sentence_video": coarse})

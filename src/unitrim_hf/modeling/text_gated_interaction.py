@@ -127,6 +127,54 @@ class TextGatedInteraction(nn.Module):
         units = self.prepare(clip_frame_embeds, encoded_frame_embeds, video_mask, patch_embeds)
         return self.scores(sentence_embeds, units, paired, gated_patches)
 
+    def weak_scores(
+        self, sentence: torch.Tensor, units: GatedVisualUnits
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            sentence (`(num_texts, D)`): normalized sentences.
+            units: the videos' prepared units.
+
+        Returns:
+            {`sentence_video`, `sentence_frame_weak`, `sentence_patch_weak`: `(num_texts, num_videos)`}, and the
+            sentence-frame `(num_texts, num_videos, T)` and sentence-patch `(num_texts, num_videos, T·P)` cosines.
+        """
+        frame_similarity = torch.einsum("td,vfd->tvf", sentence, units.frames)
+        patch_similarity = torch.einsum("td,vpd->tvp", sentence, units.patches)
+        frame_pooling = torch.softmax(frame_similarity / WEAK_TEMPERATURE, dim=-1) @ self.frame_weight
+        patch_pooling = torch.softmax(patch_similarity / WEAK_TEMPERATURE, dim=-1)
+        scores = {
+            "sentence_video": sentence @ self.global_weight @ units.video.T,
+            "sentence_frame_weak": (frame_similarity * frame_pooling).sum(dim=-1),
+            "sentence_patch_weak": (patch_similarity * patch_pooling).sum(dim=-1),
+        }
+        return scores, frame_similarity, patch_similarity
+
+    def candidate_scores(
+        self, sentence_embeds: torch.Tensor, units: GatedVisualUnits, candidates: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """
+        The evaluation scores of each text against its own candidate videos only (the fine stage of the two-stage
+        retrieval): the weak scores come from one product with every video (cheap per pair), the per-pair text
+        gates (a D-wide pooled feature per pair) only for the candidates.
+
+        Args:
+            sentence_embeds (`(num_texts, D)`): sentence features (normalized here).
+            units: the prepared units of all videos.
+            candidates (`(num_texts, k)`): each text's candidate video indices.
+
+        Returns:
+            {`sentence_video`, `sentence_frame_weak`, `sentence_patch_weak`, `sentence_frame_strong`:
+            `(num_texts, k)`}.
+        """
+        sentence = l2_normalize(sentence_embeds)
+        weak, frame_similarity, _ = self.weak_scores(sentence, units)
+        scores = {name: score.gather(1, candidates) for name, score in weak.items()}
+        gates = torch.softmax(frame_similarity[torch.arange(len(candidates))[:, None], candidates] / FRAME_GATE_TEMPERATURE, dim=-1)
+        pooled = l2_normalize(torch.einsum("tkf,tkfd->tkd", gates, units.encoded[candidates]))
+        scores["sentence_frame_strong"] = torch.einsum("td,tkd->tk", sentence, pooled)
+        return scores
+
     def scores(
         self, sentence_embeds: torch.Tensor, units: GatedVisualUnits, paired: bool, gated_patches: bool = False
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -146,15 +194,7 @@ class TextGatedInteraction(nn.Module):
             `paired`}).
         """
         sentence = l2_normalize(sentence_embeds)
-        frame_similarity = torch.einsum("td,vfd->tvf", sentence, units.frames)
-        patch_similarity = torch.einsum("td,vpd->tvp", sentence, units.patches)
-        frame_pooling = torch.softmax(frame_similarity / WEAK_TEMPERATURE, dim=-1) @ self.frame_weight
-        patch_pooling = torch.softmax(patch_similarity / WEAK_TEMPERATURE, dim=-1)
-        scores = {
-            "sentence_video": sentence @ self.global_weight @ units.video.T,
-            "sentence_frame_weak": (frame_similarity * frame_pooling).sum(dim=-1),
-            "sentence_patch_weak": (patch_similarity * patch_pooling).sum(dim=-1),
-        }
+        scores, frame_similarity, patch_similarity = self.weak_scores(sentence, units)
         visual = {"video": units.video}
         if paired:
             if sentence.shape[0] != units.video.shape[0]:
