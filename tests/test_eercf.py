@@ -119,6 +119,8 @@ def test_evaluate_retrieval_ranks_videos_in_two_stages(tmp_path) -> None:
     coarse_top = two_stage.topk(2, dim=1).indices.sort(dim=1).values
     assert torch.equal(coarse_top, sentence_video.topk(2, dim=1).indices.sort(dim=1).values)
     assert not torch.equal(two_stage.argsort(dim=1), fine_only.argsort(dim=1))
+    with pytest.raises(ValueError, match="two-stage ranking .* is not one: evaluate with rerank_top_k=0"):
+        evaluate_retrieval(model, processor, test, include_images=False, dsl=True, show_progress=False)
 
 
 @pytest.mark.parametrize(

@@ -213,6 +213,12 @@ def evaluate_retrieval(
     methods = parse_postprocessing(postprocessing)
     if dsl and not any(method.name == DualSoftmax.name for method in methods):
         methods = (DualSoftmax(), *methods)
+    if methods and getattr(model.config, "rerank_top_k", 0):
+        raise ValueError(
+            f"Post-processing ({[method.name for method in methods]}) normalizes one score matrix, and EERCF's "
+            "two-stage ranking (config.rerank_top_k) is not one: evaluate with rerank_top_k=0 (the fine score of "
+            "every pair) for post-processed numbers."
+        )
     bank = _query_bank_texts(methods, query_bank, videos)
     if device is not None:
         model.to(device)
