@@ -92,7 +92,8 @@ def test_training_scores_loss_and_gradients_match_official(name: str) -> None:
     text, video, leaves = fixture_features(model, tensors)
     scores, _ = model._text_gated_scores(text, video, paired=True)
     for score_name in TIB_SCORES:
-        close(model.exp_logit_scale() * scores[score_name], tensors[f"train.{score_name}"], f"{name} train {score_name}")
+        expected = tensors[f"train.{score_name}"]
+        close(model.exp_logit_scale() * scores[score_name], expected, f"{name} train {score_name}")
     output = model._text_gated_training_output(text, video, None)
     parts = output.losses
     for level in ("video", "frame", "patch"):
@@ -148,7 +149,8 @@ def test_two_stage_ranks_candidates_first_and_checks_its_inputs() -> None:
     coarse = torch.tensor([[5.0, 4.0, 3.0, 2.0]])
     final = two_stage_scores(coarse, 2, lambda candidates: torch.tensor([[-50.0, 10.0]]))
     assert final.argsort(dim=1, descending=True).tolist() == [[1, 0, 2, 3]]  # far-below fine scores stay on top
-    assert two_stage_scores(coarse, 10, lambda c: -coarse.gather(1, c)).argsort(dim=1, descending=True).tolist() == [[3, 2, 1, 0]]
+    reversed_order = two_stage_scores(coarse, 10, lambda candidates: -coarse.gather(1, candidates))
+    assert reversed_order.argsort(dim=1, descending=True).tolist() == [[3, 2, 1, 0]]  # k >= gallery: all re-ranked
     with pytest.raises(ValueError, match="top_k >= 1"):
         two_stage_scores(coarse, 0, lambda c: c.float())
     with pytest.raises(ValueError, match="candidates' shape"):

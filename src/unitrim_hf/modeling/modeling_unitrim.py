@@ -665,8 +665,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
         rows = []
         for text_start in range(0, num_texts, text_block_size):
             sentences = text_features.sentence_embeds[text_start : text_start + text_block_size]
-            tiles = [self.text_gated_interaction.scores(sentences, units.take(slice(start, start + visual_block)), False)[0]
-                     for start in range(0, num_visuals, visual_block)]
+            tiles = [
+                self.text_gated_interaction.scores(sentences, units.take(slice(start, start + visual_block)), False)[0]
+                for start in range(0, num_visuals, visual_block)
+            ]
             rows.append({name: torch.cat([tile[name] for tile in tiles], dim=1) for name in tiles[0]})
         scores = {name: torch.cat([row[name] for row in rows], dim=0) for name in rows[0]}
         return UniTriMSimilarityOutput(logits=self.exp_logit_scale() * fine_score(scores), alignment_scores=scores)

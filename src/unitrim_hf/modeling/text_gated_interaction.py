@@ -170,7 +170,8 @@ class TextGatedInteraction(nn.Module):
         sentence = l2_normalize(sentence_embeds)
         weak, frame_similarity, _ = self.weak_scores(sentence, units)
         scores = {name: score.gather(1, candidates) for name, score in weak.items()}
-        gates = torch.softmax(frame_similarity[torch.arange(len(candidates))[:, None], candidates] / FRAME_GATE_TEMPERATURE, dim=-1)
+        candidate_similarity = frame_similarity[torch.arange(len(candidates))[:, None], candidates]
+        gates = torch.softmax(candidate_similarity / FRAME_GATE_TEMPERATURE, dim=-1)
         pooled = l2_normalize(torch.einsum("tkf,tkfd->tkd", gates, units.encoded[candidates]))
         scores["sentence_frame_strong"] = torch.einsum("td,tkd->tk", sentence, pooled)
         return scores

@@ -48,7 +48,9 @@ def two_stage_scores(
     candidates = top_k_candidates(coarse, top_k)
     fine = candidate_fine_scores(candidates).to(coarse.dtype)
     if fine.shape != candidates.shape:
-        raise ValueError(f"The fine scores must have the candidates' shape {tuple(candidates.shape)}, got {tuple(fine.shape)}.")
+        raise ValueError(
+            f"The fine scores must have the candidates' shape {tuple(candidates.shape)}, got {tuple(fine.shape)}."
+        )
     # One shift for the whole matrix keeps every candidate above every non-candidate and the fine order inside.
     shift = coarse.max() - fine.min() + 1
     return coarse.scatter(1, candidates, fine + shift)
