@@ -10,7 +10,7 @@ import torch
 
 from model_inputs import random_image_inputs, random_text_inputs, random_video_inputs
 from unitrim_hf import UniTriMConfig, UniTriMModel
-from unitrim_hf.modeling.losses import _SCORED_FIELDS
+from unitrim_hf.modeling.losses import _SCORED_FIELDS, TEXT_GATED_FIELDS
 from unitrim_hf.modeling.alignment_table import IMAGE_ALIGNMENT, SCORED_TEXT_FIELDS, SCORED_VISUAL_FIELDS
 from unitrim_hf.modeling.mgsa_scorer import ALIGNMENTS, TEXT_IMAGE, MGSAScorer, alignment_logits, coarse_text_embeds
 from unitrim_hf.modeling.modeling_outputs import UniTriMTextFeatures, UniTriMVisualFeatures
@@ -55,6 +55,7 @@ def test_each_alignment_reads_only_the_fields_it_declares(encoded, name: str) ->
 
 def test_gathered_fields_are_the_declared_ones() -> None:
     declared = {field for a in (*ALIGNMENTS.values(), TEXT_IMAGE) for field in (*a.text_fields, *a.visual_fields)}
+    declared |= set(TEXT_GATED_FIELDS)
     assert set(_SCORED_FIELDS) == declared and len(_SCORED_FIELDS) == len(declared)
 
 

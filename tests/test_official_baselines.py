@@ -184,4 +184,5 @@ def test_fixtures_name_the_official_commits() -> None:
         "ArrowLuo/CLIP4Clip": "508ffa3de39ba0563a03199c440ab602a72e9b6f",
         "LiuRicky/ts2_net": "1d9d4d53d27057f29fbdba9c4c1586dbda294519",
         "Ziyang412/UCoFiA": "6098be26627e445f03de5dc0f4b1db74f55d39d3",
+        "adxcreative/EERCF": "90f1d0757408ca6c48f1115a0d78d86ddb44f12c",
     }, json.dumps(commits)

@@ -214,6 +214,12 @@ def evaluate_retrieval(
     methods = parse_postprocessing(postprocessing)
     if dsl and not any(method.name == DualSoftmax.name for method in methods):
         methods = (DualSoftmax(), *methods)
+    if methods and getattr(model.config, "rerank_top_k", 0):
+        raise ValueError(
+            f"Post-processing ({[method.name for method in methods]}) normalizes one score matrix, and EERCF's "
+            "two-stage ranking (config.rerank_top_k) is not one: evaluate with rerank_top_k=0 (the fine score of "
+            "every pair) for post-processed numbers."
+        )
     bank = _query_bank_texts(methods, query_bank, videos)
     if device is not None:
         model.to(device)
@@ -258,7 +264,10 @@ def evaluate_retrieval(
 
             started = time.perf_counter()
             query_rows = torch.as_tensor(query_to_unique, dtype=torch.long)
-            video_scores = model.similarity(text_features, gallery.video_features, block_size, block_size)
+            if getattr(model.config, "rerank_top_k", 0):  # EERCF's two-stage retrieval, its evaluation
+                video_scores = model.two_stage_similarity(text_features, gallery.video_features)
+            else:
+                video_scores = model.similarity(text_features, gallery.video_features, block_size, block_size)
             video_logits = video_scores.logits.float().cpu()[query_rows]
             results = bidirectional_metrics(video_logits, targets, "text_to_video", "video_to_text")
             logit_scale = float(model.exp_logit_scale())

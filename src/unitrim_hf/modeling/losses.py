@@ -85,7 +85,9 @@ def _gather_padded(tensor: torch.Tensor, shapes_of_ranks: torch.Tensor) -> torch
 # Fields the scorer's alignments declare they read; the others (disentangler internals, patch indices) stay
 # local. A tuple: every process must gather them in the same order. Text and visual features share a field name
 # (`pooler_output`), listed once.
-_SCORED_FIELDS = tuple(dict.fromkeys(SCORED_TEXT_FIELDS + SCORED_VISUAL_FIELDS))
+# EERCF's text-gated interaction block also reads the encoded frames (`text_gated_interaction`).
+TEXT_GATED_FIELDS = ("encoded_frame_embeds",)
+_SCORED_FIELDS = tuple(dict.fromkeys(SCORED_TEXT_FIELDS + SCORED_VISUAL_FIELDS + TEXT_GATED_FIELDS))
 
 
 def gather_features(features: Features) -> tuple[Features, int]:

@@ -128,11 +128,14 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
             always without temporal layers, the projected CLS features, i.e. CLIP's image features.
         video_mask (`(B, T)` bool): true for real frames.
         patch_embeds (`(B, T, K, D)`, optional): projected selected patch tokens; None without patch selection.
+            With `text_gated_interaction` (EERCF), every patch of every frame slot: K = P, no `patch_indices`.
         patch_indices (`(B, T, K)`, optional): indices of the selected patches in the frame's patch grid.
         is_image (`bool`, optional): true for features of still images (T = 1, no temporal encoder, no patches); they are scored by
             one cosine with the text's `image_text_embeds`.
         token_embeds (`(B, T, 1 + K, D)`, optional): UCoFiA's kept tokens of every frame ([CLS], then the K
             selected patch tokens, projected, not normalized); None without `token_selection_output="token_embeds"`.
+        encoded_frame_embeds (`(B, T, D)`, optional): the temporal encoder's output at every frame slot (not
+            normalized), which EERCF's text gates re-pool; only with `text_gated_interaction`.
     """
 
     last_hidden_state: torch.Tensor | None = None
@@ -145,6 +148,7 @@ class UniTriMVisualFeatures(_FeatureBatch, ModelOutput):
     patch_indices: torch.Tensor | None = None
     is_image: bool | None = None
     token_embeds: torch.Tensor | None = None
+    encoded_frame_embeds: torch.Tensor | None = None
 
     @property
     def video_embeds(self) -> torch.Tensor | None:

@@ -32,12 +32,15 @@ from .input_validation import (
     pad_to_fixed_length,
 )
 from .alignment_table import visual_granularity_of
-from .losses import UniTriMLoss, contrastive_logits
+from .eercf_loss import eercf_loss, weighted_sum, EERCF_WEAK_WEIGHTS
+from .losses import UniTriMLoss, contrastive_logits, contrastive_loss, gather_features
 from .mgsa_scorer import DEFAULT_MAX_BLOCK_ELEMENTS, MGSAScorer
 from .modeling_outputs import UniTriMOutput, UniTriMSimilarityOutput, UniTriMTextFeatures, UniTriMVisualFeatures
 from .patch_selection import PatchSelector
 from .pooling import l2_normalize, masked_mean
 from .temporal_encoder import TemporalEncoder, ZeroInitLinear
+from .text_gated_interaction import GatedVisualUnits, TextGatedInteraction
+from .two_stage_retrieval import fine_score, two_stage_scores
 from .token_selection import TokenSelector
 from .token_shift import TemporalTokenShift
 
@@ -47,6 +50,17 @@ XCLIP_PADDING_TOKEN_ID = 0
 TOWER_SWITCHES = ("output_hidden_states", "output_attentions")
 # What transformers' Trainer passes to every model that takes **kwargs; the contrastive loss has no use for it.
 IGNORED_KEYWORDS = ("num_items_in_batch",)
+
+
+def check_text_gated_inputs(visual_features: UniTriMVisualFeatures) -> None:
+    """Raise `ValueError` when video features lack what the text-gated interaction block reads."""
+    missing = [name for name in ("frame_embeds", "encoded_frame_embeds", "patch_embeds")
+               if getattr(visual_features, name) is None]
+    if missing:
+        raise ValueError(
+            f"The text-gated interaction block needs video features with {missing}: compute them with this "
+            "model's get_video_features (or video_features_from_frames with patch_embeds)."
+        )
 
 
 def clamp_with_gradient(value: torch.Tensor, maximum: float) -> torch.Tensor:
@@ -90,7 +104,7 @@ class UniTriMPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, TextDisentangler):
             init.zeros_(module.spatial_gate)
-        elif isinstance(module, (AOSMWeights, ISAWeights)):
+        elif isinstance(module, (AOSMWeights, ISAWeights, TextGatedInteraction)):
             for parameter in module.parameters(recurse=False):
                 init.eye_(parameter)
         elif isinstance(module, UniTriMModel):
@@ -161,6 +175,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
             else None
         )
         self.scorer = MGSAScorer.from_config(config, self.aosm, self.isa)
+        self.text_gated_interaction = (
+            TextGatedInteraction(embed_dim, config.max_frames) if config.text_gated_interaction else None
+        )
         self.criterion = UniTriMLoss(
             config.image_loss_weight, config.reconstruction_loss_weight, config.orthogonality_loss_weight
         )
@@ -396,6 +413,11 @@ class UniTriMModel(UniTriMPreTrainedModel):
                 pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames",
                 fixed_by="this model's token shift runs on",
             )
+        elif self.text_gated_interaction is not None:  # EERCF's (T, T) frame matrix
+            pixel_values_videos, video_mask = pad_to_fixed_length(
+                pixel_values_videos, video_mask, self.config.max_frames, "pixel_values_videos", "max_frames",
+                fixed_by="this model's text-gated interaction block is sized for",
+            )
         return self._visual_features(pixel_values_videos, video_mask, **self._tower_kwargs(kwargs))
 
     @can_return_tuple
@@ -448,7 +470,9 @@ class UniTriMModel(UniTriMPreTrainedModel):
         per_video = frame_values.new_zeros(batch_size, num_frames, *frame_values.shape[1:])
         return per_video.index_put((video_mask,), frame_values)
 
-    def video_features_from_frames(self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor) -> UniTriMVisualFeatures:
+    def video_features_from_frames(
+        self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor, patch_embeds: torch.Tensor | None = None
+    ) -> UniTriMVisualFeatures:
         """
         The video-level and frame-level features of CLIP's projected frame features (what the similarity head of
         X-CLIP and CLIP4Clip receives as `visual_output`): the temporal encoder, the video embedding (masked mean
@@ -458,9 +482,16 @@ class UniTriMModel(UniTriMPreTrainedModel):
         Args:
             clip_frame_embeds (`(B, T, D)`): projected [CLS] features of every frame slot.
             video_mask (`(B, T)` bool): true for real frames.
+            patch_embeds (`(B, T, P, D)`, optional): with `text_gated_interaction`, every projected patch token of
+                every frame slot (what EERCF's head receives as `visual_patches`); kept as `patch_embeds`.
         """
-        video_embeds, aligned_frames, _ = self._video_and_frame_features(clip_frame_embeds, video_mask)
-        return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask)
+        video_embeds, aligned_frames, _, encoded = self._video_and_frame_features(clip_frame_embeds, video_mask)
+        if self.text_gated_interaction is None:
+            return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask)
+        return UniTriMVisualFeatures(
+            pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=video_mask, patch_embeds=patch_embeds,
+            encoded_frame_embeds=encoded,
+        )
 
     def video_features_from_tokens(
         self, projected_tokens: torch.Tensor, video_mask: torch.Tensor, selection_noise: torch.Tensor | None = None
@@ -487,17 +518,17 @@ class UniTriMModel(UniTriMPreTrainedModel):
             features = self.video_features_from_frames(projected_tokens[:, :, 0], video_mask)
             features.token_embeds = selected
             return features
-        video_embeds, aligned_frames, frame_mask = self._video_and_frame_features(
+        video_embeds, aligned_frames, frame_mask, _ = self._video_and_frame_features(
             projected_tokens[:, :, 0], video_mask, selected
         )
         return UniTriMVisualFeatures(pooler_output=video_embeds, frame_embeds=aligned_frames, video_mask=frame_mask)
 
     def _video_and_frame_features(
         self, clip_frame_embeds: torch.Tensor, video_mask: torch.Tensor, selected_tokens: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, D) CLIP frame features (and TS2-Net's (B, T, 1 + K, D) selected tokens) -> the video embedding
-        (B, D), the frame-level features (B, T, D) and the mask the scores use (B, T): `video_mask`, except with
-        TS2-Net's tiled token mask (`_selected_token_mask`)."""
+        (B, D), the frame-level features (B, T, D), the mask the scores use (B, T): `video_mask`, except with
+        TS2-Net's tiled token mask (`_selected_token_mask`), and the encoded frames (B, T, D)."""
         encoded_frames = clip_frame_embeds
         if selected_tokens is not None:
             encoded_frames, video_mask = self._encode_selected_tokens(selected_tokens, video_mask)
@@ -505,7 +536,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
             encoded_frames = self.temporal_encoder(clip_frame_embeds, video_mask)
         video_embeds = l2_normalize(masked_mean(l2_normalize(encoded_frames), video_mask, dim=1))
         aligned = clip_frame_embeds if self.config.frame_alignment_features == "clip" else encoded_frames
-        return video_embeds, aligned, video_mask
+        return video_embeds, aligned, video_mask, encoded_frames
 
     def _selected_token_mask(self, video_mask: torch.Tensor, per_frame: int) -> torch.Tensor:
         """(B, T) frame mask -> (B, T·per_frame) mask of the kept tokens (frame-major). `"per_frame"`: each token
@@ -545,7 +576,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         """Whether padded frame slots go through the vision tower: with token shift (TS2-Net shifts across every
         slot) and with `mask_padding=False` (X-CLIP), where a frame-level alignment pools over every slot."""
         config = self.config
-        if self.token_shift is not None:
+        if self.token_shift is not None or self.text_gated_interaction is not None:
             return True
         return not config.mask_padding and any(visual_granularity_of(name) == "frame" for name in config.alignments)
 
@@ -562,7 +593,7 @@ class UniTriMModel(UniTriMPreTrainedModel):
         kept_tokens = None
         if selected_tokens is not None and self._selects_token_features():
             kept_tokens, selected_tokens = self._per_video(selected_tokens, encoded), None
-        video_embeds, aligned_frames, scored_mask = self._video_and_frame_features(
+        video_embeds, aligned_frames, scored_mask, encoded_frames = self._video_and_frame_features(
             self._per_video(frame_embeds, encoded),
             video_mask,
             None if selected_tokens is None else self._per_video(selected_tokens, encoded),
@@ -578,6 +609,10 @@ class UniTriMModel(UniTriMPreTrainedModel):
         )
         if kept_tokens is not None:
             features.token_embeds = kept_tokens
+        if self.text_gated_interaction is not None:  # EERCF: every patch of every slot, and the encoded frames
+            patches = self.visual_projection(self.vision_model.post_layernorm(tower.last_hidden_state[:, 1:]))
+            features.patch_embeds = self._per_video(patches, encoded)
+            features.encoded_frame_embeds = encoded_frames
         if selected_patches is not None:
             features.patch_embeds = self._per_video(selected_patches, encoded)
             features.patch_indices = patch_indices.new_full((*video_mask.shape, patch_indices.shape[-1]), -1)
@@ -615,10 +650,102 @@ class UniTriMModel(UniTriMPreTrainedModel):
             `UniTriMSimilarityOutput` with `logits` (num_texts, num_visuals) and `alignment_scores`, one
             (num_texts, num_visuals) matrix per enabled alignment (for images, the single `text_image` score).
         """
+        if self.text_gated_interaction is not None and not visual_features.is_image:
+            return self._text_gated_similarity(
+                text_features, visual_features, text_block_size, visual_block_size, max_block_elements
+            )
         return self.scorer.similarity(
             text_features, visual_features, self.exp_logit_scale(), text_block_size, visual_block_size,
             max_block_elements,
         )
+
+    # ------------------------------------------------------------------ EERCF (text_gated_interaction)
+
+    def _text_gated_units(self, visual_features: UniTriMVisualFeatures) -> GatedVisualUnits:
+        """The normalized units of EERCF's scores, once per video batch (`TextGatedInteraction.prepare`)."""
+        check_text_gated_inputs(visual_features)
+        return self.text_gated_interaction.prepare(
+            visual_features.frame_embeds, visual_features.encoded_frame_embeds, visual_features.video_mask,
+            visual_features.patch_embeds,
+        )
+
+    def _text_gated_scores(
+        self, text_features: UniTriMTextFeatures, visual_features: UniTriMVisualFeatures, paired: bool
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The TIB scores (cosine scale) and, when `paired`, the paired text-gated features (`TextGatedInteraction`)."""
+        units = self._text_gated_units(visual_features)
+        return self.text_gated_interaction.scores(text_features.sentence_embeds, units, paired=paired)
+
+    def _text_gated_similarity(
+        self,
+        text_features: UniTriMTextFeatures,
+        visual_features: UniTriMVisualFeatures,
+        text_block_size: int | None,
+        visual_block_size: int | None,
+        max_block_elements: int | None,
+    ) -> UniTriMSimilarityOutput:
+        """Every pair's TIB scores, a text gate per pair (EERCF's evaluation), in tiles; the logits are EERCF's
+        fine re-ranking score (`two_stage_retrieval.fine_score`) times the logit scale. The tiles bound the
+        per-pair intermediates (T·P patch similarities and a D-wide gated frame feature per pair)."""
+        units = self._text_gated_units(visual_features)
+        num_texts, num_visuals = text_features.batch_size, visual_features.batch_size
+        visual_block = visual_block_size or num_visuals
+        if text_block_size is None:
+            per_pair = units.patches.shape[1] + units.encoded.shape[1] + units.encoded.shape[2]
+            budget = max_block_elements or num_texts * visual_block * per_pair
+            text_block_size = max(1, budget // (visual_block * per_pair))
+        rows = []
+        for text_start in range(0, num_texts, text_block_size):
+            sentences = text_features.sentence_embeds[text_start : text_start + text_block_size]
+            tiles = [
+                self.text_gated_interaction.scores(sentences, units.take(slice(start, start + visual_block)), False)[0]
+                for start in range(0, num_visuals, visual_block)
+            ]
+            rows.append({name: torch.cat([tile[name] for tile in tiles], dim=1) for name in tiles[0]})
+        scores = {name: torch.cat([row[name] for row in rows], dim=0) for name in rows[0]}
+        return UniTriMSimilarityOutput(logits=self.exp_logit_scale() * fine_score(scores), alignment_scores=scores)
+
+    def two_stage_similarity(
+        self,
+        text_features: UniTriMTextFeatures,
+        visual_features: UniTriMVisualFeatures,
+        top_k: int | None = None,
+    ) -> UniTriMSimilarityOutput:
+        """
+        EERCF's two-stage retrieval: each text's `top_k` videos by the coarse `sentence_video` score (every pair,
+        cheap), re-ranked by the fine score computed for those candidates only (a text gate per pair); the other
+        videos keep their coarse scores, below every candidate (`two_stage_retrieval.two_stage_scores`).
+
+        Args:
+            text_features, visual_features: as `similarity` (videos of this model's `get_video_features`).
+            top_k: candidates per text; `config.rerank_top_k` when None.
+
+        Returns:
+            `UniTriMSimilarityOutput` with the two-stage `logits` (num_texts, num_videos) and the coarse
+            `sentence_video` score in `alignment_scores`.
+        """
+        if self.text_gated_interaction is None:
+            raise ValueError("two_stage_similarity needs a model with config.text_gated_interaction=True (eercf).")
+        units = self._text_gated_units(visual_features)
+        top_k = self.config.rerank_top_k if top_k is None else top_k
+        scale = self.exp_logit_scale()
+        sentences = text_features.sentence_embeds
+        coarse = l2_normalize(sentences) @ self.text_gated_interaction.global_weight @ units.video.T
+
+        per_text = units.patches.shape[1] * units.video.shape[0]  # the patch cosines of one text, every video
+        text_block = max(1, DEFAULT_MAX_BLOCK_ELEMENTS // per_text)
+
+        def candidate_fine_scores(candidates: torch.Tensor) -> torch.Tensor:
+            rows = [
+                fine_score(self.text_gated_interaction.candidate_scores(
+                    sentences[start : start + text_block], units, candidates[start : start + text_block]
+                ))
+                for start in range(0, len(candidates), text_block)
+            ]
+            return scale * torch.cat(rows)
+
+        logits = two_stage_scores(scale * coarse, top_k, candidate_fine_scores)
+        return UniTriMSimilarityOutput(logits=logits, alignment_scores={"sentence_video": coarse})
 
     # ------------------------------------------------------------------ forward
 
@@ -688,6 +815,8 @@ class UniTriMModel(UniTriMPreTrainedModel):
         if image_features is not None:
             sizes["pixel_values"] = image_features.batch_size
         check_same_batch_size(sizes)
+        if self.text_gated_interaction is not None and video_features is not None:
+            return self._text_gated_training_output(text_features, video_features, image_features)
         video_logits, image_logits = contrastive_logits(
             self.scorer, self.exp_logit_scale(), text_features, (video_features, image_features)
         )
@@ -695,6 +824,38 @@ class UniTriMModel(UniTriMPreTrainedModel):
         return UniTriMOutput(
             loss=loss,
             logits_per_text_video=None if video_logits is None else video_logits.per_text,
+            logits_per_text_image=None if image_logits is None else image_logits.per_text,
+            losses=losses,
+            text_features=text_features,
+            video_features=video_features,
+            image_features=image_features,
+        )
+
+
+    def _text_gated_training_output(
+        self,
+        text_features: UniTriMTextFeatures,
+        video_features: UniTriMVisualFeatures,
+        image_features: UniTriMVisualFeatures | None,
+    ) -> UniTriMOutput:
+        """EERCF's loss over the global batch (`eercf_loss`, the features gathered across processes, as EERCF does),
+        plus the keyframe term as the other presets compute it; the local texts' weak logits."""
+        all_texts, offset = gather_features(text_features)
+        all_videos, _ = gather_features(video_features)
+        scale = self.exp_logit_scale()
+        scores, paired_visual = self._text_gated_scores(all_texts, all_videos, paired=True)
+        loss, losses = eercf_loss(
+            scores, scale, l2_normalize(all_texts.sentence_embeds), paired_visual, self.config.pearson_loss_weight
+        )
+        image_logits = None
+        if image_features is not None:
+            (image_logits,) = contrastive_logits(self.scorer, scale, text_features, (image_features,))
+            losses["text_image"] = contrastive_loss(image_logits)
+            loss = loss + self.config.image_loss_weight * losses["text_image"]
+        local = slice(offset, offset + text_features.batch_size)
+        return UniTriMOutput(
+            loss=loss,
+            logits_per_text_video=(scale * weighted_sum(scores, EERCF_WEAK_WEIGHTS))[local],
             logits_per_text_image=None if image_logits is None else image_logits.per_text,
             losses=losses,
             text_features=text_features,

@@ -112,6 +112,16 @@ class UniTriMSwitches:
         isa_token_transform_in_eval (`bool`, defaults to False): with UCoFiA's alignments (`isa` module), whether
             `local_mat_weight1` multiplies the tokens outside training too. UCoFiA's evaluation code leaves it out
             (its training code applies it); True scores as in training.
+        text_gated_interaction (`bool`, defaults to False): EERCF's text-gated interaction block
+            (`text_gated_interaction`) scores videos instead of the alignments: five sentence scores against the
+            video, CLIP's frames and every patch, two of them on visual features the text re-pools, with EERCF's
+            loss (`eercf_loss`). Videos are padded to `max_frames` slots of zero pixels, all of which go through
+            the tower. Still images keep the `text_image` score.
+        pearson_loss_weight (`float`, defaults to 0.001): the weight of EERCF's intra-feature Pearson constraint;
+            read only with `text_gated_interaction`.
+        rerank_top_k (`int`, defaults to 0): EERCF's two-stage evaluation: each text's top-k videos by the coarse
+            `sentence_video` score are re-ranked by the fine score (`two_stage_retrieval`), the rest keep their
+            coarse order (EERCF: 50). 0: every video by the fine score. Needs `text_gated_interaction`.
     """
 
     projection_dim: int = 512
@@ -154,6 +164,9 @@ class UniTriMSwitches:
     image_as_pseudo_video: bool = False
     token_selection_output: str = "temporal_encoder"
     isa_token_transform_in_eval: bool = False
+    text_gated_interaction: bool = False
+    pearson_loss_weight: float = 0.001
+    rerank_top_k: int = 0
 
     def fill_default_alignments(self) -> None:
         """`alignments` as a list, UniTriM's five when None."""
@@ -202,6 +215,12 @@ class UniTriMSwitches:
             )
         if (self.token_shift_layers or self.image_as_pseudo_video) and self.max_frames < 1:
             raise ValueError(f"Token shift and pseudo-videos need `max_frames` >= 1, got {self.max_frames}.")
+        if self.text_gated_interaction and self.max_frames < 1:
+            raise ValueError(f"`text_gated_interaction` needs `max_frames` >= 1, got {self.max_frames}.")
+        if self.rerank_top_k < 0 or (self.rerank_top_k and not self.text_gated_interaction):
+            raise ValueError(
+                f"`rerank_top_k` must be >= 0 and needs `text_gated_interaction=True`, got {self.rerank_top_k}."
+            )
         if "word_token_isa" in self.alignments and not (
             self.token_selection_top_k > 0 and self.token_selection_output == "token_embeds"
         ):

@@ -183,6 +183,11 @@ class Indexer:
         self.fingerprint = model_fingerprint(model)
         self.settings = processor_settings(processor)
         config = model.config
+        if getattr(config, "text_gated_interaction", False):
+            raise ValueError(
+                "An EERCF model (config.text_gated_interaction) scores every patch and the encoded frames of each "
+                "video, which the index does not store: evaluate it with unitrim-evaluate instead of indexing it."
+            )
         self.layout = FeatureLayout(
             # A model with AOSM / ISA matrices scores exactly config.max_frames slots (it pads shorter videos to them).
             num_frames=config.max_frames if getattr(config, "has_fixed_lengths", False) else processor.frame_sampler.num_frames,
