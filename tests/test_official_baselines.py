@@ -38,8 +38,9 @@ BLOCK_NAMES = {
 }
 
 
-def library_name(official: str) -> str | None:
-    """The library parameter an official head parameter maps to (None for an input or output tensor)."""
+def temporal_head_name(official: str) -> str | None:
+    """The library parameter of an official logit scale, frame position or temporal-transformer parameter, names
+    that CLIP4Clip and every head built on its code share (None for any other tensor)."""
     if official == "clip.logit_scale":
         return "logit_scale"
     if official == "frame_position_embeddings.weight":
@@ -47,9 +48,15 @@ def library_name(official: str) -> str | None:
     if official.startswith("transformerClip.resblocks."):
         index, rest = official.removeprefix("transformerClip.resblocks.").split(".", 1)
         return f"temporal_encoder.layers.{index}.{BLOCK_NAMES[rest]}"
+    return None
+
+
+def library_name(official: str) -> str | None:
+    """The library parameter an official head parameter maps to (None for an input or output tensor)."""
     if official in AOSM_MATRIX_SIZES:
         return f"aosm.{official}"
-    return None
+    return temporal_head_name(official)
+
 
 
 def load_fixture(name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -75,13 +82,15 @@ def head_model(preset: str, metadata: dict[str, str]) -> UniTriMModel:
     return UniTriMModel(config).train()
 
 
-def load_official_weights(model: UniTriMModel, tensors: dict[str, torch.Tensor]) -> list[str]:
-    """Copy every official parameter in `tensors` into `model`; returns the official names copied."""
+def load_official_weights(model: UniTriMModel, tensors: dict[str, torch.Tensor], name_of=None) -> list[str]:
+    """Copy every official parameter in `tensors` into `model`, mapped by `name_of(official name)` (default
+    `library_name`; None: not a parameter); returns the official names copied."""
+    name_of = name_of or library_name
     parameters = dict(model.named_parameters())
     copied = []
     with torch.no_grad():
         for official, value in tensors.items():
-            target = library_name(official)
+            target = name_of(official)
             if target is None or official.startswith("grad."):
                 continue
             assert target in parameters, f"{official} -> {target} is not a parameter of the model"

@@ -13,10 +13,9 @@ import math
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 
-from test_official_baselines import BLOCK_NAMES, FIXTURES, TOLERANCE, close
+from test_official_baselines import TOLERANCE, close, load_official_weights, temporal_head_name
+from test_official_baselines import load_fixture as load
 from transformers import CLIPVisionConfig
 
 from unitrim_hf import UniTriMConfig, UniTriMModel
@@ -34,33 +33,20 @@ SCORER_NAMES = {  # official PredictorLG -> the library's TokenScorer
 }
 
 
-def load(name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    path = str(FIXTURES / f"{name}.safetensors")
-    with safe_open(path, "pt") as handle:
-        metadata = handle.metadata()
-    return load_file(path), metadata
-
-
 def head_library_name(official: str) -> str | None:
     """The library parameter of an official TS2-Net head parameter (None for inputs and outputs)."""
-    if official == "clip.logit_scale":
-        return "logit_scale"
-    if official == "frame_position_embeddings.weight":
-        return "temporal_encoder.frame_position_embedding.weight"
-    if official.startswith("transformerClip.resblocks."):
-        index, rest = official.removeprefix("transformerClip.resblocks.").split(".", 1)
-        return f"temporal_encoder.layers.{index}.{BLOCK_NAMES[rest]}"
+    if temporal_head_name(official) is not None:
+        return temporal_head_name(official)
     prefix = "visual_token_selector.score_predictor."
     if official.startswith(prefix):
         return f"token_selector.scorer.{SCORER_NAMES[official.removeprefix(prefix)]}"
     return None
 
 
-def load_head(name: str) -> tuple[dict[str, torch.Tensor], UniTriMModel]:
-    """The fixture and the `ts2net` head at its sizes, with the official weights copied in."""
-    tensors, metadata = load(name)
+def token_selection_head(preset: str, metadata: dict[str, str], **sizes: int) -> UniTriMModel:
+    """A token-selecting preset's model at a fixture's head sizes (`sizes`: further config fields)."""
     config = UniTriMConfig.from_preset(
-        "ts2net-tiny",
+        preset,
         projection_dim=int(metadata["D"]),
         temporal_num_attention_heads=int(metadata["heads"]),
         num_temporal_layers=int(metadata["temporal_layers"]),
@@ -68,14 +54,16 @@ def load_head(name: str) -> tuple[dict[str, torch.Tensor], UniTriMModel]:
         token_selection_top_k=int(metadata["top_k"]),
         token_selection_samples=int(metadata["train_samples"]),
         token_selection_sigma=float(metadata["train_sigma"]),
+        **sizes,
     )
-    model = UniTriMModel(config)
-    parameters = dict(model.named_parameters())
-    with torch.no_grad():
-        for official, value in tensors.items():
-            target = head_library_name(official)
-            if target is not None:
-                parameters[target].copy_(value)
+    return UniTriMModel(config)
+
+
+def load_head(name: str) -> tuple[dict[str, torch.Tensor], UniTriMModel]:
+    """The fixture and the `ts2net` head at its sizes, with the official weights copied in."""
+    tensors, metadata = load(name)
+    model = token_selection_head("ts2net-tiny", metadata)
+    load_official_weights(model, tensors, head_library_name)
     return tensors, model
 
 

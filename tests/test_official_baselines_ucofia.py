@@ -12,11 +12,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_official_baselines import TOLERANCE, close
+from test_official_baselines import TOLERANCE, close, load_official_weights
+from test_official_baselines import load_fixture as load
 from test_official_baselines_ts2net import head_library_name as ts2net_library_name
-from test_official_baselines_ts2net import load
+from test_official_baselines_ts2net import token_selection_head
 
-from unitrim_hf import UniTriMConfig, UniTriMModel
+from unitrim_hf import UniTriMModel
 from unitrim_hf.modeling.interactive_similarity_aggregation import ISA_ALIGNMENT_MATRICES
 from unitrim_hf.modeling.level_sinkhorn import sinkhorn_normalized_level_logits
 from unitrim_hf.modeling.mgsa_scorer import alignment_logits
@@ -40,26 +41,9 @@ def head_library_name(official: str) -> str | None:
 def load_head(name: str) -> tuple[dict[str, torch.Tensor], UniTriMModel]:
     """The fixture and the `ucofia` head at its sizes, with the official weights copied in."""
     tensors, metadata = load(name)
-    config = UniTriMConfig.from_preset(
-        "ucofia-tiny",
-        projection_dim=int(metadata["D"]),
-        temporal_num_attention_heads=int(metadata["heads"]),
-        num_temporal_layers=int(metadata["temporal_layers"]),
-        max_words=int(metadata["max_words"]),
-        max_frames=int(metadata["max_frames"]),
-        token_selection_top_k=int(metadata["top_k"]),
-        token_selection_samples=int(metadata["train_samples"]),
-        token_selection_sigma=float(metadata["train_sigma"]),
-    )
-    model = UniTriMModel(config)
+    model = token_selection_head("ucofia-tiny", metadata, max_words=int(metadata["max_words"]))
+    copied = {head_library_name(name) for name in load_official_weights(model, tensors, head_library_name)}
     parameters = dict(model.named_parameters())
-    copied = set()
-    with torch.no_grad():
-        for official, value in tensors.items():
-            target = head_library_name(official)
-            if target is not None:
-                parameters[target].copy_(value)
-                copied.add(target)
     head = {name for name in parameters if not name.startswith(("text_model.", "vision_model.", "text_projection",
                                                                 "visual_projection"))}
     assert head == copied, f"not from the fixture: {sorted(head - copied)}"
