@@ -3,6 +3,7 @@ shared by the probes that re-score trained models (`text_image_by_caption_kind.p
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,3 +61,30 @@ def load_trained_run(model_dir: Path, argv: list[str]) -> TrainedRun:
     test_split = load_split(data_args, data_args.eval_split)
     frame_cache = build_frame_cache(data_args, data_args.eval_split, test_split, processor.image_transform.size)
     return TrainedRun(model, processor, data_args, test_split, frame_cache)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, default_data_dir: str, keyframe_features: bool = False) -> None:
+    """`--runs FOLDER ...` or `--model FOLDER` (with `--data_dir`, and `--keyframe_features` when asked)."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--runs", nargs="+", type=Path, help="Folders of unitrim-compare runs (searched recursively).")
+    source.add_argument("--model", type=Path, help="One saved UniTriM model folder.")
+    parser.add_argument("--data_dir", default=default_data_dir,
+                        help=f"SyntheticTriM folder for --model (default: {default_data_dir}).")
+    if keyframe_features:
+        parser.add_argument("--keyframe_features",
+                            help="For --model: the CLIP checkpoint whose features chose the keyframes in training, if any.")
+
+
+def runs_from_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list[tuple[str, int, Path, list[str]]]:
+    """The runs `add_run_arguments`' options name, as `finished_runs` gives them (the model alone: variant "model",
+    seed 0); a folder that is not a benchmark, or no finished run, is a usage error."""
+    if arguments.model:
+        try:
+            argv = synthetic_model_argv(arguments.model, Path(arguments.data_dir), getattr(arguments, "keyframe_features", None))
+        except FileNotFoundError as error:
+            parser.error(str(error))
+        return [("model", 0, arguments.model, argv)]
+    runs = finished_runs(arguments.runs)
+    if not runs:
+        parser.error(f"no finished run (comparison_run.json next to final_model/) below {arguments.runs}")
+    return runs

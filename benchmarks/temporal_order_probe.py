@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from _trained_runs import finished_runs, load_trained_run, synthetic_model_argv
+from _trained_runs import add_run_arguments, load_trained_run, runs_from_arguments
 
 ORDER_AWARE_ALIGNMENT = "sentence_video"
 REWEIGHTING = (0.4, 0.6, 0.8, 1.0)
@@ -186,22 +186,10 @@ def summary_tables(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--runs", nargs="+", type=Path, help="Folders of unitrim-compare runs (searched recursively).")
-    source.add_argument("--model", type=Path, help="One saved UniTriM model folder.")
-    parser.add_argument("--data_dir", default="outputs/synthetic_order",
-                        help="temporal_order SyntheticTriM folder for --model (default: outputs/synthetic_order).")
+    add_run_arguments(parser, "outputs/synthetic_order")
     parser.add_argument("--json", type=Path, help="Also write every run's figures here.")
     arguments = parser.parse_args(argv)
-    if arguments.model:
-        try:
-            runs = [("model", 0, arguments.model, synthetic_model_argv(arguments.model, Path(arguments.data_dir)))]
-        except FileNotFoundError as error:
-            parser.error(str(error))
-    else:
-        runs = finished_runs(arguments.runs)
-        if not runs:
-            parser.error(f"no finished run (comparison_run.json next to final_model/) below {arguments.runs}")
+    runs = runs_from_arguments(parser, arguments)
     rows = []
     for variant, seed, model_dir, run_argv in runs:
         try:

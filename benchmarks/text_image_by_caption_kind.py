@@ -29,7 +29,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from _trained_runs import finished_runs, load_trained_run, synthetic_model_argv
+from _trained_runs import add_run_arguments, load_trained_run, runs_from_arguments
 
 # Every test video has exactly one caption of each kind (temporal captions are not on every video, so they are
 # left out: their gallery would be smaller).
@@ -134,27 +134,12 @@ def summary_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--runs", nargs="+", type=Path, help="Folders of unitrim-compare runs (searched recursively).")
-    source.add_argument("--model", type=Path, help="One saved UniTriM model folder.")
-    parser.add_argument("--data_dir", default="outputs/synthetic_data",
-                        help="SyntheticTriM folder for --model (default: outputs/synthetic_data).")
-    parser.add_argument("--keyframe_features",
-                        help="For --model: the CLIP checkpoint whose features chose the keyframes in training, if any.")
+    add_run_arguments(parser, "outputs/synthetic_data", keyframe_features=True)
     parser.add_argument("--json", type=Path, help="Also write every run's figures and the ceilings here.")
     arguments = parser.parse_args(argv)
     from unitrim_hf.training import parse_arguments
 
-    if arguments.model:
-        try:
-            run_argv = synthetic_model_argv(arguments.model, Path(arguments.data_dir), arguments.keyframe_features)
-        except FileNotFoundError as error:
-            parser.error(str(error))
-        runs = [("model", 0, arguments.model, run_argv)]
-    else:
-        runs = finished_runs(arguments.runs)
-        if not runs:
-            parser.error(f"no finished run (comparison_run.json next to final_model/) below {arguments.runs}")
+    runs = runs_from_arguments(parser, arguments)
     rows = []
     for variant, seed, model_dir, run_argv in runs:
         results = probe_model(model_dir, run_argv)

@@ -59,7 +59,7 @@ def test_script_refuses_a_folder_that_is_not_a_synthetic_benchmark(tmp_path: Pat
 
 
 def test_runs_of_several_folders_are_labelled_by_folder(tmp_path: Path) -> None:
-    from text_image_by_caption_kind import finished_runs
+    from _trained_runs import finished_runs
 
     for folder in ("from-clip", "from-random"):
         run = tmp_path / folder / "unitrim-seed1"
