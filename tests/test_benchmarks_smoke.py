@@ -160,6 +160,7 @@ def test_indexing_rate_script(tmp_path: Path) -> None:
     assert "| --engine ray, 2 workers (local Ray) | 5 |" in completed.stdout
 
 
+@pytest.mark.slow
 def test_gpu_script_quick_runs_on_cpu(tmp_path: Path) -> None:
     output = tmp_path / "gpu.json"
     completed = run_script("gpu.py", "--device", "cpu", "--quick", "--repeats", "1", "--warmup", "0", "--json", str(output))
@@ -192,6 +193,7 @@ def test_gpu_script_explains_missing_cuda() -> None:
     assert "CUDA is not available" in completed.stderr and "Traceback" not in completed.stderr
 
 
+@pytest.mark.slow
 def test_import_time_script(tmp_path: Path) -> None:
     output = tmp_path / "import.json"
     completed = run_script("import_time.py", "--repeats", "1", "--warmup", "0", "--json", str(output))

@@ -24,7 +24,9 @@ def test_ceiling_is_the_mean_chance_of_picking_the_right_one_among_equals() -> N
     assert oracle_ceilings([("a",), ("b",)]) == 100.0
 
 
-@pytest.mark.parametrize("faulty", [False, True], ids=["intact", "missing-and-corrupt-videos"])
+@pytest.mark.parametrize(
+    "faulty", [pytest.param(False, marks=pytest.mark.slow), True], ids=["intact", "missing-and-corrupt-videos"]
+)
 def test_script_probes_a_saved_model_with_each_caption_kind(tmp_path: Path, faulty: bool) -> None:
     data_dir = write_synthetic_benchmark(tmp_path / "data", num_train=2, num_test=8 if faulty else 6, seed=1)
     if faulty:  # one test video missing (out of the split), one corrupt (left out of the evaluation): 6 remain

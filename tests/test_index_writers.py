@@ -85,7 +85,10 @@ def _index_at_once(tmp_path: Path, model_folder: Path, index_dir: Path, folders:
         assert writer.returncode == 0, stderr
 
 
-@pytest.mark.parametrize("folders", ["same", "nested", "different"])
+# "same" (both writers on one folder) runs by default; the other two layouts take the same path with other folders.
+@pytest.mark.parametrize(
+    "folders", ["same", pytest.param("nested", marks=pytest.mark.slow), pytest.param("different", marks=pytest.mark.slow)]
+)
 def test_two_writers_at_once_store_every_file_once(tmp_path, model_folder, folders):
     first = _image_folder(tmp_path / "first", 24, first_seed=0)
     second = {"same": lambda: first, "nested": lambda: first / "videos",

@@ -44,14 +44,16 @@ def test_every_writer_and_reader_of_the_synthetic_benchmark_has_the_main_jobs_de
     from unitrim_hf.data.synthetic_trim import SyntheticTriMConfig
     from unitrim_hf.training.arguments import DATASET_DEFAULTS, DataArguments
 
-    assert SYNTHETIC_DEFAULTS == {"num_train": 400, "num_test": 100, "seed": 0, "num_frames": 16, "frame_size": 64, "fps": 8.0}
+    assert SYNTHETIC_DEFAULTS == {
+        "num_train": 400, "num_test": 100, "seed": 0, "num_frames": 16, "frame_size": 64, "fps": 8.0, "scenes": "mixed",
+    }
     # No second set of numbers anywhere: every other place leaves the settings to the folder or to SYNTHETIC_DEFAULTS.
     signature = inspect.signature(write_synthetic_benchmark)
     assert all(signature.parameters[name].default is None for name in SYNTHETIC_DEFAULTS)
     config = SyntheticTriMConfig(name="x")
     assert all(getattr(config, name) is None for name in SYNTHETIC_DEFAULTS)
     assert not any(key.startswith("synthetic_") for key in DATASET_DEFAULTS["synthetic"])
-    assert DataArguments().synthetic_settings() == {"num_train": None, "num_test": None, "seed": None}
+    assert DataArguments().synthetic_settings() == {"num_train": None, "num_test": None, "seed": None, "scenes": None}
     assert resolve_synthetic_settings("/nonexistent/synthetic") == SYNTHETIC_DEFAULTS
 
 
