@@ -82,6 +82,22 @@ def head_model(preset: str, metadata: dict[str, str]) -> UniTriMModel:
     return UniTriMModel(config).train()
 
 
+def check_official_gradients(model: UniTriMModel, tensors: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor],
+                             name_of) -> set[str]:
+    """Compare every `grad.<official name>` of the fixture with the gradient of that input (`inputs`) or of the
+    parameter `name_of(official name)` after `backward()`; returns the official names checked."""
+    parameters = dict(model.named_parameters())
+    checked = set()
+    for key, expected in tensors.items():
+        if not key.startswith("grad."):
+            continue
+        official = key.removeprefix("grad.")
+        actual = inputs[official].grad if official in inputs else parameters[name_of(official)].grad
+        assert actual is not None, f"no gradient reaches {official}"
+        close(actual, expected, f"gradient of {official}", rtol=TOLERANCE)
+        checked.add(official)
+    return checked
+
 def load_official_weights(model: UniTriMModel, tensors: dict[str, torch.Tensor], name_of=None) -> list[str]:
     """Copy every official parameter in `tensors` into `model`, mapped by `name_of(official name)` (default
     `library_name`; None: not a parameter); returns the official names copied."""

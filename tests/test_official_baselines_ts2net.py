@@ -14,7 +14,13 @@ import math
 import pytest
 import torch
 
-from test_official_baselines import TOLERANCE, close, load_official_weights, temporal_head_name
+from test_official_baselines import (
+    TOLERANCE,
+    check_official_gradients,
+    close,
+    load_official_weights,
+    temporal_head_name,
+)
 from test_official_baselines import load_fixture as load
 from transformers import CLIPVisionConfig
 
@@ -98,16 +104,7 @@ def test_training_loss_and_gradients_with_the_official_noise(fixture: str) -> No
     close(output.logits_per_text_video, tensors["logits_train"], "training logits")
     close(output.loss, tensors["loss"], "loss")
     output.loss.backward()
-    parameters = dict(model.named_parameters())
-    checked = 0
-    for key, expected in tensors.items():
-        if not key.startswith("grad."):
-            continue
-        official = key.removeprefix("grad.")
-        actual = inputs[official].grad if official in inputs else parameters[head_library_name(official)].grad
-        assert actual is not None, f"no gradient reaches {official}"
-        close(actual, expected, f"gradient of {official}", rtol=TOLERANCE)
-        checked += 1
+    checked = len(check_official_gradients(model, tensors, inputs, head_library_name))
     assert checked == 2 + 1 + 1 + 12 * 2 + 5  # inputs, logit scale, positions, 2 blocks, the token scorer
     if fixture.endswith("padded"):
         # TS2-Net's tiled token mask lets padded frames in (and masks some real tokens); masking per frame does not.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_official_baselines import TOLERANCE, close, load_official_weights
+from test_official_baselines import TOLERANCE, check_official_gradients, close, load_official_weights
 from test_official_baselines import load_fixture as load
 from test_official_baselines_ts2net import head_library_name as ts2net_library_name
 from test_official_baselines_ts2net import token_selection_head
@@ -102,16 +102,7 @@ def test_training_loss_and_gradients_with_the_official_noise(fixture: str) -> No
     close(output.logits_per_text_video, tensors["logits_train"], "training logits")
     close(output.loss, tensors["loss"], "loss")
     output.loss.backward()
-    parameters = dict(model.named_parameters())
-    checked = set()
-    for key, expected in tensors.items():
-        if not key.startswith("grad."):
-            continue
-        official = key.removeprefix("grad.")
-        actual = inputs[official].grad if official in inputs else parameters[head_library_name(official)].grad
-        assert actual is not None, f"no gradient reaches {official}"
-        close(actual, expected, f"gradient of {official}", rtol=TOLERANCE)
-        checked.add(official)
+    checked = check_official_gradients(model, tensors, inputs, head_library_name)
     # 3 inputs, the logit scale, positions, 2 blocks x 12, the token scorer's 5, the 9 ISA matrices
     assert len(checked) == 3 + 1 + 1 + 2 * 12 + 5 + 9
     if fixture.endswith("padded"):  # UCoFiA lets padded frames and word positions into its softmaxes
